@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "ferry",
+      "sources": [
+        "src/addon.cc",
+        "src/errors.cc",
+        "src/netns.cc",
+        "src/netlink.cc",
+        "src/bpf.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++20", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lbpf", "-lelf", "-lz"]
+    }
+  ]
+}

@@ -1,0 +1,21 @@
+// ferry's native addon: only what JavaScript cannot do — namespaces, netlink
+// sockets bound to a namespace, and BPF through libbpf. Policy, wire formats
+// and data modelling live in TypeScript (engine/).
+#include <napi.h>
+
+#include "errors.h"
+#include "netns.h"
+
+namespace ferry {
+void InitNetlink(Napi::Env env, Napi::Object exports);
+void InitBpf(Napi::Env env, Napi::Object exports);
+}  // namespace ferry
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ferry::InitNetns(env, exports);
+  ferry::InitNetlink(env, exports);
+  ferry::InitBpf(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(ferry, Init)
