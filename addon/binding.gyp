@@ -7,7 +7,12 @@
         "src/errors.cc",
         "src/netns.cc",
         "src/netlink.cc",
-        "src/bpf.cc"
+        "src/bpf.cc",
+        "src/bpf_object.cc",
+        "src/bpf_map.cc",
+        "src/bpf_pin.cc",
+        "src/bpf_attach.cc",
+        "src/bpf_test_run.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -15,9 +15,9 @@
 // Our own name, because an older vmlinux.h has no enum tcx_action_base.
 #define SMOKE_ACT_CONTINUE (-1)
 
-// Array indices, one slot per direction. The TypeScript side reads them as
-// SMOKE_INGRESS/SMOKE_EGRESS in test/bpf/smoke.ts; a test checks the value
-// layout against this object's BTF.
+// Array indices, one slot per direction. test/bpf/support.ts reads the map
+// with the same indices and struct layout: a test checks the layout against
+// this object's BTF and the indices by running each program once.
 enum smoke_direction {
   SMOKE_INGRESS = 0,
   SMOKE_EGRESS = 1,

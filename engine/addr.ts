@@ -61,7 +61,7 @@ export class AddrVerbs {
     const object = describe(this.ctx, `address ${cidr} on link "${typeof dev === 'object' ? dev.name : dev}"`);
     const addr = parseCidr(op, object, cidr);
     const peer = options.peer === undefined ? undefined : parseIp(op, object, options.peer);
-    const index = await this.links.indexOf(dev);
+    const index = await this.links.indexFor(op, object, dev);
     const family = addr.family === 4 ? C.AF_INET : C.AF_INET6;
     const ifaFlags = options.noDad === true ? C.IFA_F_NODAD : 0;
     const attrs = new AttrWriter();

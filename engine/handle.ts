@@ -2,15 +2,24 @@
 // happens there (vishvananda/netlink's NewHandleAt). Close it when done.
 import { AddrVerbs } from './addr.js';
 import type { VerbContext } from './context.js';
+import { FdbVerbs } from './fdb.js';
 import { LinkVerbs } from './link.js';
+import { NeighVerbs } from './neigh.js';
 import { NetlinkConnection } from './netlink/connection.js';
 import { Netns } from './netns/netns.js';
+import { RouteVerbs } from './route.js';
 
 export class Handle {
   /** `ip link …` */
   readonly link: LinkVerbs;
   /** `ip addr …` */
   readonly addr: AddrVerbs;
+  /** `ip route …` */
+  readonly route: RouteVerbs;
+  /** `ip neigh …` */
+  readonly neigh: NeighVerbs;
+  /** `bridge fdb …` */
+  readonly fdb: FdbVerbs;
 
   private constructor(
     private readonly ctx: VerbContext,
@@ -18,6 +27,9 @@ export class Handle {
   ) {
     this.link = new LinkVerbs(ctx);
     this.addr = new AddrVerbs(ctx, this.link);
+    this.route = new RouteVerbs(ctx, this.link);
+    this.neigh = new NeighVerbs(ctx, this.link);
+    this.fdb = new FdbVerbs(ctx, this.link);
   }
 
   /**

@@ -186,6 +186,25 @@ export class LinkVerbs {
     return (await this.get(ref)).index;
   }
 
+  /**
+   * Like indexOf(), for a link named inside another request: a missing link is
+   * reported as a failure of `op object` (`ip route add 10.0.0.0/8 dev eth9 …`),
+   * keeping the errno, so the caller's error names what was being done.
+   */
+  async indexFor(op: string, object: string, ref: LinkRef): Promise<number> {
+    try {
+      return await this.indexOf(ref);
+    } catch (e) {
+      if (e instanceof LinkNotFoundError) throw new LinkNotFoundError(op, object, e.errno, e.extack);
+      throw e;
+    }
+  }
+
+  /** Index → name of every link, to name the devices in other objects (routes, neighbours). */
+  async names(): Promise<Map<number, string>> {
+    return new Map((await this.list()).map((l) => [l.index, l.name]));
+  }
+
   private async set(
     ref: LinkRef,
     what: string,

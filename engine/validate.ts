@@ -6,14 +6,18 @@ import { InvalidArgumentError } from './netlink/errors.js';
 /** IFNAMSIZ is 16 including the NUL. */
 export const IFNAMSIZ = 16;
 
-/** Rejects names the kernel would refuse (dev_valid_name): empty, >15 bytes, '/', ':', whitespace, '.', '..'. */
+/**
+ * Rejects names the kernel would refuse (dev_valid_name): empty, >15 bytes,
+ * '/', ':', whitespace, '.', '..'; and '%', which the kernel takes as a
+ * template (`eth%d` becomes eth0), so the link would not have the name asked for.
+ */
 export function checkLinkName(op: string, name: string): void {
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes === 0 || bytes >= IFNAMSIZ) {
     throw new InvalidArgumentError(op, `link "${name}"`, `interface name must be 1-${IFNAMSIZ - 1} bytes, got ${bytes}`);
   }
-  if (name === '.' || name === '..' || /[/:\s]/.test(name)) {
-    throw new InvalidArgumentError(op, `link "${name}"`, `interface name may not be "." or ".." or contain '/', ':' or whitespace`);
+  if (name === '.' || name === '..' || /[/:%\s]/.test(name)) {
+    throw new InvalidArgumentError(op, `link "${name}"`, `interface name may not be "." or ".." or contain '/', ':', '%' or whitespace`);
   }
 }
 
@@ -83,5 +87,39 @@ export function formatIp(bytes: Buffer | undefined): string | undefined {
 export function checkRange(op: string, object: string, field: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new InvalidArgumentError(op, object, `${field} must be an integer in ${min}..${max}, got ${value}`);
+  }
+}
+
+// The same parsers for one field of a larger object (a route's gateway, an
+// FDB entry's remote): the failure says which field was wrong.
+
+/** parseCidr for field `field`: `dst: invalid CIDR "10.0.0.0/33": …`. */
+export function parseCidrField(op: string, object: string, field: string, text: string): Cidr {
+  return named(op, object, field, () => parseCidr(op, object, text));
+}
+
+/** parseIp for field `field`: `gw: invalid IP address "10.0.0.300"`. */
+export function parseIpField(op: string, object: string, field: string, text: string): Cidr {
+  if (typeof text !== 'string' || text.includes('/')) {
+    throw new InvalidArgumentError(op, object, `${field}: expected an IP address without prefix, got "${text}"`);
+  }
+  try {
+    return parseCidr(op, object, text, 'host');
+  } catch {
+    throw new InvalidArgumentError(op, object, `${field}: invalid IP address "${text}"`);
+  }
+}
+
+/** parseMac for field `field`: `mac: invalid MAC address "zz:…"`. */
+export function parseMacField(op: string, object: string, field: string, text: string): Buffer {
+  return named(op, object, field, () => parseMac(op, object, text));
+}
+
+function named<T>(op: string, object: string, field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (!(e instanceof InvalidArgumentError)) throw e;
+    throw new InvalidArgumentError(op, object, `${field}: ${e.extack ?? e.message}`);
   }
 }

@@ -10,6 +10,8 @@ Napi::Error MakeError(Napi::Env env, const Failure& f) {
   if (!f.object.empty()) message += " " + f.object;
   message += ": ";
   message += strerror(f.err);
+  // A short reason belongs in the message; long ones (verifier logs) stay in .detail.
+  if (!f.detail.empty() && f.detail.size() < 200 && f.detail.find('\n') == std::string::npos) message += " (" + f.detail + ")";
   const char* name = strerrorname_np(f.err);
   Napi::Error error = Napi::Error::New(env, message);
   Napi::Object obj = error.Value();

@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 namespace ferry {
@@ -166,6 +169,60 @@ Napi::Value Sysctl(const Napi::CallbackInfo& info) {
   return worker->Promise();
 }
 
+// enterNetnsOnThisThread(nsFd, nsName): for a worker_thread dedicated to
+// in-namespace sockets (the probe worker). Refused on the main thread, which
+// must never change namespace; libuv pool threads never run JS, so a worker's
+// own thread is the only other caller.
+Napi::Value EnterOnThisThread(const Napi::CallbackInfo& info) {
+  int nsFd = info[0].As<Napi::Number>().Int32Value();
+  std::string nsName = info[1].As<Napi::String>();
+  if (gettid() == getpid())
+    Throw(info.Env(), Failure::Of(EPERM, "setns", nsName, "refused on Node's main thread; use a worker thread"));
+  Failure f = JoinNetns(nsFd, nsName);
+  if (!f.ok()) Throw(info.Env(), f);
+  return info.Env().Undefined();
+}
+
+// runInNetnsSync(nsFd, nsName, fn): calls fn() with the calling thread in
+// another namespace, and puts the thread back before returning or throwing.
+//
+// This exists for one library: raw-socket polls its sockets on libuv's
+// default loop, so its sockets must be created on the main thread, and a
+// socket belongs to the namespace it was created in. fn must only create
+// sockets synchronously; no event-loop turn can happen inside the bracket.
+// If the thread cannot be put back, continuing would run ferry in the wrong
+// namespace, so the process aborts (Go's netns.Do makes the same choice).
+Napi::Value RunInNetnsSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int nsFd = info[0].As<Napi::Number>().Int32Value();
+  std::string nsName = info[1].As<Napi::String>();
+  Napi::Function fn = info[2].As<Napi::Function>();
+  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) ThrowErrno(env, "open", "/proc/thread-self/ns/net");
+  if (setns(nsFd, CLONE_NEWNET) < 0) {
+    int err = errno;
+    close(home);
+    Throw(env, Failure::Of(err, "setns", nsName));
+  }
+  auto restore = [&] {
+    if (setns(home, CLONE_NEWNET) < 0) {
+      fprintf(stderr, "ferry: cannot return thread to its network namespace after %s: %s\n", nsName.c_str(),
+              strerror(errno));
+      abort();
+    }
+    close(home);
+  };
+  Napi::Value result;
+  try {
+    result = fn.Call({});
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return result;
+}
+
 }  // namespace
 
 Failure RunInNetns(int nsFd, const std::string& nsName, const std::function<Failure()>& fn) {
@@ -183,6 +240,8 @@ void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsOpen", Napi::Function::New(env, Open, "netnsOpen"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("sysctl", Napi::Function::New(env, Sysctl, "sysctl"));
+  exports.Set("runInNetnsSync", Napi::Function::New(env, RunInNetnsSync, "runInNetnsSync"));
+  exports.Set("enterNetnsOnThisThread", Napi::Function::New(env, EnterOnThisThread, "enterNetnsOnThisThread"));
 }
 
 }  // namespace ferry

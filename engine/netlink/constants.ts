@@ -130,7 +130,18 @@ export const RTA_METRICS = 8;
 export const RTA_MULTIPATH = 9;
 export const RTA_TABLE = 15;
 export const RTA_VIA = 18;
+export const RTA_NH_ID = 30;
 export const RTAX_MTU = 2;
+
+// rtmsg.rtm_flags
+export const RTM_F_NOTIFY = 0x100;
+export const RTM_F_LOOKUP_TABLE = 0x1000;
+export const RTM_F_FIB_MATCH = 0x2000;
+
+/** struct rtnexthop: rtnh_len u16, rtnh_flags u8, rtnh_hops u8 (weight - 1), rtnh_ifindex s32. */
+export const RTNH_HDRLEN = 8;
+export const RTNH_F_DEAD = 0x1;
+export const RTNH_F_LINKDOWN = 0x10;
 
 export const RT_TABLE_UNSPEC = 0;
 export const RT_TABLE_MAIN = 254;
@@ -140,16 +151,25 @@ export const RTPROT_UNSPEC = 0;
 export const RTPROT_KERNEL = 2;
 export const RTPROT_BOOT = 3;
 export const RTPROT_STATIC = 4;
+export const RTPROT_RA = 9;
 
 export const RT_SCOPE_UNIVERSE = 0;
+export const RT_SCOPE_SITE = 200;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;
+export const RT_SCOPE_NOWHERE = 255;
 
+export const RTN_UNSPEC = 0;
 export const RTN_UNICAST = 1;
 export const RTN_LOCAL = 2;
 export const RTN_BROADCAST = 3;
+export const RTN_ANYCAST = 4;
+export const RTN_MULTICAST = 5;
 export const RTN_BLACKHOLE = 6;
 export const RTN_UNREACHABLE = 7;
+export const RTN_PROHIBIT = 8;
+export const RTN_THROW = 9;
+export const RTN_NAT = 10;
 
 export const RTNH_F_ONLINK = 0x4;
 export const RTM_F_CLONED = 0x200;
@@ -163,6 +183,7 @@ export const NDA_PORT = 6;
 export const NDA_VNI = 7;
 export const NDA_IFINDEX = 8;
 
+export const NUD_NONE = 0x00;
 export const NUD_INCOMPLETE = 0x01;
 export const NUD_REACHABLE = 0x02;
 export const NUD_STALE = 0x04;

@@ -4,17 +4,26 @@
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 
-// libuv's table, keyed by negative errno: [code, message].
+// libuv's table, keyed by negative errno: [code, message]. It lacks some
+// errnos netlink returns (ENOMSG, EBADMSG, EINPROGRESS…) and calls 95 ENOTSUP.
 const systemErrors = getSystemErrorMap();
+
+// Linux's names for every errno Node knows, first name wins (EAGAIN before
+// EWOULDBLOCK); 95 is EOPNOTSUPP, as the kernel and strerrorname_np(3) spell it.
+const errnoNames = new Map<number, string>([[constants.errno.EOPNOTSUPP, 'EOPNOTSUPP']]);
+for (const [name, errno] of Object.entries(constants.errno)) if (!errnoNames.has(errno)) errnoNames.set(errno, name);
+
+// Where libuv's text is about sockets but rtnetlink means the feature is missing.
+const texts = new Map<number, string>([[constants.errno.EOPNOTSUPP, 'operation not supported']]);
 
 /** `ENOENT` for 2, and so on; `E<n>` when the number is unknown. */
 export function errnoCode(errno: number): string {
-  return systemErrors.get(-errno)?.[0] ?? `E${errno}`;
+  return errnoNames.get(errno) ?? `E${errno}`;
 }
 
-/** strerror(3) text: `File exists` for 17. */
+/** libuv's strerror-like text: `file already exists` for 17; `errno <n>` when unknown. */
 export function errnoText(errno: number): string {
-  return systemErrors.get(-errno)?.[1] ?? `errno ${errno}`;
+  return texts.get(errno) ?? systemErrors.get(-errno)?.[1] ?? `errno ${errno}`;
 }
 
 /** An error from the kernel (or from ferry acting for it) about one rtnetlink operation. */

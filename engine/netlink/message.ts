@@ -57,8 +57,8 @@ export interface NetlinkAck {
 
 /** Decodes `struct nlmsgerr` (an int error + the echoed request header) and its TLVs. */
 export function decodeAck(msg: NetlinkMessage): NetlinkAck {
-  const errno = -msg.payload.readInt32LE(0);
-  const ack: NetlinkAck = { errno };
+  const error = msg.payload.readInt32LE(0);
+  const ack: NetlinkAck = { errno: error === 0 ? 0 : -error }; // not -0 for a plain ack
   if ((msg.flags & NLM_F_ACK_TLVS) === 0) return ack;
   // With NLM_F_CAPPED only the request's header is echoed, otherwise the whole request.
   const echoedLength = (msg.flags & NLM_F_CAPPED) !== 0 ? NLMSG_HDRLEN : msg.payload.readUInt32LE(4);

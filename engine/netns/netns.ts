@@ -1,6 +1,7 @@
 // Network namespaces by name (/var/run/netns/NAME, as `ip netns` keeps them)
 // or by any nsfs path (/proc/PID/ns/net). A Netns holds an open fd so the
 // namespace cannot vanish under a handle that uses it.
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { native, type NativeError } from '../native/binding.js';
 
@@ -26,9 +27,17 @@ export class NetnsError extends Error {
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
 
-/** `NAME` → /var/run/netns/NAME; a path is returned as is. */
-export function netnsPath(nameOrPath: string): string {
-  return nameOrPath.includes('/') ? nameOrPath : `${NETNS_RUN_DIR}/${nameOrPath}`;
+/**
+ * `NAME` → /var/run/netns/NAME; a path is returned as is. A name must be a
+ * plain file name: "", "." and ".." would reach /var/run/netns itself or /run.
+ */
+export function netnsPath(op: string, nameOrPath: string): string {
+  if (nameOrPath.includes('/')) return nameOrPath;
+  const path = `${NETNS_RUN_DIR}/${nameOrPath}`;
+  if (!NAME_RE.test(nameOrPath) || nameOrPath === '.' || nameOrPath === '..') {
+    throw new NetnsError(op, path, invalid(`invalid namespace name "${nameOrPath}"`));
+  }
+  return path;
 }
 
 export class Netns {
@@ -59,7 +68,7 @@ export class Netns {
 
   /** Opens a namespace by `ip netns` name or nsfs path; checks that it is a network namespace. */
   static open(nameOrPath: string): Netns {
-    const path = netnsPath(nameOrPath);
+    const path = netnsPath('open netns', nameOrPath);
     try {
       const fd = native.netnsOpen(path);
       return new Netns(fd, path, path.startsWith(`${NETNS_RUN_DIR}/`) ? basename(path) : path);
@@ -73,9 +82,15 @@ export class Netns {
     return Netns.open('/proc/self/ns/net');
   }
 
-  /** Equivalent to: `ip netns delete NAME`. Throws NetnsError ENOENT when absent. */
+  /**
+   * Equivalent to: `ip netns delete NAME`. Throws NetnsError ENOENT when absent.
+   * A directory is refused: its unmount would take every namespace under it along.
+   */
   static delete(nameOrPath: string): void {
-    const path = netnsPath(nameOrPath);
+    const path = netnsPath('ip netns delete', nameOrPath);
+    if (isDirectory(path)) {
+      throw new NetnsError('ip netns delete', path, invalid('is a directory, not a network namespace'));
+    }
     try {
       native.netnsDelete(path);
     } catch (e) {
@@ -115,6 +130,14 @@ export function sysctlPath(key: string): string {
   }
   // Interface names may contain dots: with '/' separators (as sysctl(8) accepts) dots are kept.
   return `/proc/sys/${key.includes('/') ? key : key.replace(/\./g, '/')}`;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // missing or unreadable: the unmount reports why
+  }
 }
 
 function invalid(reason: string): NativeError {

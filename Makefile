@@ -1,0 +1,67 @@
+# ferry's build. `make` builds everything; `make demo` and `make test` first
+# install what a fresh Debian 12 machine lacks (apt and npm), then build.
+# Runs as root (namespaces, netlink, BPF).
+
+SHELL := /bin/bash
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+# Debian packages the build, the demo and the tests need.
+APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iperf3 \
+                util-linux make g++ python3 pkg-config
+
+ADDON := addon/build/Release/ferry.node
+ADDON_SOURCES := addon/binding.gyp $(wildcard addon/src/*.cc addon/src/*.h)
+TS_SOURCES := $(shell find engine plugin -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
+TS_STAMP := dist/.built
+NPM_STAMP := node_modules/.ferry-installed
+APT_STAMP := build/.apt-installed
+
+include bpf/bpf.mk
+
+.PHONY: all deps addon ts demo test clean
+all: $(ADDON) bpf $(TS_STAMP)
+
+# --- dependencies -----------------------------------------------------------
+deps: $(APT_STAMP) $(NPM_STAMP)
+
+$(APT_STAMP): Makefile
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(@D) && touch $@
+
+# npm 11 runs install scripts only for approved packages (package.json
+# allowScripts); raw-socket is rebuilt explicitly if its addon is missing anyway.
+# `npm install` honours package-lock.json; this npm's `npm ci` rejects a lock
+# file it wrote itself (it records only this platform's optional packages).
+$(NPM_STAMP): package.json package-lock.json
+	npm install --no-audit --no-fund
+	@test -f node_modules/raw-socket/build/Release/raw.node || npm rebuild raw-socket
+	@touch $@
+
+# --- build ------------------------------------------------------------------
+addon: $(ADDON)
+$(ADDON): $(ADDON_SOURCES) $(NPM_STAMP) $(APT_STAMP)
+	npx node-gyp rebuild --directory addon
+
+$(BPF_OBJECTS) $(BPF_BUILD)/vmlinux.h: | $(APT_STAMP)
+
+ts: $(TS_STAMP)
+$(TS_STAMP): $(TS_SOURCES) tsconfig.json tsconfig.build.json $(NPM_STAMP)
+	rm -rf dist
+	npx tsc -p tsconfig.build.json
+	@touch $@
+
+# --- the README's two commands ------------------------------------------------
+demo: deps all
+	node dist/engine/cli/ferry.js demo
+
+test: deps all
+	npx tsc --noEmit -p .
+	npx vitest run --reporter=default --reporter=./test/support/summary-reporter.ts
+
+clean: bpf-clean
+	rm -rf dist build addon/build

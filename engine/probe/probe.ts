@@ -1,0 +1,106 @@
+// Connectivity probes from inside network namespaces: ICMP echo (ping.ts,
+// raw sockets) and TCP request/response through one worker thread per
+// namespace (tcp-worker.ts). Close the Prober to stop servers and workers.
+import { createRequire } from 'node:module';
+import { extname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Netns } from '../netns/netns.js';
+import { ping, type EchoResult, type PingOptions } from './ping.js';
+import type { ProbeRequest, ProbeResponse, TcpExchangeResult, TcpWorkerData } from './protocol.js';
+
+export type { EchoResult, PingOptions } from './ping.js';
+export type { TcpExchangeResult } from './protocol.js';
+
+type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export class ProbeError extends Error {
+  override readonly name = 'ProbeError';
+  constructor(
+    message: string,
+    readonly code?: string,
+    readonly errno?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** One worker thread living in one namespace. */
+class TcpWorker {
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly worker: Worker;
+
+  constructor(readonly netns: Netns) {
+    this.worker = startWorker({ nsFd: netns.fd, nsName: netns.name });
+    this.worker.on('message', (res: ProbeResponse) => {
+      const w = this.waiting.get(res.id);
+      this.waiting.delete(res.id);
+      if (res.ok) w?.resolve(res.value);
+      else w?.reject(new ProbeError(`in netns ${netns.name}: ${res.error.message}`, res.error.code, res.error.errno));
+    });
+    this.worker.on('error', (e) => this.failAll(new ProbeError(`probe worker in netns ${netns.name}: ${e.message}`)));
+    this.worker.on('exit', (code) => this.failAll(new ProbeError(`probe worker in netns ${netns.name} exited (${code})`)));
+  }
+
+  call(req: Distribute<ProbeRequest>): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...req, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.call({ op: 'close-servers' }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+
+  private failAll(e: Error): void {
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+}
+
+/**
+ * Starts tcp-worker next to this file. Under tsx (development and tests) it
+ * is TypeScript, which a worker can only load through tsx's own import hook.
+ */
+function startWorker(data: TcpWorkerData): Worker {
+  const url = new URL(`./tcp-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: data });
+  // require.resolve finds the package's CommonJS entry; its ESM twin sits beside it.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}))`;
+  return new Worker(boot, { eval: true, workerData: data });
+}
+
+export class Prober {
+  private readonly workers = new Map<Netns, TcpWorker>();
+
+  /** Like `ip netns exec NS ping -c COUNT DST`, through a raw ICMP socket. */
+  ping(netns: Netns, dst: string, options: PingOptions = {}): Promise<EchoResult[]> {
+    return ping(netns, dst, options);
+  }
+
+  /** Starts a line server inside `netns` on host:port (stopped by close()). */
+  serveTcp(netns: Netns, host: string, port: number): Promise<{ address: string; port: number }> {
+    return this.worker(netns).call({ op: 'tcp-serve', host, port }) as Promise<{ address: string; port: number }>;
+  }
+
+  /** Connects from inside `netns`, sends one line, returns the server's answer. */
+  tcpExchange(netns: Netns, host: string, port: number, message: string, timeoutMs = 2000): Promise<TcpExchangeResult> {
+    return this.worker(netns).call({ op: 'tcp-exchange', host, port, message, timeoutMs }) as Promise<TcpExchangeResult>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.close()));
+    this.workers.clear();
+  }
+
+  private worker(netns: Netns): TcpWorker {
+    let w = this.workers.get(netns);
+    if (w === undefined) this.workers.set(netns, (w = new TcpWorker(netns)));
+    return w;
+  }
+}
