@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Handle } from '../../engine/handle.js';
 import { ExistsError, InvalidArgumentError, LinkNotFoundError, NetlinkError, NotFoundError } from '../../engine/netlink/errors.js';
-import { handleIn, ip, vethUp } from '../support/handle.js';
+import { handleIn, ip, vethUp, thrown } from '../support/handle.js';
 import { isRoot, run } from '../support/netns.js';
 
 /** The parts of `bridge -j fdb show` these tests read. */
@@ -44,15 +44,6 @@ async function fabric(): Promise<{ ns: string; h: Handle }> {
   ip(ns, 'link', 'set', 'p0', 'master', 'br0');
   await h.link.add({ kind: 'vxlan', name: 'vx0', vni: 1, port: 4789, local: '192.0.2.1', learning: false });
   return { ns, h };
-}
-
-async function thrown(f: () => Promise<unknown>): Promise<NetlinkError> {
-  try {
-    await f();
-  } catch (e) {
-    return e as NetlinkError;
-  }
-  throw new Error('expected an error, none was thrown');
 }
 
 describe.skipIf(!isRoot)('bridge fdb verbs, checked with bridge(8) (needs root for network namespaces)', () => {

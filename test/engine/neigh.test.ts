@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Handle } from '../../engine/handle.js';
 import { ExistsError, InvalidArgumentError, LinkNotFoundError, NetlinkError, NotFoundError } from '../../engine/netlink/errors.js';
-import { handleIn, ip, vethUp } from '../support/handle.js';
+import { handleIn, ip, vethUp, thrown } from '../support/handle.js';
 import { ipJson, isRoot } from '../support/netns.js';
 
 /** The parts of `ip -j neigh show` these tests read; `router` is present (null) when set. */
@@ -32,15 +32,6 @@ async function linked(): Promise<{ ns: string; h: Handle }> {
   vethUp(ns, 'd0', 'p0');
   vethUp(ns, 'd1', 'p1');
   return { ns, h };
-}
-
-async function thrown(f: () => Promise<unknown>): Promise<NetlinkError> {
-  try {
-    await f();
-  } catch (e) {
-    return e as NetlinkError;
-  }
-  throw new Error('expected an error, none was thrown');
 }
 
 describe.skipIf(!isRoot)('neighbour verbs, checked with ip (needs root for network namespaces)', () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Handle } from '../../engine/handle.js';
 import { errnoText, ExistsError, InvalidArgumentError, LinkNotFoundError, NetlinkError, NotFoundError } from '../../engine/netlink/errors.js';
 import type { Route } from '../../engine/route.js';
-import { handleIn, ip, vethUp } from '../support/handle.js';
+import { handleIn, ip, vethUp, thrown } from '../support/handle.js';
 import { ipJson, isRoot } from '../support/netns.js';
 
 /** The parts of `ip -j route show` these tests read. ip leaves out defaults: table main, protocol boot, scope universe, metric 0. */
@@ -53,15 +53,6 @@ async function routed(): Promise<{ ns: string; h: Handle }> {
 }
 
 /** Calls `f`, which must throw; returns what it threw. */
-async function thrown(f: () => Promise<unknown>): Promise<NetlinkError> {
-  try {
-    await f();
-  } catch (e) {
-    return e as NetlinkError;
-  }
-  throw new Error('expected an error, none was thrown');
-}
-
 /** ferry's route to `dst` (in any table), exactly one. */
 async function ferryRoute(h: Handle, dst: string, table: number | 'all' = 'all'): Promise<Route> {
   const found = await h.route.list({ table, dst });

@@ -2,6 +2,7 @@
 // handle is closed and the namespace deleted after each test, even on failure.
 import { afterEach } from 'vitest';
 import { Handle } from '../../engine/handle.js';
+import type { NetlinkError } from '../../engine/netlink/errors.js';
 import { makeNetns, run } from './netns.js';
 
 const handles: Handle[] = [];
@@ -27,4 +28,14 @@ export function vethUp(ns: string, a: string, b: string): void {
   ip(ns, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b);
   ip(ns, 'link', 'set', a, 'up');
   ip(ns, 'link', 'set', b, 'up');
+}
+
+/** The error `f` rejects with; fails the test when it does not reject. */
+export async function thrown(f: () => Promise<unknown>): Promise<NetlinkError> {
+  try {
+    await f();
+  } catch (e) {
+    return e as NetlinkError;
+  }
+  throw new Error('expected an error, none was thrown');
 }
