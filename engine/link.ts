@@ -147,6 +147,21 @@ export class LinkVerbs {
     return this.set(ref, master === null ? 'nomaster' : `master ${this.label(master)}`, {}, (a) => a.u32(C.IFLA_MASTER, index));
   }
 
+  /** Equivalent to: `ip link set dev NAME promisc on|off`. */
+  setPromisc(ref: LinkRef, on: boolean): Promise<void> {
+    return this.set(ref, `promisc ${on ? 'on' : 'off'}`, { flags: on ? C.IFF_PROMISC : 0, change: C.IFF_PROMISC });
+  }
+
+  /** Equivalent to: `ip link set dev NAME type bridge_slave hairpin on|off` (the link must be a bridge port). */
+  setHairpin(ref: LinkRef, on: boolean): Promise<void> {
+    return this.set(ref, `type bridge_slave hairpin ${on ? 'on' : 'off'}`, {}, (a) =>
+      a.nest(C.IFLA_LINKINFO, (info) => {
+        info.string(C.IFLA_INFO_SLAVE_KIND, 'bridge');
+        info.nest(C.IFLA_INFO_SLAVE_DATA, (data) => data.u8(C.IFLA_BRPORT_MODE, on ? 1 : 0));
+      }),
+    );
+  }
+
   /** Equivalent to: `ip link set dev NAME netns NS`. The link then lives in (and is named in) `netns`. */
   setNetns(ref: LinkRef, netns: Netns): Promise<void> {
     return this.set(ref, `netns ${netns.name}`, {}, (a) => a.u32(C.IFLA_NET_NS_FD, netns.fd));

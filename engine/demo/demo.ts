@@ -4,15 +4,19 @@
 import { randomBytes } from 'node:crypto';
 import Table from 'cli-table3';
 import { Handle } from '../handle.js';
+import { RTPROT_KERNEL } from '../netlink/constants.js';
 import { Netns } from '../netns/netns.js';
 import { Prober, type EchoResult } from '../probe/probe.js';
-import { wireRoutedPod, type WiredPod } from './wire.js';
+import { attachRouted } from '../../plugin/network/routed.js';
+import type { Attached, ResultInterface } from '../../plugin/network/types.js';
 
 interface Pod {
   label: string;
   netns: Netns;
   handle: Handle;
-  wired?: WiredPod;
+  ips: string[];
+  hostVeth: string;
+  attached?: Attached;
 }
 
 const PODS = [
@@ -45,21 +49,28 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
       created.push(netns);
       const handle = await Handle.open(netns);
       handles.push(handle);
-      const pod: Pod = { label: spec.label, netns, handle };
-      pod.wired = await wireRoutedPod(node, handle, { hostVeth: `fd${run}${String.fromCharCode(97 + i)}`, podIf: 'eth0', ips: spec.ips });
+      const pod: Pod = { label: spec.label, netns, handle, ips: spec.ips, hostVeth: `fd${run}${String.fromCharCode(97 + i)}` };
+      pod.attached = await attachRouted(node, handle, {
+        containerId: `demo-${spec.label}`,
+        ifname: 'eth0',
+        hostVeth: pod.hostVeth,
+        mtu: 1500,
+        addresses: spec.ips.map((ip) => ({ address: ip })),
+        routes: [],
+      });
       pods.push(pod);
     }
     log(await describeNode(nodeNs, node, pods));
 
     prober = new Prober();
     const [a, b] = pods as [Pod, Pod];
-    for (const dst of b.wired!.ips) {
+    for (const dst of b.ips) {
       const replies = await prober.ping(a.netns, dst, { count: 3 });
       const line = summarizePing(a.label, b.label, dst, replies);
       ok &&= line.ok;
       log(line.text);
     }
-    for (const dst of b.wired!.ips) {
+    for (const dst of b.ips) {
       await prober.serveTcp(b.netns, dst, TCP_PORT);
       const hostPort = dst.includes(':') ? `[${dst}]:${TCP_PORT}` : `${dst}:${TCP_PORT}`;
       try {
@@ -93,9 +104,9 @@ async function describeNode(nodeNs: Netns, node: Handle, pods: Pod[]): Promise<s
   const table = new Table({ head: ['pod', 'netns', 'pod eth0', 'addresses', 'node-side veth', 'routes on the node'] });
   const routes = await node.route.list();
   for (const p of pods) {
-    const w = p.wired!;
-    const hostRoutes = routes.filter((r) => r.devName === w.hostVeth).map((r) => r.dst);
-    table.push([p.label, p.netns.name, w.podMac, w.ips.join('\n'), `${w.hostVeth}\n${w.hostMac}`, hostRoutes.join('\n')]);
+    const [host, podIf] = p.attached!.interfaces as [ResultInterface, ResultInterface];
+    const hostRoutes = routes.filter((r) => r.devName === p.hostVeth && r.protocol !== RTPROT_KERNEL).map((r) => r.dst);
+    table.push([p.label, p.netns.name, podIf.mac, p.ips.join('\n'), `${host.name}\n${host.mac}`, hostRoutes.join('\n')]);
   }
   const podRoutes = (await pods[0]!.handle.route.list({ family: 4 }))
     .concat(await pods[0]!.handle.route.list({ family: 6 }))

@@ -165,6 +165,15 @@ export interface NativeBinding extends NativeBpf {
     onMessages: (datagrams: Buffer[]) => void,
     onError: (error: NativeError) => void,
   ) => NativeNetlinkSocket;
+  /**
+   * Waits (on the libuv pool) for flock(fd, LOCK_EX or LOCK_SH); EINTR is
+   * retried. The lock belongs to the open file description, so another open
+   * of the same file, even in this process, waits too. `label` (the path)
+   * names the object in errors; "fd N" otherwise.
+   */
+  flock(fd: number, exclusive: boolean, label?: string): Promise<void>;
+  /** flock(fd, LOCK_UN), synchronously (unlocking never waits). */
+  funlock(fd: number, label?: string): void;
 }
 
 function findPackageRoot(start: string): string {

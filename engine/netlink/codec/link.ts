@@ -39,6 +39,8 @@ export interface Link {
   kind?: string;
   /** Kind of the port when enslaved (IFLA_INFO_SLAVE_KIND), e.g. "bridge". */
   portKind?: string;
+  /** For a bridge port: hairpin mode (IFLA_BRPORT_MODE). */
+  hairpin?: boolean;
   flags: number;
   /** Administratively up (IFF_UP). */
   up: boolean;
@@ -74,6 +76,8 @@ export function decodeLink(payload: Buffer): Link {
   if (kind !== undefined) link.kind = kind;
   const portKind = info?.string(C.IFLA_INFO_SLAVE_KIND);
   if (portKind !== undefined) link.portKind = portKind;
+  const hairpin = portKind === 'bridge' ? info?.nested(C.IFLA_INFO_SLAVE_DATA)?.u8(C.IFLA_BRPORT_MODE) : undefined;
+  if (hairpin !== undefined) link.hairpin = hairpin !== 0;
   const mac = formatMac(attrs.get(C.IFLA_ADDRESS));
   if (mac !== undefined) link.mac = mac;
   const master = attrs.u32(C.IFLA_MASTER);
