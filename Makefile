@@ -8,7 +8,8 @@ SHELL := /bin/bash
 
 # Debian packages the build, the demo and the tests need.
 APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iperf3 \
-                util-linux make g++ python3 pkg-config
+                util-linux make g++ python3 pkg-config \
+                golang-go golang-github-appc-cni-dev containernetworking-plugins dpkg-dev
 
 ADDON := addon/build/Release/ferry.node
 ADDON_SOURCES := addon/binding.gyp $(wildcard addon/src/*.cc addon/src/*.h)
@@ -19,8 +20,10 @@ APT_STAMP := build/.apt-installed
 
 include bpf/bpf.mk
 
+CNI_FRONTEND := build/cni/ferry
+
 .PHONY: all deps addon ts demo test clean
-all: $(ADDON) bpf $(TS_STAMP)
+all: $(ADDON) bpf $(TS_STAMP) $(CNI_FRONTEND)
 
 # --- dependencies -----------------------------------------------------------
 deps: $(APT_STAMP) $(NPM_STAMP)
@@ -55,6 +58,12 @@ $(TS_STAMP): $(TS_SOURCES) tsconfig.json tsconfig.build.json $(NPM_STAMP)
 	npx tsc -p tsconfig.build.json
 	@touch $@
 
+# The CNI plugin binary kubelet executes: forwards to the daemon, or runs
+# this checkout's TypeScript plugin in-process when no daemon listens.
+$(CNI_FRONTEND): plugin/frontend/ferry-cni.c | $(APT_STAMP)
+	@mkdir -p $(@D)
+	cc -O2 -Wall -Wextra -Werror -DFERRY_PLUGIN_MAIN='"$(CURDIR)/dist/plugin/main.js"' -DFERRY_NODE='"$(shell command -v node)"' -o $@ $<
+
 # --- the README's two commands ------------------------------------------------
 demo: deps all
 	node dist/engine/cli/ferry.js demo
@@ -62,6 +71,16 @@ demo: deps all
 test: deps all
 	npx tsc --noEmit -p .
 	npx vitest run --reporter=default --reporter=./test/support/summary-reporter.ts
+
+# --- benches ------------------------------------------------------------------
+# `make bench` runs every bench; each prints its tables and writes its raw
+# samples to build/bench/. Options go through BENCH_CNI_ARGS, e.g.
+#   make bench-cni BENCH_CNI_ARGS='--sequential 50 --modes routed'
+.PHONY: bench bench-cni
+bench: bench-cni
+
+bench-cni: deps all
+	npx tsx bench/cni.ts $(BENCH_CNI_ARGS)
 
 clean: bpf-clean
 	rm -rf dist build addon/build

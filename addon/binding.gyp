@@ -12,7 +12,8 @@
         "src/bpf_map.cc",
         "src/bpf_pin.cc",
         "src/bpf_attach.cc",
-        "src/bpf_test_run.cc"
+        "src/bpf_test_run.cc",
+        "src/flock.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -5,7 +5,9 @@
 import type { Handle } from '../../engine/handle.js';
 import type { Link } from '../../engine/link.js';
 import { ExistsError } from '../../engine/netlink/errors.js';
+import { BridgeConflictError } from './errors.js';
 import type { AttachSpec, Attached } from './types.js';
+import { createVeth } from './veth.js';
 
 export interface BridgeOptions {
   bridge: string;
@@ -29,7 +31,7 @@ export async function ensureBridge(node: Handle, opts: BridgeOptions, mtu: numbe
       bridge = await node.link.get(opts.bridge);
     }
   }
-  if (bridge.kind !== 'bridge') throw new Error(`link "${opts.bridge}" exists in the node namespace but is a ${bridge.kind ?? 'device'}, not a bridge`);
+  if (bridge.kind !== 'bridge') throw new BridgeConflictError(opts.bridge, bridge.kind ?? 'device');
   if (!bridge.up) await node.link.setUp(bridge);
   if (opts.promiscMode) await node.link.setPromisc(bridge, true);
   return bridge;
@@ -44,14 +46,7 @@ export async function attachBridge(node: Handle, pod: Handle, spec: AttachSpec, 
       await node.addr.replace(bridge, `${gateway}/${address.split('/')[1]}`, { noDad: true });
     }
   }
-  const host = await node.link.add({
-    kind: 'veth',
-    name: spec.hostVeth,
-    mtu: spec.mtu,
-    master: bridge,
-    peer: { name: spec.ifname, netns: pod.netns, ...(spec.mac ? { mac: spec.mac } : {}) },
-    up: true,
-  });
+  const host = await createVeth(node, pod, spec, bridge);
   try {
     if (opts.hairpinMode) await node.link.setHairpin(host, true);
     await pod.link.setUp('lo');

@@ -7,6 +7,7 @@
 import type { Handle } from '../../engine/handle.js';
 import type { Link } from '../../engine/link.js';
 import type { AttachSpec, Attached } from './types.js';
+import { createVeth } from './veth.js';
 
 /** The gateway every pod routes through (Calico uses 169.254.1.1 too). */
 export const ROUTED_GATEWAY_V4 = '169.254.1.1';
@@ -21,13 +22,7 @@ const bare = (cidr: string) => cidr.split('/')[0]!;
  * host end is deleted, which takes the pod end and every route through it.
  */
 export async function attachRouted(node: Handle, pod: Handle, spec: AttachSpec): Promise<Attached> {
-  const host = await node.link.add({
-    kind: 'veth',
-    name: spec.hostVeth,
-    mtu: spec.mtu,
-    peer: { name: spec.ifname, netns: pod.netns, ...(spec.mac ? { mac: spec.mac } : {}) },
-    up: true,
-  });
+  const host = await createVeth(node, pod, spec);
   try {
     await pod.link.setUp('lo');
     const podLink = await pod.link.get(spec.ifname);

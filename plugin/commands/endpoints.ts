@@ -1,0 +1,51 @@
+// One JSON record per attachment: the pod's Kubernetes identity (from
+// CNI_ARGS), its addresses and host veth. The node daemon and the eBPF
+// dataplane read these; DEL and GC remove them.
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { K8sArgs } from '../cni/index.js';
+
+export interface EndpointRecord {
+  containerId: string;
+  ifname: string;
+  netns: string;
+  hostVeth: string;
+  mode: 'routed' | 'bridge';
+  ips: string[];
+  k8s: K8sArgs;
+  createdAt: string;
+}
+
+const fileName = (containerId: string, ifname: string) => `${containerId}_${ifname}.json`;
+
+/** Written whole (temp file + rename), so a crash never leaves half a record. */
+export async function writeEndpoint(dir: string, record: EndpointRecord): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, fileName(record.containerId, record.ifname));
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+export async function removeEndpoint(dir: string, containerId: string, ifname: string): Promise<void> {
+  await rm(join(dir, fileName(containerId, ifname)), { force: true });
+}
+
+export async function listEndpoints(dir: string): Promise<EndpointRecord[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const out: EndpointRecord[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    try {
+      out.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as EndpointRecord);
+    } catch {
+      // A record removed meanwhile, or unreadable: GC and DEL go by name anyway.
+    }
+  }
+  return out;
+}

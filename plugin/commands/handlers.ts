@@ -1,0 +1,187 @@
+// ferry's CNI verbs. runCni (plugin/cni) has already parsed and checked the
+// environment and the config; these do the networking, and each undoes its
+// own partial work when it fails.
+import type { AddRequest, CheckRequest, CniHandlers, DelRequest, GcRequest, Result, StatusRequest } from '../cni/index.js';
+import { appendResult, CniCode, CniError } from '../cni/index.js';
+import { allocate, availability, describeRangeSet, gc, release, resolveRanges, type Allocation } from '../ipam/index.js';
+import { attachBridge, type BridgeOptions } from '../network/bridge.js';
+import { checkAttachment } from '../network/check.js';
+import { detach } from '../network/detach.js';
+import { DEFAULT_HOST_VETH_PREFIX } from '../network/names.js';
+import { attachRouted } from '../network/routed.js';
+import type { Attached, AttachSpec } from '../network/types.js';
+import { endpointDir, hostVethFor, ipamStore, type PluginContext } from './context.js';
+import { listEndpoints, removeEndpoint, writeEndpoint } from './endpoints.js';
+import { FerryCode, ipamToCni, networkToCni } from './errors.js';
+import { withPod } from './netns.js';
+
+const DEFAULT_MTU = 1500;
+
+export function createHandlers(ctx: PluginContext): CniHandlers {
+  return {
+    add: (req) => add(ctx, req),
+    del: (req) => del(ctx, req),
+    check: (req) => check(ctx, req),
+    status: (req) => status(req),
+    gc: (req) => collect(ctx, req),
+  };
+}
+
+function bridgeOptions(conf: AddRequest['conf']): BridgeOptions {
+  return {
+    bridge: conf.bridge,
+    isGateway: conf.isGateway ?? false,
+    isDefaultGateway: conf.isDefaultGateway ?? false,
+    hairpinMode: conf.hairpinMode ?? false,
+    promiscMode: conf.promiscMode ?? false,
+  };
+}
+
+async function add(ctx: PluginContext, req: AddRequest): Promise<Result> {
+  const { conf, containerId, ifname, log } = req;
+  const store = ipamStore(conf);
+  const hostVeth = hostVethFor(conf, containerId, ifname);
+  return withPod(req.netns, async (pod) => {
+    // An ADD repeated for the same attachment keeps its addresses (IPAM is
+    // idempotent); only addresses this call reserved are released on failure.
+    const held = await store.findByOwner(containerId, ifname);
+    let allocations: Allocation[];
+    try {
+      allocations = await allocate(store, conf.ipam, { containerId, ifname, requested: conf.runtimeConfig?.ips ?? [] });
+    } catch (e) {
+      throw ipamToCni(e);
+    }
+    log.debug({ allocations, reused: held.length > 0 }, 'addresses allocated');
+    try {
+      // Leftovers of an earlier, interrupted ADD of this attachment go first.
+      if (await detach(ctx.node, hostVeth)) log.warn({ hostVeth }, 'replaced a host veth left by an earlier ADD');
+      const spec: AttachSpec = {
+        containerId,
+        ifname,
+        hostVeth,
+        mtu: conf.mtu ?? DEFAULT_MTU,
+        ...(conf.runtimeConfig?.mac ? { mac: conf.runtimeConfig.mac } : {}),
+        addresses: allocations.map((a) => ({ address: a.address, ...(a.gateway ? { gateway: a.gateway } : {}) })),
+        routes: conf.ipam.routes ?? [],
+      };
+      const attached = conf.mode === 'bridge' ? await attachBridge(ctx.node, pod, spec, bridgeOptions(conf)) : await attachRouted(ctx.node, pod, spec);
+      await enableForwarding(ctx, allocations);
+      await writeEndpoint(endpointDir(conf), {
+        containerId,
+        ifname,
+        netns: req.netns,
+        hostVeth,
+        mode: conf.mode,
+        ips: attached.ips.map((i) => i.address),
+        k8s: req.k8s,
+        createdAt: new Date().toISOString(),
+      });
+      log.info({ hostVeth, ips: attached.ips.map((i) => i.address), k8s: req.k8s }, 'pod attached');
+      return appendResult(req.prevResult, toResult(attached, conf));
+    } catch (e) {
+      await detach(ctx.node, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not delete the host veth'));
+      if (held.length === 0) {
+        await release(store, containerId, ifname).catch((err) => log.error({ err }, 'rollback: could not release addresses'));
+      }
+      await removeEndpoint(endpointDir(conf), containerId, ifname).catch(() => undefined);
+      throw networkToCni(e);
+    }
+  });
+}
+
+/** Pods are routed through the node: it must forward (the bridge plugin's isGateway does the same). */
+async function enableForwarding(ctx: PluginContext, allocations: Allocation[]): Promise<void> {
+  if (allocations.some((a) => a.family === 4)) await ctx.node.netns.sysctlSet('net.ipv4.ip_forward', 1);
+  if (allocations.some((a) => a.family === 6)) await ctx.node.netns.sysctlSet('net.ipv6.conf.all.forwarding', 1);
+}
+
+function toResult(attached: Attached, conf: AddRequest['conf']): Result {
+  const rtDns = conf.runtimeConfig?.dns;
+  return {
+    interfaces: attached.interfaces.map((i) => ({ ...i })),
+    ips: attached.ips.map((i) => ({ address: i.address, ...(i.gateway ? { gateway: i.gateway } : {}), interface: i.interface })),
+    routes: attached.routes.map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) })),
+    dns: {
+      ...(conf.dns ?? {}),
+      ...(rtDns?.servers ? { nameservers: rtDns.servers } : {}),
+      ...(rtDns?.searches ? { search: rtDns.searches } : {}),
+      ...(rtDns?.options ? { options: rtDns.options } : {}),
+    },
+  };
+}
+
+/** DEL succeeds on whatever is already gone: netns, veth, addresses, record. */
+async function del(ctx: PluginContext, req: DelRequest): Promise<void> {
+  const { conf, containerId, ifname, log } = req;
+  const hostVeth = hostVethFor(conf, containerId, ifname);
+  const removed = await detach(ctx.node, hostVeth);
+  const released = await release(ipamStore(conf), containerId, ifname);
+  await removeEndpoint(endpointDir(conf), containerId, ifname);
+  log.info({ hostVeth, removed, released }, 'pod detached');
+}
+
+async function check(ctx: PluginContext, req: CheckRequest): Promise<void> {
+  const { conf, containerId, ifname } = req;
+  const hostVeth = hostVethFor(conf, containerId, ifname);
+  const expected = fromResult(req.prevResult, ifname);
+  const problems = await withPod(req.netns, (pod) =>
+    checkAttachment(ctx.node, pod, { ifname, hostVeth, mode: conf.mode, bridge: conf.bridge }, expected),
+  );
+  const held = new Set(await ipamStore(conf).findByOwner(containerId, ifname));
+  for (const ip of expected.ips) {
+    const bare = ip.address.split('/')[0]!;
+    if (!held.has(bare)) problems.push(`IPAM holds no record of ${bare} for ${containerId}/${ifname}`);
+  }
+  if (problems.length > 0) throw new CniError(FerryCode.CheckFailed, `CHECK ${containerId}/${ifname}: ${problems.join('; ')}`);
+}
+
+/** The parts of a (possibly chained) prevResult that belong to ferry's pod interface. */
+function fromResult(result: Result, ifname: string): Attached {
+  const podIndex = result.interfaces.findIndex((i) => i.name === ifname && i.sandbox !== undefined);
+  return {
+    interfaces: result.interfaces.map((i) => ({ name: i.name, mac: i.mac ?? '', ...(i.sandbox ? { sandbox: i.sandbox } : {}) })),
+    ips: result.ips
+      .filter((i) => i.interface === undefined || i.interface === podIndex)
+      .map((i) => ({ address: i.address, ...(i.gateway ? { gateway: i.gateway } : {}), interface: podIndex })),
+    routes: result.routes.map((r) => ({ dst: r.dst, ...(r.gw ? { gw: r.gw } : {}) })),
+  };
+}
+
+/** STATUS: ready for ADD unless some range set has no free address (code 50). */
+async function status(req: StatusRequest): Promise<void> {
+  const { conf } = req;
+  const sets = await availability(ipamStore(conf), conf.ipam).catch((e) => {
+    throw ipamToCni(e);
+  });
+  const resolved = resolveRanges(conf.ipam);
+  const full = sets.filter((s) => s.free === 0);
+  if (full.length > 0) {
+    const which = full.map((s) => `range set ${s.rangeSetIndex} (${describeRangeSet(resolved[s.rangeSetIndex]!)}): ${s.used}/${s.total} used`);
+    throw new CniError(CniCode.PluginNotAvailable, `no free address: ${which.join('; ')}`);
+  }
+}
+
+/**
+ * GC: everything not in cni.dev/valid-attachments goes — address records,
+ * endpoint records, and host veths that carry ferry's prefix but belong to
+ * no valid attachment.
+ */
+async function collect(ctx: PluginContext, req: GcRequest): Promise<void> {
+  const { conf, log } = req;
+  const valid = req.validAttachments.map((a) => ({ containerId: a.containerID, ifname: a.ifname }));
+  const keep = new Set(valid.map((a) => hostVethFor(conf, a.containerId, a.ifname)));
+  const released = await gc(ipamStore(conf), valid);
+  const dir = endpointDir(conf);
+  for (const ep of await listEndpoints(dir)) {
+    if (!keep.has(hostVethFor(conf, ep.containerId, ep.ifname))) await removeEndpoint(dir, ep.containerId, ep.ifname);
+  }
+  // Only names hostVethName() can produce: prefix + hex digits, 15 bytes.
+  const ours = new RegExp(`^${escapeRegExp(conf.hostVethPrefix ?? DEFAULT_HOST_VETH_PREFIX)}[0-9a-f]+$`);
+  const stale = (await ctx.node.link.list()).filter((l) => l.kind === 'veth' && ours.test(l.name) && l.name.length === 15 && !keep.has(l.name));
+  for (const link of stale) await detach(ctx.node, link.name);
+  log.info({ released: released.map((r) => r.ip), vethsRemoved: stale.map((l) => l.name) }, 'garbage collected');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
