@@ -1,20 +1,22 @@
-// The README's main job: the demo wires a node and two pods, probes them and
-// removes everything it made.
+// The README's main job: the demo attaches two pods through ferry's CNI
+// verbs, probes them, detaches them and removes everything it made.
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../engine/demo/demo.js';
 import { isRoot, run } from './support/netns.js';
 
 describe.skipIf(!isRoot)('ferry demo (needs root)', () => {
-  it('connects two pods over ICMP and TCP, v4 and v6, and cleans up', async () => {
+  it('attaches two pods with CNI ADD, connects them over ICMP and TCP, v4 and v6, and cleans up', async () => {
     const lines: string[] = [];
     const ok = await runDemo((l) => lines.push(l));
     const out = lines.join('\n');
-    expect(out).toMatch(/ICMP {2}pod-a → pod-b 10\.244\.0\.11: 3\/3 echo replies/);
-    expect(out).toMatch(/ICMP {2}pod-a → pod-b fd00:10:244::b: 3\/3 echo replies/);
-    expect(out).toMatch(/TCP {3}pod-a → pod-b 10\.244\.0\.11:8080: connected .* answer "pong hello from pod-a \(you are 10\.244\.0\.10:\d+\)"/);
-    expect(out).toMatch(/TCP {3}pod-a → pod-b \[fd00:10:244::b\]:8080: connected/);
+    expect(out).toMatch(/CNI ADD pod-a: 10\.244\.0\.\d+\/32, fd00:10:244::[0-9a-f]+\/128/);
+    expect(out).toMatch(/ICMP {2}pod-a → pod-b 10\.244\.0\.\d+: 3\/3 echo replies/);
+    expect(out).toMatch(/ICMP {2}pod-a → pod-b fd00:10:244::[0-9a-f]+: 3\/3 echo replies/);
+    expect(out).toMatch(/TCP {3}pod-a → pod-b 10\.244\.0\.\d+:8080: connected .* answer "pong hello from pod-a \(you are 10\.244\.0\.\d+:\d+\)"/);
+    expect(out).toMatch(/TCP {3}pod-a → pod-b \[fd00:10:244::[0-9a-f]+\]:8080: connected/);
+    expect(out).toMatch(/CNI DEL pod-b: host veth fy[0-9a-f]{13} and addresses .* released/);
     expect(ok).toBe(true);
-    const run_ = /run ([0-9a-f]{4})/.exec(out)![1]!;
-    expect(run('ip', ['netns', 'list'])).not.toContain(`-${run_}`);
+    const runId = /run ([0-9a-f]{4})/.exec(out)![1]!;
+    expect(run('ip', ['netns', 'list'])).not.toContain(`-${runId}`);
   });
 });

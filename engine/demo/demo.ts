@@ -1,14 +1,19 @@
-// `ferry demo`: a node and two pods, wired by ferry's own rtnetlink engine,
-// then an ICMP echo and a TCP exchange between the pods, everything removed
-// afterwards. Later stages add the CNI plugin, services and more nodes.
+// `ferry demo`: a node and two pods in throw-away network namespaces. The
+// pods are attached by ferry's CNI plugin (the same ADD kubelet runs, with
+// ferry's IPAM, in routed mode, dual stack), then probed with ICMP and TCP,
+// then detached with DEL; everything is removed afterwards. Later stages add
+// services and more nodes.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Table from 'cli-table3';
+import { runCni } from '../../plugin/cni/index.js';
+import { createHandlers } from '../../plugin/commands/handlers.js';
 import { Handle } from '../handle.js';
 import { RTPROT_KERNEL } from '../netlink/constants.js';
 import { Netns } from '../netns/netns.js';
 import { Prober, type EchoResult } from '../probe/probe.js';
-import { attachRouted } from '../../plugin/network/routed.js';
-import type { Attached, ResultInterface } from '../../plugin/network/types.js';
 
 interface Pod {
   label: string;
@@ -16,17 +21,28 @@ interface Pod {
   handle: Handle;
   ips: string[];
   hostVeth: string;
-  attached?: Attached;
+  mac: string;
 }
 
-const PODS = [
-  { label: 'pod-a', ips: ['10.244.0.10', 'fd00:10:244::a'] },
-  { label: 'pod-b', ips: ['10.244.0.11', 'fd00:10:244::b'] },
-];
+const POD_LABELS = ['pod-a', 'pod-b'];
 const TCP_PORT = 8080;
+
+/** The network config a node would have in /etc/cni/net.d (state kept in `dir`). */
+function networkConfig(dir: string): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'ferry-demo',
+    type: 'ferry',
+    mode: 'routed',
+    logFile: join(dir, 'cni.log'),
+    dataDir: join(dir, 'state'),
+    ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: 'fd00:10:244::/64' }]] },
+  });
+}
 
 export async function runDemo(log: (line: string) => void = console.log): Promise<boolean> {
   const run = randomBytes(2).toString('hex');
+  const stateDir = mkdtempSync(join(tmpdir(), 'ferry-demo-'));
   const created: Netns[] = [];
   const handles: Handle[] = [];
   let prober: Prober | undefined;
@@ -34,33 +50,39 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
   const onSignal = () => log('\ninterrupted: finishing the current step, then cleaning up…');
   process.once('SIGINT', onSignal);
   try {
-    log(`ferry demo — a node and two pods wired by ferry's rtnetlink engine (run ${run})\n`);
+    log(`ferry demo — a node and two pods, attached by ferry's CNI plugin (run ${run})\n`);
     const nodeNs = await Netns.create(`ferry-demo-node-${run}`);
     created.push(nodeNs);
     const node = await Handle.open(nodeNs);
     handles.push(node);
     await node.link.setUp('lo');
-    await nodeNs.sysctlSet('net.ipv4.ip_forward', 1);
-    await nodeNs.sysctlSet('net.ipv6.conf.all.forwarding', 1);
+    const cni = createHandlers({ node });
+    const conf = networkConfig(stateDir);
+    const call = async (command: 'ADD' | 'DEL', pod: { netns: Netns; label: string }) => {
+      const env = { CNI_COMMAND: command, CNI_CONTAINERID: `demo-${run}-${pod.label}`, CNI_NETNS: pod.netns.path, CNI_IFNAME: 'eth0', CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.label}` };
+      const out = await runCni({ env, stdin: conf }, cni);
+      if (out.exitCode !== 0) throw new Error(`CNI ${command} ${pod.label}: ${out.stdout.trim()}`);
+      return out.stdout === '' ? undefined : (JSON.parse(out.stdout) as { interfaces: Array<{ name: string; mac: string }>; ips: Array<{ address: string }> });
+    };
 
     const pods: Pod[] = [];
-    for (const [i, spec] of PODS.entries()) {
-      const netns = await Netns.create(`ferry-demo-${spec.label}-${run}`);
+    for (const label of POD_LABELS) {
+      const netns = await Netns.create(`ferry-demo-${label}-${run}`);
       created.push(netns);
       const handle = await Handle.open(netns);
       handles.push(handle);
-      const pod: Pod = { label: spec.label, netns, handle, ips: spec.ips, hostVeth: `fd${run}${String.fromCharCode(97 + i)}` };
-      pod.attached = await attachRouted(node, handle, {
-        containerId: `demo-${spec.label}`,
-        ifname: 'eth0',
-        hostVeth: pod.hostVeth,
-        mtu: 1500,
-        addresses: spec.ips.map((ip) => ({ address: ip })),
-        routes: [],
+      const result = (await call('ADD', { netns, label }))!;
+      log(`CNI ADD ${label}: ${result.ips.map((i) => i.address).join(', ')}`);
+      pods.push({
+        label,
+        netns,
+        handle,
+        ips: result.ips.map((i) => i.address.split('/')[0]!),
+        hostVeth: result.interfaces[0]!.name,
+        mac: result.interfaces[1]!.mac,
       });
-      pods.push(pod);
     }
-    log(await describeNode(nodeNs, node, pods));
+    log(`\n${await describeNode(nodeNs, node, pods)}`);
 
     prober = new Prober();
     const [a, b] = pods as [Pod, Pod];
@@ -81,6 +103,14 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
         log(`TCP   ${a.label} → ${b.label} ${hostPort}: FAILED — ${(e as Error).message}`);
       }
     }
+    log('');
+    for (const pod of pods) {
+      await call('DEL', pod);
+      log(`CNI DEL ${pod.label}: host veth ${pod.hostVeth} and addresses ${pod.ips.join(', ')} released`);
+    }
+  } catch (e) {
+    ok = false;
+    log(`\nFAILED: ${(e as Error).message}`);
   } finally {
     process.removeListener('SIGINT', onSignal);
     await prober?.close();
@@ -94,22 +124,21 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
         log(`cleanup: ${(e as Error).message}`);
       }
     }
-    log(`\ncleaned up: deleted ${created.length} network namespaces (and with them every veth, route and neighbor entry)`);
+    rmSync(stateDir, { recursive: true, force: true });
+    log(`\ncleaned up: deleted ${created.length} network namespaces and the demo's IPAM state`);
   }
   log(ok ? '\ndemo OK' : '\ndemo FAILED');
   return ok;
 }
 
 async function describeNode(nodeNs: Netns, node: Handle, pods: Pod[]): Promise<string> {
-  const table = new Table({ head: ['pod', 'netns', 'pod eth0', 'addresses', 'node-side veth', 'routes on the node'] });
-  const routes = await node.route.list();
+  const table = new Table({ head: ['pod', 'netns', 'pod eth0 MAC', 'addresses', 'node-side veth', 'routes on the node'] });
+  const routes = [...(await node.route.list({ family: 4 })), ...(await node.route.list({ family: 6 }))];
   for (const p of pods) {
-    const [host, podIf] = p.attached!.interfaces as [ResultInterface, ResultInterface];
     const hostRoutes = routes.filter((r) => r.devName === p.hostVeth && r.protocol !== RTPROT_KERNEL).map((r) => r.dst);
-    table.push([p.label, p.netns.name, podIf.mac, p.ips.join('\n'), `${host.name}\n${host.mac}`, hostRoutes.join('\n')]);
+    table.push([p.label, p.netns.name, p.mac, p.ips.join('\n'), p.hostVeth, hostRoutes.join('\n')]);
   }
-  const podRoutes = (await pods[0]!.handle.route.list({ family: 4 }))
-    .concat(await pods[0]!.handle.route.list({ family: 6 }))
+  const podRoutes = [...(await pods[0]!.handle.route.list({ family: 4 })), ...(await pods[0]!.handle.route.list({ family: 6 }))]
     .filter((r) => r.dst === 'default')
     .map((r) => `default via ${r.gw} dev ${r.devName ?? r.dev}${r.onlink ? ' onlink' : ''}`);
   return `node netns ${nodeNs.name} (forwarding on)\n${table.toString()}\nin each pod: ${podRoutes.join('; ')}, gateways resolved by static neighbor entries\n`;
