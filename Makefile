@@ -22,7 +22,7 @@ include bpf/bpf.mk
 
 CNI_FRONTEND := build/cni/ferry
 
-.PHONY: all deps addon ts demo test clean
+.PHONY: all deps addon ts demo test clean install
 all: $(ADDON) bpf $(TS_STAMP) $(CNI_FRONTEND)
 
 # --- dependencies -----------------------------------------------------------
@@ -81,6 +81,17 @@ bench: bench-cni
 
 bench-cni: deps all
 	npx tsx bench/cni.ts $(BENCH_CNI_ARGS)
+
+# Installs ferry on this node: the runtime under $(PREFIX), the CNI binary in
+# $(CNI_BIN_DIR) (it runs $(PREFIX)'s plugin when no daemon listens).
+PREFIX ?= /opt/ferry
+CNI_BIN_DIR ?= /opt/cni/bin
+install: all
+	install -d $(DESTDIR)$(PREFIX)/addon/build/Release $(DESTDIR)$(CNI_BIN_DIR)
+	cp -r dist node_modules package.json $(DESTDIR)$(PREFIX)/
+	install -m 0755 $(ADDON) $(DESTDIR)$(PREFIX)/addon/build/Release/
+	cc -O2 -Wall -Wextra -Werror -DFERRY_PLUGIN_MAIN='"$(PREFIX)/dist/plugin/main.js"' -DFERRY_NODE='"$(shell command -v node)"' \
+	  -o $(DESTDIR)$(CNI_BIN_DIR)/ferry plugin/frontend/ferry-cni.c
 
 clean: bpf-clean
 	rm -rf dist build addon/build
