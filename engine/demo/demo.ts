@@ -56,7 +56,7 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
     const node = await Handle.open(nodeNs);
     handles.push(node);
     await node.link.setUp('lo');
-    const cni = createHandlers({ node });
+    const cni = createHandlers({ nodeNetns: nodeNs });
     const conf = networkConfig(stateDir);
     const call = async (command: 'ADD' | 'DEL', pod: { netns: Netns; label: string }) => {
       const env = { CNI_COMMAND: command, CNI_CONTAINERID: `demo-${run}-${pod.label}`, CNI_NETNS: pod.netns.path, CNI_IFNAME: 'eth0', CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.label}` };

@@ -1,8 +1,9 @@
-// What the verb handlers share: the node's netlink handle (the namespace the
-// plugin runs in — the host's under kubelet, a test's "node" namespace in
-// tests), and where state lives.
+// What the verb handlers share: the node's namespace (the one the plugin
+// runs in — the host's under kubelet, a test's "node" namespace in tests),
+// and where state lives.
 import { join } from 'node:path';
-import type { Handle } from '../../engine/handle.js';
+import { Handle } from '../../engine/handle.js';
+import type { Netns } from '../../engine/netns/netns.js';
 import type { NetConf } from '../cni/index.js';
 import { DEFAULT_DATA_DIR, IpamStore } from '../ipam/index.js';
 import { DEFAULT_HOST_VETH_PREFIX, hostVethName } from '../network/names.js';
@@ -10,8 +11,25 @@ import { DEFAULT_HOST_VETH_PREFIX, hostVethName } from '../network/names.js';
 export const DEFAULT_STATE_DIR = '/var/lib/ferry';
 
 export interface PluginContext {
-  /** A handle in the node's namespace. */
-  node: Handle;
+  /** The node's namespace; stays open for the context's life. */
+  nodeNetns: Netns;
+  /** Families whose forwarding this process has already switched on. */
+  forwarding?: Set<4 | 6>;
+}
+
+/**
+ * Runs fn with a netlink handle of its own in the node namespace. One socket
+ * per request, not one shared: the kernel serves sockets in parallel, and a
+ * veth deletion waits ~20 ms for RCU, which would otherwise hold up every
+ * concurrent request queued behind it.
+ */
+export async function withNode<T>(ctx: PluginContext, fn: (node: Handle) => Promise<T>): Promise<T> {
+  const node = await Handle.open(ctx.nodeNetns);
+  try {
+    return await fn(node);
+  } finally {
+    node.close();
+  }
 }
 
 export function ipamStore(conf: NetConf): IpamStore {

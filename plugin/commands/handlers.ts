@@ -1,6 +1,7 @@
 // ferry's CNI verbs. runCni (plugin/cni) has already parsed and checked the
 // environment and the config; these do the networking, and each undoes its
 // own partial work when it fails.
+import type { Handle } from '../../engine/handle.js';
 import type { AddRequest, CheckRequest, CniHandlers, DelRequest, GcRequest, Result, StatusRequest } from '../cni/index.js';
 import { appendResult, CniCode, CniError } from '../cni/index.js';
 import { allocate, availability, describeRangeSet, gc, release, resolveRanges, type Allocation } from '../ipam/index.js';
@@ -10,7 +11,7 @@ import { detach } from '../network/detach.js';
 import { DEFAULT_HOST_VETH_PREFIX } from '../network/names.js';
 import { attachRouted } from '../network/routed.js';
 import type { Attached, AttachSpec } from '../network/types.js';
-import { endpointDir, hostVethFor, ipamStore, type PluginContext } from './context.js';
+import { endpointDir, hostVethFor, ipamStore, withNode, type PluginContext } from './context.js';
 import { listEndpoints, removeEndpoint, writeEndpoint } from './endpoints.js';
 import { FerryCode, ipamToCni, networkToCni } from './errors.js';
 import { withPod } from './netns.js';
@@ -19,11 +20,11 @@ const DEFAULT_MTU = 1500;
 
 export function createHandlers(ctx: PluginContext): CniHandlers {
   return {
-    add: (req) => add(ctx, req),
-    del: (req) => del(ctx, req),
-    check: (req) => check(ctx, req),
+    add: (req) => withNode(ctx, (node) => add(ctx, node, req)),
+    del: (req) => withNode(ctx, (node) => del(node, req)),
+    check: (req) => withNode(ctx, (node) => check(node, req)),
     status: (req) => status(req),
-    gc: (req) => collect(ctx, req),
+    gc: (req) => withNode(ctx, (node) => collect(node, req)),
   };
 }
 
@@ -37,24 +38,21 @@ function bridgeOptions(conf: AddRequest['conf']): BridgeOptions {
   };
 }
 
-async function add(ctx: PluginContext, req: AddRequest): Promise<Result> {
+async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<Result> {
   const { conf, containerId, ifname, log } = req;
   const store = ipamStore(conf);
   const hostVeth = hostVethFor(conf, containerId, ifname);
   return withPod(req.netns, async (pod) => {
-    // An ADD repeated for the same attachment keeps its addresses (IPAM is
-    // idempotent); only addresses this call reserved are released on failure.
-    const held = await store.findByOwner(containerId, ifname);
     let allocations: Allocation[];
     try {
       allocations = await allocate(store, conf.ipam, { containerId, ifname, requested: conf.runtimeConfig?.ips ?? [] });
     } catch (e) {
       throw ipamToCni(e);
     }
-    log.debug({ allocations, reused: held.length > 0 }, 'addresses allocated');
+    log.debug({ allocations }, 'addresses allocated');
     try {
       // Leftovers of an earlier, interrupted ADD of this attachment go first.
-      if (await detach(ctx.node, hostVeth)) log.warn({ hostVeth }, 'replaced a host veth left by an earlier ADD');
+      if (await detach(node, hostVeth)) log.warn({ hostVeth }, 'replaced a host veth left by an earlier ADD');
       const spec: AttachSpec = {
         containerId,
         ifname,
@@ -64,8 +62,8 @@ async function add(ctx: PluginContext, req: AddRequest): Promise<Result> {
         addresses: allocations.map((a) => ({ address: a.address, ...(a.gateway ? { gateway: a.gateway } : {}) })),
         routes: conf.ipam.routes ?? [],
       };
-      const attached = conf.mode === 'bridge' ? await attachBridge(ctx.node, pod, spec, bridgeOptions(conf)) : await attachRouted(ctx.node, pod, spec);
-      await enableForwarding(ctx, allocations);
+      const attached = conf.mode === 'bridge' ? await attachBridge(node, pod, spec, bridgeOptions(conf)) : await attachRouted(node, pod, spec);
+      await enableForwarding(ctx, node, allocations);
       await writeEndpoint(endpointDir(conf), {
         containerId,
         ifname,
@@ -79,20 +77,29 @@ async function add(ctx: PluginContext, req: AddRequest): Promise<Result> {
       log.info({ hostVeth, ips: attached.ips.map((i) => i.address), k8s: req.k8s }, 'pod attached');
       return appendResult(req.prevResult, toResult(attached, conf));
     } catch (e) {
-      await detach(ctx.node, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not delete the host veth'));
-      if (held.length === 0) {
-        await release(store, containerId, ifname).catch((err) => log.error({ err }, 'rollback: could not release addresses'));
-      }
+      await detach(node, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not delete the host veth'));
+      // A repeated ADD keeps what the attachment already held; only this call's reservations go.
+      const mine = allocations.filter((a) => !a.reused).map((a) => a.ip);
+      await store
+        .withLock(() => Promise.all(mine.map((ip) => store.release(ip))))
+        .catch((err) => log.error({ err, ips: mine }, 'rollback: could not release addresses'));
       await removeEndpoint(endpointDir(conf), containerId, ifname).catch(() => undefined);
       throw networkToCni(e);
     }
   });
 }
 
-/** Pods are routed through the node: it must forward (the bridge plugin's isGateway does the same). */
-async function enableForwarding(ctx: PluginContext, allocations: Allocation[]): Promise<void> {
-  if (allocations.some((a) => a.family === 4)) await ctx.node.netns.sysctlSet('net.ipv4.ip_forward', 1);
-  if (allocations.some((a) => a.family === 6)) await ctx.node.netns.sysctlSet('net.ipv6.conf.all.forwarding', 1);
+/**
+ * Pods are routed through the node: it must forward (the bridge plugin's
+ * isGateway does the same). Written once per family and process.
+ */
+async function enableForwarding(ctx: PluginContext, node: Handle, allocations: Allocation[]): Promise<void> {
+  const done = (ctx.forwarding ??= new Set());
+  for (const family of new Set(allocations.map((a) => a.family))) {
+    if (done.has(family)) continue;
+    await node.netns.sysctlSet(family === 4 ? 'net.ipv4.ip_forward' : 'net.ipv6.conf.all.forwarding', 1);
+    done.add(family);
+  }
 }
 
 function toResult(attached: Attached, conf: AddRequest['conf']): Result {
@@ -111,21 +118,21 @@ function toResult(attached: Attached, conf: AddRequest['conf']): Result {
 }
 
 /** DEL succeeds on whatever is already gone: netns, veth, addresses, record. */
-async function del(ctx: PluginContext, req: DelRequest): Promise<void> {
+async function del(node: Handle, req: DelRequest): Promise<void> {
   const { conf, containerId, ifname, log } = req;
   const hostVeth = hostVethFor(conf, containerId, ifname);
-  const removed = await detach(ctx.node, hostVeth);
+  const removed = await detach(node, hostVeth);
   const released = await release(ipamStore(conf), containerId, ifname);
   await removeEndpoint(endpointDir(conf), containerId, ifname);
   log.info({ hostVeth, removed, released }, 'pod detached');
 }
 
-async function check(ctx: PluginContext, req: CheckRequest): Promise<void> {
+async function check(node: Handle, req: CheckRequest): Promise<void> {
   const { conf, containerId, ifname } = req;
   const hostVeth = hostVethFor(conf, containerId, ifname);
   const expected = fromResult(req.prevResult, ifname);
   const problems = await withPod(req.netns, (pod) =>
-    checkAttachment(ctx.node, pod, { ifname, hostVeth, mode: conf.mode, bridge: conf.bridge }, expected),
+    checkAttachment(node, pod, { ifname, hostVeth, mode: conf.mode, bridge: conf.bridge }, expected),
   );
   const held = new Set(await ipamStore(conf).findByOwner(containerId, ifname));
   for (const ip of expected.ips) {
@@ -166,7 +173,7 @@ async function status(req: StatusRequest): Promise<void> {
  * endpoint records, and host veths that carry ferry's prefix but belong to
  * no valid attachment.
  */
-async function collect(ctx: PluginContext, req: GcRequest): Promise<void> {
+async function collect(node: Handle, req: GcRequest): Promise<void> {
   const { conf, log } = req;
   const valid = req.validAttachments.map((a) => ({ containerId: a.containerID, ifname: a.ifname }));
   const keep = new Set(valid.map((a) => hostVethFor(conf, a.containerId, a.ifname)));
@@ -177,8 +184,8 @@ async function collect(ctx: PluginContext, req: GcRequest): Promise<void> {
   }
   // Only names hostVethName() can produce: prefix + hex digits, 15 bytes.
   const ours = new RegExp(`^${escapeRegExp(conf.hostVethPrefix ?? DEFAULT_HOST_VETH_PREFIX)}[0-9a-f]+$`);
-  const stale = (await ctx.node.link.list()).filter((l) => l.kind === 'veth' && ours.test(l.name) && l.name.length === 15 && !keep.has(l.name));
-  for (const link of stale) await detach(ctx.node, link.name);
+  const stale = (await node.link.list()).filter((l) => l.kind === 'veth' && ours.test(l.name) && l.name.length === 15 && !keep.has(l.name));
+  for (const link of stale) await detach(node, link.name);
   log.info({ released: released.map((r) => r.ip), vethsRemoved: stale.map((l) => l.name) }, 'garbage collected');
 }
 

@@ -22,6 +22,8 @@ export interface Allocation {
   address: string;
   ip: string;
   gateway?: string;
+  /** Held before this call (a repeated ADD): a failed ADD must not release it. */
+  reused: boolean;
 }
 
 export interface RangeSetAvailability {
@@ -64,14 +66,14 @@ export async function allocate(store: IpamStore, cfg: IpamConfig, req: AllocateR
           if (wanted !== undefined && wanted !== held.ip) {
             throw new IpamConflictError(wanted, `${req.containerId}/${req.ifname} already holds ${held.ip} in range set ${set.index}`, held);
           }
-          result.push(allocation(set, held.ip));
+          result.push(allocation(set, held.ip, true));
           continue;
         }
         const ip = wanted !== undefined
           ? await reserveRequested(store, set, wanted, taken, req)
           : await reserveNext(store, set, taken, req);
         reserved.push(ip);
-        result.push(allocation(set, ip));
+        result.push(allocation(set, ip, false));
       }
       return result;
     } catch (e) {
@@ -191,7 +193,7 @@ function setHolds(set: ResolvedRangeSet, ip: string): boolean {
   return set.ranges.some((r) => a.value >= r.first && a.value <= r.last);
 }
 
-function allocation(set: ResolvedRangeSet, ip: string): Allocation {
+function allocation(set: ResolvedRangeSet, ip: string, reused: boolean): Allocation {
   const a = parseAddress(ip);
   const value = typeof a === 'string' ? 0n : a.value;
   const range = set.ranges.find((r) => value >= r.first && value <= r.last)!;
@@ -200,6 +202,7 @@ function allocation(set: ResolvedRangeSet, ip: string): Allocation {
     family: set.family,
     address: `${ip}/${range.prefix}`,
     ip,
+    reused,
     gateway: formatAddress({ family: set.family, value: range.gateway }),
   };
 }

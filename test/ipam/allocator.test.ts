@@ -20,7 +20,7 @@ describe('allocate', () => {
   it('v4: skips the gateway, returns address with prefix and gateway', async () => {
     const s = store();
     expect(await allocate(s, v4, { containerId: 'c1', ifname: 'eth0' })).toEqual([
-      { rangeSetIndex: 0, family: 4, address: '10.1.0.2/29', ip: '10.1.0.2', gateway: '10.1.0.1' },
+      { rangeSetIndex: 0, family: 4, address: '10.1.0.2/29', ip: '10.1.0.2', gateway: '10.1.0.1', reused: false },
     ]);
   });
 
@@ -57,7 +57,7 @@ describe('allocate', () => {
     expect(got).toEqual(['10.1.0.10', '10.1.0.11', '10.2.0.20', '10.2.0.21']);
     await release(s, 'a', 'eth0');
     expect(await allocate(s, c, { containerId: 'e', ifname: 'eth0' })).toEqual([
-      { rangeSetIndex: 0, family: 4, address: '10.1.0.10/24', ip: '10.1.0.10', gateway: '10.1.0.1' },
+      { rangeSetIndex: 0, family: 4, address: '10.1.0.10/24', ip: '10.1.0.10', gateway: '10.1.0.1', reused: false },
     ]);
   });
 
@@ -65,7 +65,7 @@ describe('allocate', () => {
     const s = store();
     const c = cfg([{ subnet: 'fd00:0:0:1::/126' }]); // ::1 gateway, ::2 ::3
     expect(await allocate(s, c, { containerId: 'a', ifname: 'eth0' })).toEqual([
-      { rangeSetIndex: 0, family: 6, address: 'fd00:0:0:1::2/126', ip: 'fd00:0:0:1::2', gateway: 'fd00:0:0:1::1' },
+      { rangeSetIndex: 0, family: 6, address: 'fd00:0:0:1::2/126', ip: 'fd00:0:0:1::2', gateway: 'fd00:0:0:1::1', reused: false },
     ]);
     expect(await ips(s, c, 'b')).toEqual(['fd00:0:0:1::3']);
     await expect(ips(s, c, 'c')).rejects.toThrow(IpamExhaustedError);
@@ -85,8 +85,8 @@ describe('allocate', () => {
     const s = store();
     const c = cfg([{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]);
     expect(await allocate(s, c, { containerId: 'a', ifname: 'eth0' })).toEqual([
-      { rangeSetIndex: 0, family: 4, address: '10.1.0.2/24', ip: '10.1.0.2', gateway: '10.1.0.1' },
-      { rangeSetIndex: 1, family: 6, address: 'fd00::2/64', ip: 'fd00::2', gateway: 'fd00::1' },
+      { rangeSetIndex: 0, family: 4, address: '10.1.0.2/24', ip: '10.1.0.2', gateway: '10.1.0.1', reused: false },
+      { rangeSetIndex: 1, family: 6, address: 'fd00::2/64', ip: 'fd00::2', gateway: 'fd00::1', reused: false },
     ]);
     expect(readFileSync(join(s.dir, 'last_reserved_ip.0'), 'utf8')).toBe('10.1.0.2');
     expect(readFileSync(join(s.dir, 'last_reserved_ip.1'), 'utf8')).toBe('fd00::2');
@@ -96,7 +96,9 @@ describe('allocate', () => {
     const s = store();
     const c = cfg([{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]);
     const first = await allocate(s, c, { containerId: 'a', ifname: 'eth0' });
-    expect(await allocate(s, c, { containerId: 'a', ifname: 'eth0' })).toEqual(first);
+    expect(first.map((a) => a.reused)).toEqual([false, false]);
+    // The same addresses again, marked as held before, so a failing ADD will not release them.
+    expect(await allocate(s, c, { containerId: 'a', ifname: 'eth0' })).toEqual(first.map((a) => ({ ...a, reused: true })));
     expect(await ips(s, c, 'a', 'net1')).toEqual(['10.1.0.3', 'fd00::3']);
     expect(records(s)).toHaveLength(4);
   });
