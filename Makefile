@@ -80,7 +80,7 @@ test: deps all
 bench: bench-cni
 
 bench-cni: deps all
-	npx tsx bench/cni.ts $(BENCH_CNI_ARGS)
+	node --import tsx bench/cni.ts $(BENCH_CNI_ARGS)
 
 # Installs ferry on this node: the runtime under $(PREFIX), the CNI binary in
 # $(CNI_BIN_DIR) (it runs $(PREFIX)'s plugin when no daemon listens).
