@@ -47,7 +47,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 # --- build ------------------------------------------------------------------
 addon: $(ADDON)
-$(ADDON): $(ADDON_SOURCES) $(NPM_STAMP) $(APT_STAMP)
+$(ADDON): $(ADDON_SOURCES) | $(NPM_STAMP) $(APT_STAMP)
 	npx node-gyp rebuild --directory addon
 
 $(BPF_OBJECTS) $(BPF_BUILD)/vmlinux.h: | $(APT_STAMP)

@@ -19,7 +19,11 @@ program
   .description('run the node daemon: serves the CNI frontend binary over a root-only unix socket')
   .option('--cni-socket <path>', 'unix socket the CNI frontend connects to', DEFAULT_CNI_SOCKET)
   .action(async (opts: { cniSocket: string }) => {
-    const daemon = await startCniDaemon(opts.cniSocket);
+    const daemon = await startCniDaemon(opts.cniSocket).catch((e: Error) => {
+      // A reason, not a stack trace: the usual one is another daemon on the socket.
+      console.error(`ferry daemon: ${e.message}`);
+      process.exit(1);
+    });
     const stop = () => void daemon.close().then(() => process.exit(0));
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

@@ -8,7 +8,6 @@ import { allocate, availability, describeRangeSet, gc, release, resolveRanges, t
 import { attachBridge, type BridgeOptions } from '../network/bridge.js';
 import { checkAttachment } from '../network/check.js';
 import { detach } from '../network/detach.js';
-import { DEFAULT_HOST_VETH_PREFIX } from '../network/names.js';
 import { attachRouted } from '../network/routed.js';
 import type { Attached, AttachSpec } from '../network/types.js';
 import { endpointDir, hostVethFor, ipamStore, withNode, type PluginContext } from './context.js';
@@ -169,26 +168,27 @@ async function status(req: StatusRequest): Promise<void> {
 }
 
 /**
- * GC: everything not in cni.dev/valid-attachments goes — address records,
- * endpoint records, and host veths that carry ferry's prefix but belong to
- * no valid attachment.
+ * GC: every attachment of this network not in cni.dev/valid-attachments goes
+ * — its host veth, address records and endpoint record. Which attachments
+ * the network has comes from its own records (IPAM reserves before any veth
+ * exists and releases after it is gone, so every ferry veth has them): a
+ * host veth's name does not say its network, and another ferry network's
+ * pods on this node are not this GC's to remove.
  */
 async function collect(node: Handle, req: GcRequest): Promise<void> {
   const { conf, log } = req;
   const valid = req.validAttachments.map((a) => ({ containerId: a.containerID, ifname: a.ifname }));
-  const keep = new Set(valid.map((a) => hostVethFor(conf, a.containerId, a.ifname)));
-  const released = await gc(ipamStore(conf), valid);
+  const isValid = (o: { containerId: string; ifname: string }) => valid.some((v) => v.containerId === o.containerId && v.ifname === o.ifname);
+  const store = ipamStore(conf);
   const dir = endpointDir(conf);
-  for (const ep of await listEndpoints(dir)) {
-    if (!keep.has(hostVethFor(conf, ep.containerId, ep.ifname))) await removeEndpoint(dir, ep.containerId, ep.ifname);
-  }
-  // Only names hostVethName() can produce: prefix + hex digits, 15 bytes.
-  const ours = new RegExp(`^${escapeRegExp(conf.hostVethPrefix ?? DEFAULT_HOST_VETH_PREFIX)}[0-9a-f]+$`);
-  const stale = (await node.link.list()).filter((l) => l.kind === 'veth' && ours.test(l.name) && l.name.length === 15 && !keep.has(l.name));
-  for (const link of stale) await detach(node, link.name);
-  log.info({ released: released.map((r) => r.ip), vethsRemoved: stale.map((l) => l.name) }, 'garbage collected');
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const endpoints = (await listEndpoints(dir)).filter((ep) => !isValid(ep));
+  const vethNames = new Set(endpoints.map((ep) => ep.hostVeth ?? hostVethFor(conf, ep.containerId, ep.ifname)));
+  // Records written without an ifname (old host-local) name no veth.
+  for (const r of await store.list()) if (r.ifname !== '' && !isValid(r)) vethNames.add(hostVethFor(conf, r.containerId, r.ifname));
+  // Veths first: a GC cut short leaves the records that name what is left.
+  const vethsRemoved: string[] = [];
+  for (const name of vethNames) if (await detach(node, name)) vethsRemoved.push(name);
+  const released = await gc(store, valid);
+  for (const ep of endpoints) await removeEndpoint(dir, ep.containerId, ep.ifname);
+  log.info({ released: released.map((r) => r.ip), vethsRemoved, endpointsRemoved: endpoints.length }, 'garbage collected');
 }

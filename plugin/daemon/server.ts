@@ -14,7 +14,10 @@ export type CniExecutor = (call: CniCall) => Promise<{ stdout: string; exitCode:
 export async function serveCni(socketPath: string, execute: CniExecutor, log: Logger): Promise<net.Server> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
   chmodSync(dirname(socketPath), 0o700);
-  rmSync(socketPath, { force: true }); // a stale socket from a previous run
+  // A socket file is either stale (a daemon that died) or another daemon's:
+  // removing a live one would leave that daemon running and unreachable.
+  if (await answers(socketPath)) throw new Error(`CNI socket ${socketPath}: another ferry daemon is listening on it`);
+  rmSync(socketPath, { force: true });
   const server = net.createServer((conn) => {
     let buf = Buffer.alloc(0);
     let answered = false;
@@ -48,4 +51,16 @@ export async function serveCni(socketPath: string, execute: CniExecutor, log: Lo
   chmodSync(socketPath, 0o600);
   log.info({ socket: socketPath }, 'serving CNI calls');
   return server;
+}
+
+/** Whether something accepts connections on the unix socket at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }

@@ -24,7 +24,9 @@ export async function ensureBridge(node: Handle, opts: BridgeOptions, mtu: numbe
   let bridge = await node.link.find(opts.bridge);
   if (bridge === undefined) {
     try {
-      bridge = await node.link.add({ kind: 'bridge', name: opts.bridge, mtu, up: true });
+      // Created down, so its link-local address never goes through DAD (below); brought up after.
+      bridge = await node.link.add({ kind: 'bridge', name: opts.bridge, mtu });
+      await withoutDad(node, opts.bridge);
     } catch (e) {
       // Another ADD made it between our look and our create.
       if (!(e instanceof ExistsError)) throw e;
@@ -35,6 +37,19 @@ export async function ensureBridge(node: Handle, opts: BridgeOptions, mtu: numbe
   if (!bridge.up) await node.link.setUp(bridge);
   if (opts.promiscMode) await node.link.setPromisc(bridge, true);
   return bridge;
+}
+
+/**
+ * Turns off IPv6 duplicate address detection on the bridge. While the DAD of
+ * its link-local address runs (1-2 s after it comes up), the node sends no
+ * neighbor solicitation from the bridge for a packet whose source is not the
+ * bridge's own (traffic it forwards, or DNATs from another local address):
+ * such traffic to a pod's IPv6 address would wait. Best effort: a node
+ * without IPv6 has nothing to turn off.
+ * Equivalent to: `sysctl -w net.ipv6.conf.BRIDGE.accept_dad=0`.
+ */
+async function withoutDad(node: Handle, bridge: string): Promise<void> {
+  await node.netns.sysctlSet(`net/ipv6/conf/${bridge}/accept_dad`, 0).catch(() => undefined);
 }
 
 export async function attachBridge(node: Handle, pod: Handle, spec: AttachSpec, opts: BridgeOptions): Promise<Attached> {

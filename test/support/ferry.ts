@@ -20,7 +20,8 @@ import { ipJson, makeNetns, run } from './netns.js';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The CNI plugin binary `make` builds: forwards to the daemon, or execs dist/plugin/main.js. */
 export const FRONTEND = join(REPO_ROOT, 'build/cni/ferry');
-const CLI = join(REPO_ROOT, 'dist/engine/cli/ferry.js');
+/** The `ferry` command (dist/), whose `daemon` subcommand serves the frontend. */
+export const CLI = join(REPO_ROOT, 'dist/engine/cli/ferry.js');
 const PLUGIN_MAIN = join(REPO_ROOT, 'dist/plugin/main.js');
 
 /** Throws with what to do when `make` has not built the frontend and dist/. */
