@@ -291,7 +291,8 @@ function validate(op: string, object: string, route: RouteSpec): Validated {
   return v;
 }
 
-function isDefault(dst: string): boolean {
+/** `default`, `0.0.0.0/0` and `::/0` all name a default route (decoded routes say `default`). */
+export function isDefault(dst: string): boolean {
   return dst === 'default' || dst === '0.0.0.0/0' || dst === '::/0';
 }
 

@@ -83,9 +83,8 @@ export async function attachBridge(node: Handle, pod: Handle, spec: AttachSpec, 
     for (const r of wanted) {
       const family = isV6(r.dst) ? 6 : 4;
       const gw = r.gw ?? gatewayOf(family);
-      const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
       if (routes.some((x) => x.dst === r.dst)) continue;
-      await pod.route.add({ dst, family, dev: podLink, ...(gw ? { gw } : {}) });
+      await pod.route.add({ dst: r.dst, family, dev: podLink, ...(gw ? { gw } : {}) });
       routes.push({ dst: r.dst, ...(gw ? { gw } : {}) });
     }
     return {

@@ -2,6 +2,7 @@
 // and names every difference, on the pod side and on the node side.
 import type { Handle } from '../../engine/handle.js';
 import type { Link } from '../../engine/link.js';
+import { isDefault } from '../../engine/route.js';
 import { checkRoutedNode } from './routed.js';
 import type { Attached } from './types.js';
 
@@ -12,7 +13,6 @@ export interface CheckSpec {
   bridge?: string;
 }
 
-const normalizeDst = (dst: string) => (dst === '0.0.0.0/0' || dst === '::/0' ? 'default' : dst);
 
 export async function checkAttachment(node: Handle, pod: Handle, spec: CheckSpec, expected: Attached): Promise<string[]> {
   const problems: string[] = [];
@@ -39,7 +39,7 @@ async function checkPod(pod: Handle, link: Link, expected: Attached): Promise<st
   }
   const routes = [...(await pod.route.list({ family: 4 })), ...(await pod.route.list({ family: 6 }))];
   for (const r of expected.routes) {
-    const dst = normalizeDst(r.dst);
+    const dst = isDefault(r.dst) ? 'default' : r.dst;
     const found = routes.some((x) => x.dst === dst && (r.gw === undefined || x.gw === r.gw || x.multipath?.some((p) => p.gw === r.gw)));
     if (!found) problems.push(`netns ${pod.netns.name} has no route ${r.dst}${r.gw ? ` via ${r.gw}` : ''}`);
   }

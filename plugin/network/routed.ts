@@ -48,9 +48,8 @@ export async function attachRouted(node: Handle, pod: Handle, spec: AttachSpec):
       const gateway = family === 6 ? ROUTED_GATEWAY_V6 : ROUTED_GATEWAY_V4;
       const wanted = spec.routes.filter((r) => (isV6(r.dst) ? 6 : 4) === family);
       for (const r of wanted.length > 0 ? wanted : [{ dst: family === 6 ? '::/0' : '0.0.0.0/0' }]) {
-        const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
-        const gw = r.gw ?? gateway;
-        await pod.route.add({ dst, family, gw, dev: podLink, onlink: true });
+          const gw = r.gw ?? gateway;
+        await pod.route.add({ dst: r.dst, family, gw, dev: podLink, onlink: true });
         routes.push({ dst: r.dst, gw });
       }
     }
