@@ -87,8 +87,9 @@ bench-cni: deps all
 PREFIX ?= /opt/ferry
 CNI_BIN_DIR ?= /opt/cni/bin
 install: all
-	install -d $(DESTDIR)$(PREFIX)/addon/build/Release $(DESTDIR)$(CNI_BIN_DIR)
+	install -d $(DESTDIR)$(PREFIX)/addon/build/Release $(DESTDIR)$(PREFIX)/build/bpf $(DESTDIR)$(PREFIX)/bpf $(DESTDIR)$(CNI_BIN_DIR)
 	cp -r dist node_modules package.json $(DESTDIR)$(PREFIX)/
+	install -m 0644 $(BPF_OBJECTS) $(DESTDIR)$(PREFIX)/build/bpf/
 	install -m 0755 $(ADDON) $(DESTDIR)$(PREFIX)/addon/build/Release/
 	cc -O2 -Wall -Wextra -Werror -DFERRY_PLUGIN_MAIN='"$(PREFIX)/dist/plugin/main.js"' -DFERRY_NODE='"$(shell command -v node)"' \
 	  -o $(DESTDIR)$(CNI_BIN_DIR)/ferry plugin/frontend/ferry-cni.c

@@ -59,6 +59,17 @@ export class TcxAttachment implements AttachmentBase {
     this.#pinPath = path;
   }
 
+  /**
+   * Closes this process's fd on the link without detaching it: a pinned link
+   * stays attached (the pin holds it), so a short-lived process such as a CNI
+   * call can attach, pin and exit. Unpinned, the link ends here.
+   */
+  release(): void {
+    if (this.#linkFd < 0) return;
+    native.closeFd(this.#linkFd);
+    this.#linkFd = -1;
+  }
+
   async detach(): Promise<void> {
     if (this.#linkFd < 0) return;
     const fd = this.#linkFd;

@@ -118,6 +118,8 @@ const netConfSchema = z
     hairpinMode: z.boolean().optional(),
     promiscMode: z.boolean().optional(),
     ipMasq: z.boolean().default(false),
+    /** ferry's eBPF dataplane: where the daemon pins its programs and maps (routed mode attaches them to each pod). */
+    ebpf: z.object({ pinRoot: absPath.optional() }).optional(),
     /** The host ends of pods' veths are named prefix + a suffix; 11 bytes leave 4 of IFNAMSIZ's 15 for it. */
     hostVethPrefix: linkName
       .superRefine(refineWith((p: string) => (Buffer.byteLength(p) > 11 ? 'must be at most 11 bytes, to leave room for a suffix' : undefined)))

@@ -6,6 +6,7 @@ import { Handle } from '../../engine/handle.js';
 import type { Netns } from '../../engine/netns/netns.js';
 import type { NetConf } from '../cni/index.js';
 import { DEFAULT_DATA_DIR, IpamStore } from '../ipam/index.js';
+import { DEFAULT_PIN_ROOT } from '../../engine/dataplane/paths.js';
 import { DEFAULT_HOST_VETH_PREFIX, hostVethName } from '../network/names.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/ferry';
@@ -43,4 +44,8 @@ export function endpointDir(conf: NetConf): string {
 
 export function hostVethFor(conf: NetConf, containerId: string, ifname: string): string {
   return hostVethName(containerId, ifname, conf.hostVethPrefix ?? DEFAULT_HOST_VETH_PREFIX);
+}
+
+export function pinRootOf(conf: NetConf): string {
+  return conf.ebpf?.pinRoot ?? DEFAULT_PIN_ROOT;
 }

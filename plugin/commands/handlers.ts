@@ -7,10 +7,11 @@ import { appendResult, CniCode, CniError } from '../cni/index.js';
 import { allocate, availability, describeRangeSet, gc, release, resolveRanges, type Allocation } from '../ipam/index.js';
 import { attachBridge, type BridgeOptions } from '../network/bridge.js';
 import { checkAttachment } from '../network/check.js';
+import { attachDataplane, detachDataplane } from '../network/dataplane.js';
 import { detach } from '../network/detach.js';
 import { attachRouted } from '../network/routed.js';
 import type { Attached, AttachSpec } from '../network/types.js';
-import { endpointDir, hostVethFor, ipamStore, withNode, type PluginContext } from './context.js';
+import { endpointDir, hostVethFor, ipamStore, pinRootOf, withNode, type PluginContext } from './context.js';
 import { listEndpoints, removeEndpoint, writeEndpoint } from './endpoints.js';
 import { FerryCode, ipamToCni, networkToCni } from './errors.js';
 import { withPod } from './netns.js';
@@ -62,6 +63,10 @@ async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<R
         routes: conf.ipam.routes ?? [],
       };
       const attached = conf.mode === 'bridge' ? await attachBridge(node, pod, spec, bridgeOptions(conf)) : await attachRouted(node, pod, spec);
+      if (conf.mode === 'routed') {
+        const hooked = await attachDataplane(node, await node.link.get(hostVeth), pinRootOf(conf));
+        log.debug({ hostVeth, ebpf: hooked }, hooked ? 'eBPF dataplane attached' : 'no eBPF dataplane loaded; plain routing');
+      }
       await enableForwarding(ctx, node, allocations);
       await writeEndpoint(endpointDir(conf), {
         containerId,
@@ -77,6 +82,11 @@ async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<R
       return appendResult(req.prevResult, toResult(attached, conf));
     } catch (e) {
       await detach(node, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not delete the host veth'));
+      try {
+        detachDataplane(pinRootOf(conf), hostVeth);
+      } catch (err) {
+        log.error({ err, hostVeth }, 'rollback: could not unpin the eBPF link');
+      }
       // A repeated ADD keeps what the attachment already held; only this call's reservations go.
       const mine = allocations.filter((a) => !a.reused).map((a) => a.ip);
       await store
@@ -121,6 +131,7 @@ async function del(node: Handle, req: DelRequest): Promise<void> {
   const { conf, containerId, ifname, log } = req;
   const hostVeth = hostVethFor(conf, containerId, ifname);
   const removed = await detach(node, hostVeth);
+  detachDataplane(pinRootOf(conf), hostVeth);
   const released = await release(ipamStore(conf), containerId, ifname);
   await removeEndpoint(endpointDir(conf), containerId, ifname);
   log.info({ hostVeth, removed, released }, 'pod detached');
@@ -187,7 +198,10 @@ async function collect(node: Handle, req: GcRequest): Promise<void> {
   for (const r of await store.list()) if (r.ifname !== '' && !isValid(r)) vethNames.add(hostVethFor(conf, r.containerId, r.ifname));
   // Veths first: a GC cut short leaves the records that name what is left.
   const vethsRemoved: string[] = [];
-  for (const name of vethNames) if (await detach(node, name)) vethsRemoved.push(name);
+  for (const name of vethNames) {
+    if (await detach(node, name)) vethsRemoved.push(name);
+    detachDataplane(pinRootOf(conf), name);
+  }
   const released = await gc(store, valid);
   for (const ep of endpoints) await removeEndpoint(dir, ep.containerId, ep.ifname);
   log.info({ released: released.map((r) => r.ip), vethsRemoved, endpointsRemoved: endpoints.length }, 'garbage collected');
