@@ -21,6 +21,7 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS ?= -O2 -g -Wall -Werror
 BPF_SOURCES := $(wildcard bpf/*.c)
 BPF_HEADERS := $(wildcard bpf/*.h)
+BPF_HEADERS += $(wildcard bpf/include/*.h bpf/lib/*.h)
 BPF_OBJECTS := $(patsubst bpf/%.c,$(BPF_BUILD)/%.o,$(BPF_SOURCES))
 
 # A failed clang or bpftool run must not leave a truncated file that looks

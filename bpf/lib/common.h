@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Constants every ferry program needs that vmlinux.h cannot give: they are
+ * macros in the kernel's headers, and BTF carries no macros.
+ */
+#ifndef FERRY_LIB_COMMON_H
+#define FERRY_LIB_COMMON_H
+
+#define ETH_HLEN		14
+#define ETH_P_IP		0x0800
+
+#define IP_OFFSET		0x1fff	/* fragment offset, in 8-byte units */
+
+/* The TCP flags byte (byte 13 of the header), as on the wire. */
+#define TCPHDR_FIN		0x01
+#define TCPHDR_SYN		0x02
+#define TCPHDR_RST		0x04
+#define TCPHDR_ACK		0x10
+#define TCP_FLAGS_OFF		13
+
+#define NSEC_PER_SEC		1000000000ULL
+
+/*
+ * tc verdicts. tcx and cls_bpf (direct action) agree on what -1 means: tcx
+ * calls it TCX_NEXT (run the next program on the hook, then carry on as if
+ * none were there), cls_bpf TC_ACT_UNSPEC. Our own names, because an older
+ * vmlinux.h has no enum tcx_action_base and TC_ACT_* are macros.
+ */
+#define FERRY_ACT_NEXT		(-1)
+#define FERRY_ACT_OK		0	/* TC_ACT_OK / TCX_PASS: on into the stack */
+#define FERRY_ACT_SHOT		2	/* TC_ACT_SHOT / TCX_DROP */
+
+/*
+ * skb->data and skb->data_end, loaded straight from the context.
+ * Verifier workaround: when two paths reach a load of these fields (one that
+ * called bpf_skb_pull_data() and one that did not), clang 14 merges them and
+ * loads through a ctx pointer plus an offset held in a register, which the
+ * verifier rejects ("dereference of modified ctx ptr R2 off=76 disallowed").
+ * The asm pins each load to the ctx register with a constant offset.
+ */
+static __always_inline void *ctx_data(const struct __sk_buff *skb)
+{
+	void *ptr;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(ptr)
+		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data)));
+	return ptr;
+}
+
+static __always_inline void *ctx_data_end(const struct __sk_buff *skb)
+{
+	void *ptr;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(ptr)
+		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data_end)));
+	return ptr;
+}
+
+#endif /* FERRY_LIB_COMMON_H */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * IPv4 conntrack for load-balanced flows. A flow has two entries in
+ * ferry_ct4: CT_FORWARD under the client's tuple (client -> service), which
+ * pins the flow to its backend, and CT_REVERSE under the backend's reply
+ * tuple (backend -> client), which says how to rewrite replies. Every packet,
+ * either way, refreshes both and moves the flow's state, so the two age
+ * together and user space can garbage-collect each entry on its own.
+ */
+#ifndef FERRY_LIB_CT4_H
+#define FERRY_LIB_CT4_H
+
+#include "include/ferry_drop.h"
+#include "include/ferry_lb.h"
+#include "lib/common.h"
+#include "lib/metrics.h"
+#include "lib/pkt4.h"
+
+/*
+ * Lifetimes: how long an entry may sit idle. Cilium's defaults: a TCP flow
+ * whose handshake is not done lives 60 s (SYN floods and dead backends age
+ * out fast), an established one 6 hours (kube-proxy's conntrack keeps idle
+ * connections for hours), a closing one 10 s. UDP and other protocols:
+ * 60 s since the last packet either way, with or without replies.
+ */
+#define CT_LIFETIME_TCP_SYN	(60 * NSEC_PER_SEC)
+#define CT_LIFETIME_TCP		(6 * 3600 * NSEC_PER_SEC)
+#define CT_LIFETIME_TCP_CLOSE	(10 * NSEC_PER_SEC)
+#define CT_LIFETIME_NONTCP	(60 * NSEC_PER_SEC)
+
+static __always_inline bool tcp_closing(__u8 flags)
+{
+	return flags & (TCPHDR_FIN | TCPHDR_RST);
+}
+
+/* A connection's first segment: SYN without ACK. */
+static __always_inline bool tcp_opening(__u8 flags)
+{
+	return (flags & (TCPHDR_SYN | TCPHDR_ACK)) == TCPHDR_SYN;
+}
+
+/*
+ * The flow's state after a packet with `flags` going `dir`. TCP: FIN or RST
+ * closes; a segment without SYN ends the handshake (the client's ACK of the
+ * SYN-ACK, or a flow picked up mid-stream); a new SYN from the client on a
+ * closing flow (port reuse) opens it again. UDP: a reply establishes.
+ */
+static __always_inline enum ct_state ct_next_state(enum ct_state state, enum lb_proto proto,
+						   __u8 flags, enum ct_dir dir)
+{
+	if (proto != LB_PROTO_TCP)
+		return dir == CT_REVERSE ? CT_ESTABLISHED : state;
+	if (tcp_closing(flags))
+		return CT_CLOSING;
+	if (state == CT_CLOSING && dir == CT_FORWARD && tcp_opening(flags))
+		return CT_NEW;
+	if (state == CT_NEW && !(flags & TCPHDR_SYN))
+		return CT_ESTABLISHED;
+	return state;
+}
+
+static __always_inline __u64 ct_lifetime(enum lb_proto proto, enum ct_state state)
+{
+	if (proto != LB_PROTO_TCP)
+		return CT_LIFETIME_NONTCP;
+	switch (state) {
+	case CT_NEW:
+		return CT_LIFETIME_TCP_SYN;
+	case CT_ESTABLISHED:
+		return CT_LIFETIME_TCP;
+	default:
+		return CT_LIFETIME_TCP_CLOSE;
+	}
+}
+
+static __always_inline struct ct_entry *ct4_lookup(const struct ct4_key *key)
+{
+	return bpf_map_lookup_elem(&ferry_ct4, key);
+}
+
+/* The tuple of a reply from backend addr:port to the client that sent `pkt`. */
+static __always_inline void ct4_reply_key(struct ct4_key *key, const struct pkt4 *pkt,
+					  __be32 addr, __be16 port)
+{
+	key->saddr = addr;
+	key->daddr = pkt->tuple.saddr;
+	key->sport = port;
+	key->dport = pkt->tuple.sport;
+	key->proto = pkt->tuple.proto;
+	key->dir = CT_REVERSE;
+	key->pad = 0;
+}
+
+/* The client's tuple for a reply in `pkt` from a service at addr:port. */
+static __always_inline void ct4_forward_key(struct ct4_key *key, const struct pkt4 *pkt,
+					    __be32 addr, __be16 port)
+{
+	key->saddr = pkt->tuple.daddr;
+	key->daddr = addr;
+	key->sport = pkt->tuple.dport;
+	key->dport = port;
+	key->proto = pkt->tuple.proto;
+	key->dir = CT_FORWARD;
+	key->pad = 0;
+}
+
+/*
+ * Records one packet of a load-balanced flow. `own` is the entry the
+ * packet's tuple `key` found (NULL: none yet, or it is to be replaced, e.g.
+ * with a new backend), `twin_key` the other direction's tuple. Both entries
+ * get the new state, lifetime and last_seen; a missing one is written.
+ *
+ * The forward entry decides which backend and service a flow has: going
+ * forward, the reverse twin is made to agree (it may be left from an earlier
+ * flow with the same reply tuple, e.g. the client's port reused towards
+ * another service with the same backend). Going back, a forward twin pinned
+ * to another backend is left alone: the reply came over a tuple left from
+ * before the flow moved. Returns 0 or DROP_CT_CREATE.
+ *
+ * Updates in place are plain stores: two CPUs refreshing one flow race only
+ * over timestamps and flags, which either value settles.
+ */
+static __always_inline int ct4_track(struct ct_entry *own, const struct ct4_key *key,
+				     const struct ct4_key *twin_key, __u32 backend_id,
+				     __u16 rev_nat_index, __u8 tcp_flags)
+{
+	enum ct_state prev = own ? own->state : CT_NEW;
+	enum ct_state state = ct_next_state(prev, key->proto, tcp_flags, key->dir);
+	bool reopened = prev == CT_CLOSING && state == CT_NEW;
+	__u64 lifetime = ct_lifetime(key->proto, state);
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_entry *twin;
+
+	if (own) {
+		own->last_seen = now;
+		own->lifetime_ns = lifetime;
+		own->tcp_flags = reopened ? tcp_flags : own->tcp_flags | tcp_flags;
+		own->state = state;
+	} else {
+		struct ct_entry entry = {
+			.last_seen = now,
+			.lifetime_ns = lifetime,
+			.backend_id = backend_id,
+			.rev_nat_index = rev_nat_index,
+			.tcp_flags = tcp_flags,
+			.state = state,
+		};
+
+		if (bpf_map_update_elem(&ferry_ct4, key, &entry, BPF_ANY) < 0)
+			return DROP_CT_CREATE;
+	}
+
+	twin = ct4_lookup(twin_key);
+	if (twin) {
+		if (key->dir == CT_REVERSE && twin->backend_id != backend_id)
+			return 0;
+		twin->last_seen = now;
+		twin->lifetime_ns = lifetime;
+		twin->backend_id = backend_id;
+		twin->rev_nat_index = rev_nat_index;
+		if (reopened || !own)
+			twin->tcp_flags = 0;
+		twin->state = state;
+	} else {
+		struct ct_entry entry = {
+			.last_seen = now,
+			.lifetime_ns = lifetime,
+			.backend_id = backend_id,
+			.rev_nat_index = rev_nat_index,
+			.state = state,
+		};
+
+		if (bpf_map_update_elem(&ferry_ct4, twin_key, &entry, BPF_ANY) < 0)
+			return DROP_CT_CREATE;
+		/* Evicted (LRU) or collected while its twin lived on. */
+		if (own)
+			lb_count(LB_METRIC_CT_RESTORED);
+	}
+	return 0;
+}
+
+#endif /* FERRY_LIB_CT4_H */

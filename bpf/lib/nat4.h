@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * IPv4 address and port rewrites with incremental checksum fix-ups: the IP
+ * header checksum, and the TCP/UDP checksum, whose pseudo header covers the
+ * addresses. Everything goes through helpers by offset, so no packet pointer
+ * is held across them (they may move the data and invalidate pointers).
+ */
+#ifndef FERRY_LIB_NAT4_H
+#define FERRY_LIB_NAT4_H
+
+#include "include/ferry_drop.h"
+#include "lib/common.h"
+#include "lib/pkt4.h"
+
+/*
+ * Wire offsets, from __builtin_offsetof. Verifier workaround: libbpf's
+ * offsetof() on vmlinux.h's structs (all marked preserve_access_index) turns
+ * into CO-RE relocations, and clang 14 lowered a choice between two of them
+ * into a load through the relocated constant ("R1 invalid mem access
+ * 'scalar'"). Packet headers have a fixed wire layout: no CO-RE needed.
+ */
+#define IPV4_CSUM_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, check))
+#define IPV4_SADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, saddr))
+#define IPV4_DADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, daddr))
+
+/* TCP and UDP keep their ports at the same offsets. */
+#define L4_SPORT_OFF	__builtin_offsetof(struct udphdr, source)
+#define L4_DPORT_OFF	__builtin_offsetof(struct udphdr, dest)
+_Static_assert(__builtin_offsetof(struct tcphdr, source) == __builtin_offsetof(struct udphdr, source) &&
+	       __builtin_offsetof(struct tcphdr, dest) == __builtin_offsetof(struct udphdr, dest),
+	       "TCP and UDP ports share offsets");
+
+static __always_inline __u32 l4_csum_off(const struct pkt4 *pkt)
+{
+	return pkt->l4_off + (pkt->tuple.proto == LB_PROTO_TCP ? __builtin_offsetof(struct tcphdr, check)
+							       : __builtin_offsetof(struct udphdr, check));
+}
+
+/*
+ * UDP's checksum 0 means "none" and must stay 0, and a computed 0 must go
+ * out as 0xffff (RFC 768): BPF_F_MARK_MANGLED_0 does both. TCP has neither.
+ */
+static __always_inline __u64 l4_csum_flags(const struct pkt4 *pkt)
+{
+	return pkt->tuple.proto == LB_PROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+}
+
+/* Rewrites the IPv4 address at `off` (IPV4_SADDR_OFF or IPV4_DADDR_OFF). */
+static __always_inline int nat4_rewrite_addr(struct __sk_buff *skb, const struct pkt4 *pkt,
+					     __u32 off, __be32 from, __be32 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to,
+				l4_csum_flags(pkt) | BPF_F_PSEUDO_HDR | sizeof(to)) < 0)
+		return DROP_NAT;
+	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, from, to, sizeof(to)) < 0)
+		return DROP_NAT;
+	/* A new tuple: let the stack recompute the flow hash (RPS, ECMP). */
+	if (bpf_skb_store_bytes(skb, off, &to, sizeof(to), BPF_F_INVALIDATE_HASH) < 0)
+		return DROP_NAT;
+	return 0;
+}
+
+/* Rewrites the L4 port at `off` from the L4 header (L4_SPORT_OFF, L4_DPORT_OFF). */
+static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct pkt4 *pkt,
+					     __u32 off, __be16 from, __be16 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to, l4_csum_flags(pkt) | sizeof(to)) < 0)
+		return DROP_NAT;
+	if (bpf_skb_store_bytes(skb, pkt->l4_off + off, &to, sizeof(to), 0) < 0)
+		return DROP_NAT;
+	return 0;
+}
+
+/* Destination NAT: service IP:port -> backend IP:port. */
+static __always_inline int nat4_dnat(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
+{
+	int ret = nat4_rewrite_addr(skb, pkt, IPV4_DADDR_OFF, pkt->tuple.daddr, addr);
+
+	if (ret < 0)
+		return ret;
+	return nat4_rewrite_port(skb, pkt, L4_DPORT_OFF, pkt->tuple.dport, port);
+}
+
+/* Reverse NAT of a reply: backend IP:port -> service IP:port as its source. */
+static __always_inline int nat4_rev_snat(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
+{
+	int ret = nat4_rewrite_addr(skb, pkt, IPV4_SADDR_OFF, pkt->tuple.saddr, addr);
+
+	if (ret < 0)
+		return ret;
+	return nat4_rewrite_port(skb, pkt, L4_SPORT_OFF, pkt->tuple.sport, port);
+}
+
+#endif /* FERRY_LIB_NAT4_H */

@@ -1,0 +1,330 @@
+// The service load balancer's map layout in TypeScript: the twin of
+// bpf/include/ferry_lb.h. Codecs for every key and value user space writes or
+// reads, the map and program names, and the C enums' values.
+// test/dataplane/layout.test.ts compares all of it with the BTF of
+// build/bpf/lb.o: struct sizes, member offsets and sizes, enumerators, and
+// which struct each map uses. Change both sides together.
+import { type CCodec, nameOf, type RawStruct, scalarCodec, structCodec, valueOf } from './cstruct.js';
+
+export type { CCodec, Codec, FieldLayout } from './cstruct.js';
+
+/** The object file, in build/bpf/. */
+export const OBJECT_FILE = 'lb.o';
+
+/** Programs in OBJECT_FILE, by role. */
+export const PROGRAMS = {
+  /** tcx ingress of a pod's host-side veth (routed mode): traffic leaving the pod. */
+  fromPod: 'from_pod',
+} as const;
+
+/** Maps in OBJECT_FILE, pinned by name under the loader's pin root. */
+export const MAPS = {
+  /** hash, lb4Key → lb4Service: slot 0 is the service, slot i ≥ 1 its i-th backend. */
+  services: 'ferry_lb4_svc',
+  /** hash, backendId → lb4Backend. */
+  backends: 'ferry_lb4_be',
+  /** hash, revNatIndex → lb4ReverseNat: what replies of a service say as their source. */
+  revNat: 'ferry_lb4_rnat',
+  /** LRU hash, ct4Key → ctEntry: two entries per load-balanced flow. */
+  conntrack: 'ferry_ct4',
+  /** per-CPU array, metricIndex → metricValue, indexed as LB_METRICS. */
+  metrics: 'ferry_lb_metric',
+} as const;
+
+// --- enums (enum lb_proto, lb_scope, ct_dir, ct_state, lb_metric) -------------
+
+export type Proto = 'tcp' | 'udp';
+export type Scope = 'external' | 'internal';
+export type CtDir = 'forward' | 'reverse';
+export type CtStateName = 'new' | 'established' | 'closing';
+
+/** enum lb_proto: IPPROTO_* numbers. */
+export const PROTO: Readonly<Record<Proto, number>> = Object.freeze({ tcp: 6, udp: 17 });
+
+/** enum lb_scope. from_pod looks up 'external' only; 'internal' is reserved for traffic policies. */
+export const SCOPE: Readonly<Record<Scope, number>> = Object.freeze({ external: 0, internal: 1 });
+
+/** enum ct_dir: 'forward' entries are keyed by the client's tuple, 'reverse' by the backend's reply. */
+export const CT_DIR: Readonly<Record<CtDir, number>> = Object.freeze({ forward: 0, reverse: 1 });
+
+/** enum ct_state, the value of CtEntry.state. It picks the entry's lifetime. */
+export const CT_STATE: Readonly<Record<CtStateName, number>> = Object.freeze({ new: 0, established: 1, closing: 2 });
+
+/**
+ * enum lb_metric: counter names by index into MAPS.metrics. The outcomes
+ * (translated … drop_nat) count each packet from_pod sees exactly once;
+ * the ct_* events are counted on top.
+ */
+export const LB_METRICS = Object.freeze([
+  'translated',
+  'rev_translated',
+  'pass_not_ipv4',
+  'pass_malformed',
+  'pass_fragment',
+  'pass_other_proto',
+  'pass_no_service',
+  'pass_no_rev_nat',
+  'drop_no_backend',
+  'drop_no_slot',
+  'drop_ct_create',
+  'drop_nat',
+  'ct_created',
+  'ct_reselected',
+  'ct_restored',
+] as const);
+export type LbMetric = (typeof LB_METRICS)[number];
+
+/** The counter's index in MAPS.metrics. */
+export function metricIndex(name: LbMetric): number {
+  const index = LB_METRICS.indexOf(name);
+  if (index < 0) throw new TypeError(`unknown metric '${String(name)}'`);
+  return index;
+}
+
+/**
+ * Every constant table above with the C enum it mirrors, for the layout test:
+ * name `foo` in a table is enumerator `${prefix}FOO` in C. `sentinel` is a
+ * C enumerator counting the others, not a value of its own.
+ */
+export const C_ENUMS: ReadonlyArray<{
+  readonly cType: string;
+  readonly prefix: string;
+  readonly values: Readonly<Record<string, number>>;
+  readonly sentinel?: string;
+}> = Object.freeze([
+  { cType: 'lb_proto', prefix: 'LB_PROTO_', values: PROTO },
+  { cType: 'lb_scope', prefix: 'LB_SCOPE_', values: SCOPE },
+  { cType: 'ct_dir', prefix: 'CT_', values: CT_DIR },
+  { cType: 'ct_state', prefix: 'CT_', values: CT_STATE },
+  {
+    cType: 'lb_metric',
+    prefix: 'LB_METRIC_',
+    values: Object.freeze(Object.fromEntries(LB_METRICS.map((name, index) => [name, index]))),
+    sentinel: 'LB_METRIC_MAX',
+  },
+]);
+
+// --- keys and values ------------------------------------------------------------
+
+/** struct lb4_key: a service (slot 0) or one of its backend slots (1 … count). */
+export interface Lb4Key {
+  address: string;
+  port: number;
+  proto: Proto;
+  slot: number;
+  scope: 'external' | 'internal';
+}
+
+/** struct lb4_service: slot 0 uses count and revNatIndex, slots ≥ 1 backendId. */
+export interface Lb4Service {
+  backendId: number;
+  count: number;
+  revNatIndex: number;
+  /** Reserved, 0. */
+  flags: number;
+  /** Reserved (session affinity), seconds. */
+  affinityTimeout: number;
+}
+
+/** struct lb4_backend. */
+export interface Lb4Backend {
+  address: string;
+  port: number;
+  proto: Proto;
+  /** Reserved, 0. */
+  flags: number;
+}
+
+/** struct lb4_reverse_nat: the service address replies carry as their source. */
+export interface Lb4ReverseNat {
+  address: string;
+  port: number;
+}
+
+/** struct ct4_key: a packet's tuple as from_pod sees it. */
+export interface Ct4Key {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  proto: Proto;
+  dir: 'forward' | 'reverse';
+}
+
+/**
+ * struct ct_entry. Stale once CLOCK_MONOTONIC (bpf_ktime_get_ns(); in Node,
+ * process.hrtime.bigint()) passes lastSeenNs + lifetimeNs: see ctStale().
+ */
+export interface CtEntry {
+  lastSeenNs: bigint;
+  lifetimeNs: bigint;
+  backendId: number;
+  revNatIndex: number;
+  /** TCP flags seen in this entry's direction, ORed (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10). */
+  tcpFlags: number;
+  /** A CT_STATE value. */
+  state: number;
+}
+
+export const lb4Key: CCodec<Lb4Key> = structCodec<Lb4Key>(
+  'lb4_key',
+  [
+    ['address', 'ipv4'],
+    ['dport', 'be16'],
+    ['slot', 'u16'],
+    ['proto', 'u8'],
+    ['scope', 'u8'],
+    ['pad', 'pad', 2],
+  ],
+  (v) => ({
+    address: v.address,
+    dport: v.port,
+    slot: v.slot,
+    proto: valueOf(PROTO, v.proto, 'lb4_key.proto'),
+    scope: valueOf(SCOPE, v.scope, 'lb4_key.scope'),
+  }),
+  (r) => ({
+    address: r.address as string,
+    port: r.dport as number,
+    proto: nameOf(PROTO, r.proto, 'lb4_key.proto'),
+    slot: r.slot as number,
+    scope: nameOf(SCOPE, r.scope, 'lb4_key.scope'),
+  }),
+);
+
+export const lb4Service: CCodec<Lb4Service> = structCodec<Lb4Service>(
+  'lb4_service',
+  [
+    ['backend_id', 'u32'],
+    ['count', 'u16'],
+    ['rev_nat_index', 'u16'],
+    ['flags', 'u8'],
+    ['pad', 'pad', 3],
+    ['affinity_timeout', 'u32'],
+  ],
+  (v): RawStruct => ({
+    backend_id: v.backendId,
+    count: v.count,
+    rev_nat_index: v.revNatIndex,
+    flags: v.flags,
+    affinity_timeout: v.affinityTimeout,
+  }),
+  (r) => ({
+    backendId: r.backend_id as number,
+    count: r.count as number,
+    revNatIndex: r.rev_nat_index as number,
+    flags: r.flags as number,
+    affinityTimeout: r.affinity_timeout as number,
+  }),
+);
+
+/** Key of MAPS.backends (__u32). */
+export const backendId: CCodec<number> = scalarCodec('__u32', 'u32');
+
+export const lb4Backend: CCodec<Lb4Backend> = structCodec<Lb4Backend>(
+  'lb4_backend',
+  [
+    ['address', 'ipv4'],
+    ['port', 'be16'],
+    ['proto', 'u8'],
+    ['flags', 'u8'],
+  ],
+  (v) => ({ address: v.address, port: v.port, proto: valueOf(PROTO, v.proto, 'lb4_backend.proto'), flags: v.flags }),
+  (r) => ({
+    address: r.address as string,
+    port: r.port as number,
+    proto: nameOf(PROTO, r.proto, 'lb4_backend.proto'),
+    flags: r.flags as number,
+  }),
+);
+
+/** Key of MAPS.revNat (__u16). */
+export const revNatIndex: CCodec<number> = scalarCodec('__u16', 'u16');
+
+export const lb4ReverseNat: CCodec<Lb4ReverseNat> = structCodec<Lb4ReverseNat>(
+  'lb4_reverse_nat',
+  [
+    ['address', 'ipv4'],
+    ['port', 'be16'],
+    ['pad', 'pad', 2],
+  ],
+  (v) => ({ address: v.address, port: v.port }),
+  (r) => ({ address: r.address as string, port: r.port as number }),
+);
+
+export const ct4Key: CCodec<Ct4Key> = structCodec<Ct4Key>(
+  'ct4_key',
+  [
+    ['saddr', 'ipv4'],
+    ['daddr', 'ipv4'],
+    ['sport', 'be16'],
+    ['dport', 'be16'],
+    ['proto', 'u8'],
+    ['dir', 'u8'],
+    ['pad', 'pad', 2],
+  ],
+  (v) => ({
+    saddr: v.saddr,
+    daddr: v.daddr,
+    sport: v.sport,
+    dport: v.dport,
+    proto: valueOf(PROTO, v.proto, 'ct4_key.proto'),
+    dir: valueOf(CT_DIR, v.dir, 'ct4_key.dir'),
+  }),
+  (r) => ({
+    saddr: r.saddr as string,
+    daddr: r.daddr as string,
+    sport: r.sport as number,
+    dport: r.dport as number,
+    proto: nameOf(PROTO, r.proto, 'ct4_key.proto'),
+    dir: nameOf(CT_DIR, r.dir, 'ct4_key.dir'),
+  }),
+);
+
+export const ctEntry: CCodec<CtEntry> = structCodec<CtEntry>(
+  'ct_entry',
+  [
+    ['last_seen', 'u64'],
+    ['lifetime_ns', 'u64'],
+    ['backend_id', 'u32'],
+    ['rev_nat_index', 'u16'],
+    ['tcp_flags', 'u8'],
+    ['state', 'u8'],
+  ],
+  (v) => ({
+    last_seen: v.lastSeenNs,
+    lifetime_ns: v.lifetimeNs,
+    backend_id: v.backendId,
+    rev_nat_index: v.revNatIndex,
+    tcp_flags: v.tcpFlags,
+    state: v.state,
+  }),
+  (r) => ({
+    lastSeenNs: r.last_seen as bigint,
+    lifetimeNs: r.lifetime_ns as bigint,
+    backendId: r.backend_id as number,
+    revNatIndex: r.rev_nat_index as number,
+    tcpFlags: r.tcp_flags as number,
+    state: r.state as number,
+  }),
+);
+
+/** Key of MAPS.metrics (__u32, an LB_METRICS index). */
+export const metricKey: CCodec<number> = scalarCodec('__u32', 'u32');
+
+/** One CPU's slot of a MAPS.metrics value (__u64); BpfMap.perCpuValues() splits a lookup. */
+export const metricValue: CCodec<bigint> = scalarCodec('__u64', 'u64');
+
+/** The key and value codec of each map, checked against the map definitions' BTF. */
+export const MAP_CODECS = Object.freeze({
+  services: { key: lb4Key, value: lb4Service },
+  backends: { key: backendId, value: lb4Backend },
+  revNat: { key: revNatIndex, value: lb4ReverseNat },
+  conntrack: { key: ct4Key, value: ctEntry },
+  metrics: { key: metricKey, value: metricValue },
+} as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
+
+/** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */
+export function ctStale(entry: CtEntry, nowNs: bigint): boolean {
+  return nowNs > entry.lastSeenNs + entry.lifetimeNs;
+}

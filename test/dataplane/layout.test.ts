@@ -1,0 +1,242 @@
+// engine/dataplane/layout.ts against bpf/include/ferry_lb.h as compiled into
+// build/bpf/lb.o: the object's BTF (bpftool as the oracle) must agree with
+// every codec's C type, size, member offsets and sizes, with every enum
+// table, and with which key and value each map declares; libbpf's view of
+// the object must agree with the map and program names.
+import { endianness } from 'node:os';
+import { describe, expect, it } from 'vitest';
+
+import { BpfObject } from '../../engine/bpf/index.js';
+import {
+  backendId,
+  type CCodec,
+  C_ENUMS,
+  ct4Key,
+  ctEntry,
+  ctStale,
+  LB_METRICS,
+  lb4Backend,
+  lb4Key,
+  lb4ReverseNat,
+  lb4Service,
+  MAP_CODECS,
+  MAPS,
+  metricIndex,
+  OBJECT_FILE,
+  PROGRAMS,
+  revNatIndex,
+} from '../../engine/dataplane/layout.js';
+import { bpfObject } from '../bpf/support.js';
+import { run } from '../support/netns.js';
+
+interface BtfType {
+  id: number;
+  kind: string;
+  name: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: Array<{ name: string; type_id: number; bits_offset: number; bitfield_size?: number }>;
+  values?: Array<{ name: string; val: number }>;
+  vars?: Array<{ type_id: number }>;
+  linkage?: string;
+}
+
+const OBJECT = bpfObject(OBJECT_FILE.replace(/\.o$/, ''));
+
+/** The object's BTF as bpftool dumps it (raw format, JSON). */
+function loadBtf(): Map<number, BtfType> {
+  const { types } = JSON.parse(run('bpftool', ['-j', 'btf', 'dump', 'file', OBJECT, 'format', 'raw'])) as { types: BtfType[] };
+  return new Map(types.map((t) => [t.id, t]));
+}
+
+const btf = loadBtf();
+
+function byId(id: number): BtfType {
+  const t = btf.get(id);
+  if (!t) throw new Error(`BTF type ${id} missing`);
+  return t;
+}
+
+function named(kind: string, name: string): BtfType {
+  const found = [...btf.values()].filter((t) => t.kind === kind && t.name === name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} '${name}' in ${OBJECT}'s BTF, found ${found.length}`);
+  return found[0]!;
+}
+
+/** Skips typedefs and qualifiers. */
+function resolve(t: BtfType): BtfType {
+  return ['TYPEDEF', 'CONST', 'VOLATILE', 'RESTRICT', 'TYPE_TAG'].includes(t.kind) ? resolve(byId(t.type_id!)) : t;
+}
+
+function sizeOf(t: BtfType): number {
+  const r = resolve(t);
+  switch (r.kind) {
+    case 'INT':
+    case 'ENUM':
+    case 'ENUM64':
+    case 'STRUCT':
+    case 'UNION':
+      return r.size!;
+    case 'ARRAY':
+      return r.nr_elems! * sizeOf(byId(r.type_id!));
+    case 'PTR':
+      return 8;
+    default:
+      throw new Error(`no size for BTF ${r.kind} ${r.name}`);
+  }
+}
+
+/** What a codec's cType names: a struct tag, or a typedef such as __u32. */
+function cTypeName(t: BtfType): string {
+  return t.kind === 'STRUCT' ? t.name : t.kind === 'TYPEDEF' ? t.name : `${t.kind} ${t.name}`;
+}
+
+/** The map definition's `key`/`value`/`type` member: what the __type()/__uint() pointer points to. */
+function mapMember(mapName: string, member: 'key' | 'value' | 'type'): BtfType {
+  const variable = named('VAR', mapName);
+  const def = byId(variable.type_id!);
+  const m = def.members?.find((x) => x.name === member);
+  if (!m) throw new Error(`map ${mapName} has no ${member}`);
+  return byId(byId(m.type_id).type_id!);
+}
+
+const STRUCT_CODECS = Object.values(MAP_CODECS).flatMap(({ key, value }) => [key, value] as CCodec<unknown>[]).filter((c) => c.fields.length > 0);
+
+describe(`layout.ts against ${OBJECT_FILE}'s BTF (bpftool)`, () => {
+  it.each(STRUCT_CODECS.map((c) => [c.cType, c] as const))('struct %s: size, and every member at the same offset with the same size', (_name, codec) => {
+    const struct = named('STRUCT', codec.cType);
+    expect(struct.size).toBe(codec.size);
+    const members = struct.members!.map((m) => {
+      expect(m.bitfield_size ?? 0, `${codec.cType}.${m.name} is a bitfield`).toBe(0);
+      expect(m.bits_offset % 8).toBe(0);
+      return { name: m.name, offset: m.bits_offset / 8, size: sizeOf(byId(m.type_id)) };
+    });
+    expect(codec.fields).toEqual(members);
+  });
+
+  it('every enum-typed struct member has a TypeScript table', () => {
+    const tables = new Set(C_ENUMS.map((e) => e.cType));
+    for (const codec of STRUCT_CODECS) {
+      for (const m of named('STRUCT', codec.cType).members!) {
+        const type = resolve(byId(m.type_id));
+        if (type.kind === 'ENUM') expect(tables.has(type.name), `${codec.cType}.${m.name}: enum ${type.name}`).toBe(true);
+      }
+    }
+  });
+
+  it.each(C_ENUMS.map((e) => [e.cType, e] as const))('enum %s: the same enumerators with the same values', (_name, e) => {
+    const values = Object.fromEntries(named('ENUM', e.cType).values!.map((v) => [v.name, v.val]));
+    const expected: Record<string, number> = Object.fromEntries(
+      Object.entries(e.values).map(([name, value]) => [`${e.prefix}${name.toUpperCase()}`, value]),
+    );
+    if (e.sentinel !== undefined) expected[e.sentinel] = Object.keys(e.values).length;
+    expect(values).toEqual(expected);
+  });
+
+  it('LB_METRICS lists the metrics by index, and the metrics map has one slot each', () => {
+    expect(Object.keys(C_ENUMS.find((e) => e.cType === 'lb_metric')!.values)).toEqual([...LB_METRICS]);
+    expect(resolve(mapMember(MAPS.metrics, 'type')).kind).toBe('ARRAY');
+    const def = byId(named('VAR', MAPS.metrics).type_id!);
+    const maxEntries = byId(byId(def.members!.find((m) => m.name === 'max_entries')!.type_id).type_id!);
+    expect(maxEntries.nr_elems).toBe(LB_METRICS.length);
+  });
+
+  it.each(Object.entries(MAPS))('map %s (%s): key and value are the codecs’ C types', (role, mapName) => {
+    const { key, value } = MAP_CODECS[role as keyof typeof MAPS];
+    for (const [which, codec] of [['key', key], ['value', value]] as const) {
+      const type = mapMember(mapName, which);
+      expect(cTypeName(type), `${mapName} ${which}`).toBe(codec.cType);
+      expect(sizeOf(type), `${mapName} ${which}`).toBe(codec.size);
+    }
+  });
+
+  it('PROGRAMS name global functions', () => {
+    for (const name of Object.values(PROGRAMS)) expect(named('FUNC', name).linkage).toBe('global');
+  });
+});
+
+describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
+  it('has exactly the maps and programs layout.ts names, with the codecs’ sizes', () => {
+    const spec = BpfObject.open(OBJECT);
+    try {
+      const expectedTypes: Record<keyof typeof MAPS, string> = {
+        services: 'hash',
+        backends: 'hash',
+        revNat: 'hash',
+        conntrack: 'lru_hash',
+        metrics: 'percpu_array',
+      };
+      const maps = spec.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, pinned: m.pinPath !== undefined }));
+      expect(maps).toEqual(
+        (Object.keys(MAPS) as Array<keyof typeof MAPS>).map((role) => ({
+          name: MAPS[role],
+          type: expectedTypes[role],
+          keySize: MAP_CODECS[role].key.size,
+          valueSize: MAP_CODECS[role].value.size,
+          pinned: true,
+        })),
+      );
+      expect(spec.programs.map((p) => ({ name: p.name, section: p.section, type: p.type }))).toEqual([
+        { name: PROGRAMS.fromPod, section: 'tc', type: 'sched_cls' },
+      ]);
+      for (const name of Object.values(MAPS)) expect(name.length).toBeLessThanOrEqual(15);
+    } finally {
+      spec.close();
+    }
+  });
+});
+
+describe('layout.ts codecs', () => {
+  const hostU16 = (n: number) => {
+    const b = Buffer.alloc(2);
+    if (endianness() === 'LE') b.writeUInt16LE(n);
+    else b.writeUInt16BE(n);
+    return b;
+  };
+
+  it('writes addresses and ports in network order, the rest in host order, padding as zeros', () => {
+    const key = lb4Key.encode({ address: '10.96.0.10', port: 80, proto: 'udp', slot: 2, scope: 'internal' });
+    expect(key).toEqual(Buffer.concat([Buffer.from([10, 96, 0, 10, 0, 80]), hostU16(2), Buffer.from([17, 1, 0, 0])]));
+    expect(revNatIndex.encode(0x0102)).toEqual(hostU16(0x0102));
+  });
+
+  it('round-trips every key and value', () => {
+    const cases: Array<[CCodec<unknown>, unknown]> = [
+      [lb4Key, { address: '10.96.0.10', port: 443, proto: 'tcp', slot: 0, scope: 'external' }],
+      [lb4Service, { backendId: 0xfffffffe, count: 3, revNatIndex: 65535, flags: 0, affinityTimeout: 10800 }],
+      [backendId, 0xffffffff],
+      [lb4Backend, { address: '10.244.1.7', port: 8443, proto: 'udp', flags: 0 }],
+      [revNatIndex, 42],
+      [lb4ReverseNat, { address: '255.255.255.255', port: 65535 }],
+      [ct4Key, { saddr: '10.244.0.9', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp', dir: 'reverse' }],
+      [ctEntry, { lastSeenNs: 123456789012345n, lifetimeNs: 21600n * 10n ** 9n, backendId: 9, revNatIndex: 7, tcpFlags: 0x12, state: 1 }],
+    ];
+    for (const [codec, value] of cases) {
+      const bytes = codec.encode(value);
+      expect(bytes.length).toBe(codec.size);
+      expect(codec.decode(bytes)).toEqual(value);
+    }
+  });
+
+  it('rejects bad values naming the field, and buffers of the wrong size', () => {
+    const key = { address: '10.96.0.10', port: 80, proto: 'tcp', slot: 0, scope: 'external' } as const;
+    expect(() => lb4Key.encode({ ...key, address: '10.96.0' })).toThrow(/lb4_key\.address/);
+    expect(() => lb4Key.encode({ ...key, port: 65536 })).toThrow(/lb4_key\.dport/);
+    expect(() => lb4Key.encode({ ...key, slot: -1 })).toThrow(/lb4_key\.slot/);
+    expect(() => lb4Key.encode({ ...key, proto: 'sctp' as 'tcp' })).toThrow(/lb4_key\.proto/);
+    expect(() => backendId.encode(2 ** 32)).toThrow(RangeError);
+    expect(() => ctEntry.decode(Buffer.alloc(23))).toThrow(/24 bytes/);
+    const badProto = lb4Backend.encode({ address: '10.0.0.1', port: 1, proto: 'tcp', flags: 0 });
+    badProto[6] = 1;
+    expect(() => lb4Backend.decode(badProto)).toThrow(/lb4_backend\.proto: unknown value 1/);
+  });
+
+  it('names metrics by index, and judges staleness by last_seen + lifetime', () => {
+    expect(metricIndex('translated')).toBe(0);
+    expect(LB_METRICS[metricIndex('drop_no_backend')]).toBe('drop_no_backend');
+    const entry = { lastSeenNs: 1000n, lifetimeNs: 50n, backendId: 1, revNatIndex: 1, tcpFlags: 0, state: 0 };
+    expect(ctStale(entry, 1050n)).toBe(false);
+    expect(ctStale(entry, 1051n)).toBe(true);
+  });
+});

@@ -1,0 +1,115 @@
+// build/bpf/lb.o loaded for one test, its maps under a fresh pin directory,
+// filled and read only through engine/dataplane/layout.ts's codecs. Both the
+// collection and the pin directory go away after the test, even a failed one.
+import { type BpfCollection, type BpfMap, BpfObject, type BpfProgram, type TestRunResult } from '../../engine/bpf/index.js';
+import {
+  backendId,
+  type Ct4Key,
+  ct4Key,
+  type CtEntry,
+  ctEntry,
+  lb4Backend,
+  lb4Key,
+  lb4ReverseNat,
+  lb4Service,
+  LB_METRICS,
+  type LbMetric,
+  MAPS,
+  metricKey,
+  metricValue,
+  OBJECT_FILE,
+  PROGRAMS,
+  type Proto,
+  revNatIndex,
+} from '../../engine/dataplane/layout.js';
+import { bpfObject, defer, pinDir } from '../bpf/support.js';
+
+/** What from_pod returns: TCX_NEXT / TC_ACT_UNSPEC, TC_ACT_OK, TC_ACT_SHOT. */
+export const NEXT = -1;
+export const OK = 0;
+export const SHOT = 2;
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface ServiceSpec extends Endpoint {
+  proto: Proto;
+  revNatIndex: number;
+  backends: Array<Endpoint & { id: number }>;
+}
+
+export class LbFixture {
+  readonly collection: BpfCollection;
+  readonly program: BpfProgram;
+  readonly services: BpfMap;
+  readonly backends: BpfMap;
+  readonly revNat: BpfMap;
+  readonly conntrack: BpfMap;
+  readonly metrics: BpfMap;
+
+  constructor(collection: BpfCollection) {
+    this.collection = collection;
+    this.program = collection.program(PROGRAMS.fromPod);
+    this.services = collection.map(MAPS.services);
+    this.backends = collection.map(MAPS.backends);
+    this.revNat = collection.map(MAPS.revNat);
+    this.conntrack = collection.map(MAPS.conntrack);
+    this.metrics = collection.map(MAPS.metrics);
+  }
+
+  /** A service with its backends in slots 1…n, as the reconciler would write it. */
+  addService(spec: ServiceSpec): void {
+    const key = (slot: number): Buffer =>
+      lb4Key.encode({ address: spec.address, port: spec.port, proto: spec.proto, slot, scope: 'external' });
+    for (const b of spec.backends) {
+      this.backends.update(backendId.encode(b.id), lb4Backend.encode({ address: b.address, port: b.port, proto: spec.proto, flags: 0 }));
+    }
+    spec.backends.forEach((b, i) => {
+      this.services.update(key(i + 1), lb4Service.encode({ backendId: b.id, count: 0, revNatIndex: spec.revNatIndex, flags: 0, affinityTimeout: 0 }));
+    });
+    this.services.update(
+      key(0),
+      lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: 0, affinityTimeout: 0 }),
+    );
+    this.revNat.update(revNatIndex.encode(spec.revNatIndex), lb4ReverseNat.encode({ address: spec.address, port: spec.port }));
+  }
+
+  async run(data: Buffer): Promise<TestRunResult> {
+    return this.program.testRun({ data });
+  }
+
+  /** Every conntrack entry, decoded. */
+  flows(): Array<{ key: Ct4Key; entry: CtEntry }> {
+    return [...this.conntrack.entries()].map(([k, v]) => ({ key: ct4Key.decode(k), entry: ctEntry.decode(v) }));
+  }
+
+  flow(key: Ct4Key): CtEntry | undefined {
+    const value = this.conntrack.lookup(ct4Key.encode(key));
+    return value === undefined ? undefined : ctEntry.decode(value);
+  }
+
+  /** Every counter, summed over CPUs. */
+  counters(): Record<LbMetric, bigint> {
+    const out = {} as Record<LbMetric, bigint>;
+    LB_METRICS.forEach((name, index) => {
+      const value = this.metrics.lookup(metricKey.encode(index));
+      if (value === undefined) throw new Error(`metric ${name} (${index}) missing`);
+      out[name] = this.metrics.perCpuValues(value).reduce((sum, slot) => sum + metricValue.decode(slot), 0n);
+    });
+    return out;
+  }
+
+  /** Counters that are not zero: what a test expects to see moved. */
+  nonZeroCounters(): Partial<Record<LbMetric, bigint>> {
+    return Object.fromEntries(Object.entries(this.counters()).filter(([, v]) => v !== 0n));
+  }
+}
+
+/** Loads lb.o for the current test; unloaded and unpinned after it. */
+export async function loadLb(): Promise<LbFixture> {
+  const collection = await BpfObject.open(bpfObject(OBJECT_FILE.replace(/\.o$/, '')), { pinRoot: pinDir() }).load();
+  defer(() => collection.close());
+  return new LbFixture(collection);
+}
