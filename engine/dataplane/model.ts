@@ -1,0 +1,288 @@
+// The service model the dataplane is programmed from: Kubernetes Services and
+// their endpoints (as EndpointSlices carry them), reduced to the fields a
+// node's load balancer acts on. parseService / parseEndpoints check an input
+// document, fill in Kubernetes' defaults and return the typed form; a bad
+// document fails with a ModelError naming the object and every bad field.
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export type TrafficPolicy = 'Cluster' | 'Local';
+
+export interface ServicePort {
+  /** Required (and unique) when a Service has more than one port. */
+  name?: string;
+  protocol: Protocol;
+  port: number;
+  /** A number, or the name of a port on each endpoint (an IANA_SVC_NAME). */
+  targetPort: number | string;
+  nodePort?: number;
+}
+
+export interface Service {
+  namespace: string;
+  name: string;
+  type: ServiceType;
+  /** Canonical IPv4 / IPv6 text; empty for headless and ExternalName services. */
+  clusterIPs: string[];
+  externalIPs: string[];
+  /** status.loadBalancer.ingress[].ip */
+  loadBalancerIPs: string[];
+  ports: ServicePort[];
+  sessionAffinity: 'None' | 'ClientIP';
+  /** sessionAffinityConfig.clientIP.timeoutSeconds; only meaningful with ClientIP. */
+  affinityTimeoutSeconds: number;
+  externalTrafficPolicy: TrafficPolicy;
+  internalTrafficPolicy: TrafficPolicy;
+  /** clusterIP: None — DNS only, no load balancing. */
+  headless: boolean;
+}
+
+export interface EndpointPort {
+  /** The Service port's name, as in an EndpointSlice, or a container port's name. */
+  name?: string;
+  port: number;
+  protocol: Protocol;
+}
+
+/** One endpoint of an EndpointSlice, with the slice's ports. */
+export interface Endpoint {
+  /** Fungible addresses of one endpoint; like kube-proxy, only the first is used. */
+  addresses: string[];
+  ports: EndpointPort[];
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  nodeName?: string;
+  zone?: string;
+}
+
+/** Endpoints of each Service, keyed by serviceKey(). */
+export type EndpointsByService = ReadonlyMap<string, readonly Endpoint[]>;
+
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10_800;
+/** Kubernetes' upper bound for sessionAffinityConfig.clientIP.timeoutSeconds. */
+export const MAX_AFFINITY_TIMEOUT_SECONDS = 86_400;
+
+/** `namespace/name`, the key of endpointsByService. */
+export function serviceKey(s: { namespace: string; name: string }): string {
+  return `${s.namespace}/${s.name}`;
+}
+
+export interface ModelIssue {
+  /** Path inside the object: `ports[1].targetPort`. */
+  field: string;
+  message: string;
+}
+
+/** A Service or endpoint list that is not valid; names the object and each bad field. */
+export class ModelError extends Error {
+  readonly kind: 'Service' | 'Endpoints';
+  readonly namespace: string;
+  readonly objectName: string;
+  readonly issues: readonly ModelIssue[];
+
+  constructor(kind: 'Service' | 'Endpoints', namespace: string, name: string, issues: readonly ModelIssue[]) {
+    const text = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
+    super(`${kind} ${namespace || '?'}/${name || '?'}: ${text}`);
+    this.name = 'ModelError';
+    this.kind = kind;
+    this.namespace = namespace;
+    this.objectName = name;
+    this.issues = issues;
+  }
+}
+
+// --- value forms -------------------------------------------------------------
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+// IANA_SVC_NAME: ≤15 chars, lowercase alphanumerics and '-', a letter somewhere,
+// no leading, trailing or doubled '-'.
+const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9]|-(?=[a-z0-9]))*$/;
+
+/** Canonical text of an IPv4 (dotted quad) or IPv6 address, or undefined. */
+export function canonicalIp(text: string): string | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
+  if (text.includes(':') && ipaddr.IPv6.isValid(text)) return ipaddr.IPv6.parse(text).toString();
+  return undefined;
+}
+
+export function isIPv4(address: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(address);
+}
+
+const label = (re: RegExp, what: string) =>
+  z
+    .string()
+    .max(63, 'must be at most 63 characters')
+    .regex(re, `must be a ${what}`);
+
+const ip = z.string().transform((text, ctx) => {
+  const canonical = canonicalIp(text);
+  if (canonical === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${text}" is not an IPv4 or IPv6 address` });
+    return z.NEVER;
+  }
+  return canonical;
+});
+const portNumber = z.number().int().min(1).max(65535);
+const protocol = z.enum(['TCP', 'UDP', 'SCTP']).default('TCP');
+const portName = z.string().max(15, 'must be at most 15 characters').regex(IANA_SVC_NAME, 'must be lowercase alphanumerics and single inner hyphens');
+const policy = z.enum(['Cluster', 'Local']).default('Cluster');
+
+// --- Service -----------------------------------------------------------------
+
+const servicePortSchema = z.object({
+  name: label(DNS1123_LABEL, 'DNS-1123 label').optional(),
+  protocol,
+  port: portNumber,
+  targetPort: z
+    .union([
+      portNumber,
+      portName.refine((n) => /[a-z]/.test(n), 'a named port must contain a letter'),
+    ])
+    .optional(),
+  nodePort: portNumber.optional(),
+});
+
+const serviceSchema = z
+  .object({
+    namespace: label(DNS1123_LABEL, 'DNS-1123 label'),
+    name: label(DNS1035_LABEL, 'DNS-1035 label (lowercase, starting with a letter)'),
+    type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).default('ClusterIP'),
+    // "None" marks a headless Service, as spec.clusterIP does.
+    clusterIPs: z.array(z.union([z.literal('None'), ip])).max(2).default([]),
+    externalIPs: z.array(ip).default([]),
+    loadBalancerIPs: z.array(ip).default([]),
+    ports: z.array(servicePortSchema).default([]),
+    sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
+    affinityTimeoutSeconds: z.number().int().min(1).max(MAX_AFFINITY_TIMEOUT_SECONDS).default(DEFAULT_AFFINITY_TIMEOUT_SECONDS),
+    externalTrafficPolicy: policy,
+    internalTrafficPolicy: policy,
+    headless: z.boolean().optional(),
+  })
+  .superRefine((s, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
+    const none = s.clusterIPs.indexOf('None');
+    if (none >= 0 && s.clusterIPs.length > 1) issue(['clusterIPs'], '"None" must be the only entry');
+    if (s.headless === true && s.clusterIPs.some((c) => c !== 'None')) issue(['clusterIPs'], 'a headless Service has no cluster IPs');
+    const families = s.clusterIPs.filter((c) => c !== 'None').map((c) => (isIPv4(c) ? 4 : 6));
+    if (families.length === 2 && families[0] === families[1]) issue(['clusterIPs'], 'two cluster IPs must be of different families');
+    if (s.type === 'ExternalName' && s.clusterIPs.some((c) => c !== 'None')) issue(['clusterIPs'], 'an ExternalName Service has no cluster IPs');
+    const headless = s.headless ?? none >= 0;
+    if (s.type !== 'ExternalName' && !headless && s.ports.length === 0) issue(['ports'], 'required unless the Service is headless');
+    const names = new Set<string>();
+    const pairs = new Set<string>();
+    s.ports.forEach((p, i) => {
+      if (s.ports.length > 1 && p.name === undefined) issue(['ports', i, 'name'], 'required when a Service has more than one port');
+      if (p.name !== undefined) {
+        if (names.has(p.name)) issue(['ports', i, 'name'], `duplicate port name "${p.name}"`);
+        names.add(p.name);
+      }
+      const pair = `${p.port}/${p.protocol}`;
+      if (pairs.has(pair)) issue(['ports', i], `duplicate port ${pair}`);
+      pairs.add(pair);
+      if (p.nodePort !== undefined && s.type !== 'NodePort' && s.type !== 'LoadBalancer') {
+        issue(['ports', i, 'nodePort'], `only NodePort and LoadBalancer Services have node ports, not ${s.type}`);
+      }
+    });
+  });
+
+/** A Service as written, before defaults: every field the model fills in is optional. */
+export type ServiceInput = z.input<typeof serviceSchema>;
+
+/** Checks a Service, fills in Kubernetes' defaults; throws a ModelError naming each bad field. */
+export function parseService(input: unknown): Service {
+  const result = serviceSchema.safeParse(input);
+  if (!result.success) throw modelError('Service', input, result.error);
+  const s = result.data;
+  const headless = s.headless ?? s.clusterIPs.includes('None');
+  return {
+    namespace: s.namespace,
+    name: s.name,
+    type: s.type,
+    clusterIPs: s.clusterIPs.filter((c) => c !== 'None'),
+    externalIPs: s.externalIPs,
+    loadBalancerIPs: s.loadBalancerIPs,
+    ports: s.ports.map((p) => ({
+      ...(p.name !== undefined && { name: p.name }),
+      protocol: p.protocol,
+      port: p.port,
+      targetPort: p.targetPort ?? p.port,
+      ...(p.nodePort !== undefined && { nodePort: p.nodePort }),
+    })),
+    sessionAffinity: s.sessionAffinity,
+    affinityTimeoutSeconds: s.affinityTimeoutSeconds,
+    externalTrafficPolicy: s.externalTrafficPolicy,
+    internalTrafficPolicy: s.internalTrafficPolicy,
+    headless,
+  };
+}
+
+// --- Endpoints ---------------------------------------------------------------
+
+const endpointSchema = z.object({
+  addresses: z.array(ip).min(1),
+  ports: z
+    .array(z.object({ name: z.string().max(63).optional(), port: portNumber, protocol }))
+    .default([]),
+  // EndpointConditions: an unknown `ready` means ready, an unknown `serving` means
+  // the same as ready, an unknown `terminating` means not terminating.
+  ready: z.boolean().optional(),
+  serving: z.boolean().optional(),
+  terminating: z.boolean().default(false),
+  nodeName: z.string().min(1).optional(),
+  zone: z.string().min(1).optional(),
+});
+
+export type EndpointInput = z.input<typeof endpointSchema>;
+
+/**
+ * Checks the endpoints of the Service `owner`, fills in the defaults of
+ * EndpointConditions; throws a ModelError naming the Service and each bad field.
+ */
+export function parseEndpoints(owner: { namespace: string; name: string }, input: unknown): Endpoint[] {
+  const result = z.array(endpointSchema).safeParse(input);
+  if (!result.success) throw modelError('Endpoints', owner, result.error);
+  return result.data.map((e) => {
+    const ready = e.ready ?? true;
+    return {
+      addresses: e.addresses,
+      ports: e.ports.map((p) => ({ ...(p.name && { name: p.name }), port: p.port, protocol: p.protocol })),
+      ready,
+      serving: e.serving ?? ready,
+      terminating: e.terminating,
+      ...(e.nodeName !== undefined && { nodeName: e.nodeName }),
+      ...(e.zone !== undefined && { zone: e.zone }),
+    };
+  });
+}
+
+// --- errors ------------------------------------------------------------------
+
+function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  return out || '(top level)';
+}
+
+function issueMessage(issue: z.ZodIssue): string {
+  if (issue.code === z.ZodIssueCode.invalid_type && issue.received === 'undefined') return 'required';
+  if (issue.code === z.ZodIssueCode.invalid_union) {
+    // Name what each alternative wanted rather than zod's "Invalid input".
+    const inner = issue.unionErrors.flatMap((e) => e.issues.map(issueMessage));
+    return [...new Set(inner)].join(', or ');
+  }
+  return issue.message;
+}
+
+function modelError(kind: 'Service' | 'Endpoints', input: unknown, error: z.ZodError): ModelError {
+  const field = (key: string): string => {
+    const v = input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[key] : undefined;
+    return typeof v === 'string' ? v : '';
+  };
+  const issues = error.issues.map((i) => ({ field: formatPath(i.path), message: issueMessage(i) }));
+  return new ModelError(kind, field('namespace'), field('name'), issues);
+}

@@ -1,0 +1,110 @@
+// The Reconciler on real kernel hash maps, sized from the layout's codecs and
+// made by bpftool (an oracle independent of ferry's loader); a "restart" opens
+// the pins again and adopts them.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { BpfMap } from '../../engine/bpf/index.js';
+import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex, type Codec } from '../../engine/dataplane/layout.js';
+import { parseEndpoints, parseService, type Endpoint } from '../../engine/dataplane/model.js';
+import { desiredState, Reconciler, type LbMaps } from '../../engine/dataplane/reconcile.js';
+import { pinDir, defer } from '../bpf/support.js';
+import { isRoot } from '../support/netns.js';
+
+const hasBpftool = (() => {
+  try {
+    execFileSync('bpftool', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Equivalent to: `bpftool map create DIR/NAME type hash key K value V entries N name NAME` */
+function createHash(dir: string, name: string, key: Codec<unknown>, value: Codec<unknown>): string {
+  const path = join(dir, name);
+  execFileSync('bpftool', ['map', 'create', path, 'type', 'hash', 'key', `${key.size}`, 'value', `${value.size}`, 'entries', '4096', 'name', name]);
+  return path;
+}
+
+function open(paths: Record<keyof LbMaps, string>): LbMaps & Record<keyof LbMaps, BpfMap> {
+  const maps = {
+    services: BpfMap.openPinned(paths.services),
+    backends: BpfMap.openPinned(paths.backends),
+    revNat: BpfMap.openPinned(paths.revNat),
+  };
+  defer(() => Object.values(maps).forEach((m) => m.close()));
+  return maps;
+}
+
+const NODE = 'node-a';
+
+function state(backends: Record<string, string[]>) {
+  const services = Object.keys(backends).map((name, i) =>
+    parseService({ namespace: 'default', name, clusterIPs: [`10.96.0.${i + 1}`], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] }),
+  );
+  const eps = new Map<string, Endpoint[]>(
+    Object.entries(backends).map(([name, addresses]) => [
+      `default/${name}`,
+      parseEndpoints({ namespace: 'default', name }, addresses.map((a) => ({ addresses: [a], ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] }))),
+    ]),
+  );
+  return desiredState(services, eps, { nodeName: NODE });
+}
+
+/** `10.96.0.1:53/udp` → the backends its slots name, read back from the kernel. */
+function read(maps: Record<keyof LbMaps, BpfMap>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of maps.services.entries()) {
+    const key = lb4Key.decode(k);
+    if (key.slot !== 0) continue;
+    const head = lb4Service.decode(v);
+    const rev = lb4ReverseNat.decode(maps.revNat.lookup(revNatIndex.encode(head.revNatIndex))!);
+    expect(`${rev.address}:${rev.port}`).toBe(`${key.address}:${key.port}`);
+    const slots: string[] = [];
+    for (let slot = 1; slot <= head.count; slot++) {
+      const entry = lb4Service.decode(maps.services.lookup(lb4Key.encode({ ...key, slot }))!);
+      const b = lb4Backend.decode(maps.backends.lookup(backendId.encode(entry.backendId))!);
+      slots.push(`${b.address}:${b.port}`);
+    }
+    out[`${key.address}:${key.port}/${key.proto}`] = slots.sort();
+  }
+  return out;
+}
+
+describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root and bpftool)', () => {
+  it('programs, changes, survives a restart and cleans up, writing only differences', async () => {
+    const dir = pinDir();
+    const paths = {
+      services: createHash(dir, 'ferry_t_svc', lb4Key, lb4Service),
+      backends: createHash(dir, 'ferry_t_be', backendId, lb4Backend),
+      revNat: createHash(dir, 'ferry_t_rnat', revNatIndex, lb4ReverseNat),
+    };
+    const maps = open(paths);
+    const reconciler = new Reconciler(maps);
+
+    const first = reconciler.apply(state({ dns: ['10.0.0.1', '10.0.0.2'], web: ['10.0.1.1'] }));
+    expect(first.services.added).toBe(5);
+    expect(read(maps)).toEqual({
+      '10.96.0.1:53/udp': ['10.0.0.1:5353', '10.0.0.2:5353'],
+      '10.96.0.2:53/udp': ['10.0.1.1:5353'],
+    });
+
+    // A restart: the pins opened anew, the ids taken from the maps.
+    const again = open(paths);
+    const adopted = await Reconciler.adopt(again);
+    expect(adopted.backendId('10.0.0.2:5353/udp')).toBe(reconciler.backendId('10.0.0.2:5353/udp'));
+    const same = adopted.apply(state({ dns: ['10.0.0.1', '10.0.0.2'], web: ['10.0.1.1'] }));
+    for (const counts of [same.services, same.backends, same.revNat]) expect(counts.added + counts.updated + counts.removed).toBe(0);
+
+    const changed = adopted.apply(state({ dns: ['10.0.0.2', '10.0.0.3'] }));
+    expect(changed.services).toEqual({ added: 0, updated: 1, removed: 2, unchanged: 2 });
+    expect(read(again)).toEqual({ '10.96.0.1:53/udp': ['10.0.0.2:5353', '10.0.0.3:5353'] });
+    expect([...again.backends.keys()]).toHaveLength(2);
+    expect([...again.revNat.keys()]).toHaveLength(1);
+
+    adopted.apply(state({}));
+    for (const m of Object.values(again)) expect([...m.keys()]).toEqual([]);
+  });
+});

@@ -1,0 +1,234 @@
+// desiredState: the frontends and backends kube-proxy would program for a set
+// of Services and their endpoints, and what is left out and why.
+import { describe, expect, it } from 'vitest';
+
+import { parseEndpoints, parseService, type EndpointInput, type ServiceInput } from '../../engine/dataplane/model.js';
+import { desiredState, type DesiredState } from '../../engine/dataplane/reconcile.js';
+
+const NODE = 'node-a';
+
+function state(services: ServiceInput[], endpoints: Record<string, EndpointInput[]> = {}, nodeName = NODE): DesiredState {
+  const parsed = services.map(parseService);
+  const byService = new Map(
+    Object.entries(endpoints).map(([key, list]) => {
+      const [namespace = '', name = ''] = key.split('/');
+      return [key, parseEndpoints({ namespace, name }, list)] as const;
+    }),
+  );
+  return desiredState(parsed, byService, { nodeName });
+}
+
+/** frontend key → its backends, the shape most tests check. */
+function backendsOf(s: DesiredState): Record<string, string[]> {
+  return Object.fromEntries([...s.frontends].map(([key, f]) => [key, f.backends]));
+}
+
+const svc = (over: Partial<ServiceInput> = {}): ServiceInput => ({
+  namespace: 'default',
+  name: 'web',
+  clusterIPs: ['10.96.0.10'],
+  ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+  ...over,
+});
+const ep = (address: string, over: Partial<EndpointInput> = {}): EndpointInput => ({
+  addresses: [address],
+  ports: [{ name: 'http', port: 8080 }],
+  nodeName: NODE,
+  ...over,
+});
+
+describe('desiredState', () => {
+  it('one frontend per cluster IP and port, the ready endpoints as backends in address order', () => {
+    const s = state([svc()], { 'default/web': [ep('10.0.1.9'), ep('10.0.1.10'), ep('10.0.0.200')] });
+    expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.200:8080/tcp', '10.0.1.9:8080/tcp', '10.0.1.10:8080/tcp'] });
+    expect(s.frontends.get('10.96.0.10:80/tcp')).toMatchObject({
+      address: '10.96.0.10',
+      port: 80,
+      proto: 'tcp',
+      scope: 'external',
+      kind: 'clusterIP',
+      service: 'default/web',
+      portName: 'http',
+      trafficPolicy: 'Cluster',
+      affinityTimeout: 0,
+    });
+    expect([...s.backends.values()]).toContainEqual({ address: '10.0.1.9', port: 8080, proto: 'tcp' });
+    expect(s.skipped).toEqual([]);
+  });
+
+  it('matches each Service port to the endpoint port of the same name, by number otherwise', () => {
+    const s = state(
+      [
+        svc({
+          ports: [
+            { name: 'http', port: 80, targetPort: 8080 },
+            { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 },
+            { name: 'metrics', port: 9100, targetPort: 9100 },
+          ],
+        }),
+      ],
+      {
+        'default/web': [
+          ep('10.0.0.1', {
+            ports: [
+              { name: 'http', port: 8081 }, // the slice says where http really is
+              { name: 'dns', port: 5353, protocol: 'UDP' },
+            ],
+          }),
+        ],
+      },
+    );
+    expect(backendsOf(s)).toEqual({
+      '10.96.0.10:80/tcp': ['10.0.0.1:8081/tcp'],
+      '10.96.0.10:53/udp': ['10.0.0.1:5353/udp'],
+      '10.96.0.10:9100/tcp': ['10.0.0.1:9100/tcp'],
+    });
+  });
+
+  it('resolves a named targetPort per endpoint, leaving out endpoints without it', () => {
+    const s = state([svc({ ports: [{ port: 80, targetPort: 'web' }] })], {
+      'default/web': [
+        ep('10.0.0.1', { ports: [{ name: 'web', port: 8080 }] }),
+        ep('10.0.0.2', { ports: [{ name: 'web', port: 9090 }] }),
+        ep('10.0.0.3', { ports: [{ name: 'web', port: 7070, protocol: 'UDP' }] }), // wrong protocol
+        ep('10.0.0.4', { ports: [{ name: 'other', port: 8080 }] }),
+      ],
+    });
+    expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp', '10.0.0.2:9090/tcp'] });
+  });
+
+  it('uses only ready endpoints; serving terminating ones only when none is ready', () => {
+    const mixed = state([svc()], {
+      'default/web': [
+        ep('10.0.0.1'),
+        ep('10.0.0.2', { ready: false, serving: true, terminating: true }),
+        ep('10.0.0.3', { ready: false, serving: false }),
+      ],
+    });
+    expect(backendsOf(mixed)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp'] });
+
+    const fallback = state([svc()], {
+      'default/web': [
+        ep('10.0.0.2', { ready: false, serving: true, terminating: true }),
+        ep('10.0.0.3', { ready: false, serving: false, terminating: true }),
+        ep('10.0.0.4', { ready: false, serving: true, terminating: false }),
+      ],
+    });
+    expect(backendsOf(fallback)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.2:8080/tcp'] });
+    expect([...fallback.backends.keys()]).toEqual(['10.0.0.2:8080/tcp']);
+  });
+
+  it('keeps a frontend with no backends (count 0), so the datapath knows the VIP', () => {
+    const s = state([svc()], {});
+    expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': [] });
+    expect(s.backends.size).toBe(0);
+  });
+
+  it('internalTrafficPolicy Local: only this node\'s endpoints, with the same fallback among them', () => {
+    const endpoints = {
+      'default/web': [
+        ep('10.0.0.1', { nodeName: 'node-b' }),
+        ep('10.0.0.2', { ready: false, serving: true, terminating: true }),
+        ep('10.0.0.3'),
+      ],
+    };
+    const local = state([svc({ internalTrafficPolicy: 'Local' })], endpoints);
+    expect(backendsOf(local)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.3:8080/tcp'] });
+    expect(local.frontends.get('10.96.0.10:80/tcp')!.trafficPolicy).toBe('Local');
+
+    const onlyTerminating = state([svc({ internalTrafficPolicy: 'Local' })], endpoints, 'node-c');
+    expect(backendsOf(onlyTerminating)).toEqual({ '10.96.0.10:80/tcp': [] });
+    const terminatingHere = state(
+      [svc({ internalTrafficPolicy: 'Local' })],
+      { 'default/web': [ep('10.0.0.1', { nodeName: 'node-b' }), ep('10.0.0.2', { ready: false, serving: true, terminating: true })] },
+    );
+    expect(backendsOf(terminatingHere)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.2:8080/tcp'] });
+  });
+
+  it('externalIPs and load-balancer IPs are frontends too; NodePorts use 0.0.0.0', () => {
+    const s = state(
+      [
+        svc({
+          type: 'LoadBalancer',
+          externalIPs: ['192.0.2.10'],
+          loadBalancerIPs: ['198.51.100.7'],
+          ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+          sessionAffinity: 'ClientIP',
+          affinityTimeoutSeconds: 600,
+        }),
+      ],
+      { 'default/web': [ep('10.0.0.1')] },
+    );
+    const summary = Object.fromEntries([...s.frontends].map(([key, f]) => [key, [f.kind, f.affinityTimeout, f.backends]]));
+    expect(summary).toEqual({
+      '10.96.0.10:80/tcp': ['clusterIP', 600, ['10.0.0.1:8080/tcp']],
+      '192.0.2.10:80/tcp': ['externalIP', 600, ['10.0.0.1:8080/tcp']],
+      '198.51.100.7:80/tcp': ['loadBalancer', 600, ['10.0.0.1:8080/tcp']],
+      '0.0.0.0:30080/tcp': ['nodePort', 600, ['10.0.0.1:8080/tcp']],
+    });
+    expect(desiredState([parseService(svc({ type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] }))], new Map(), { nodeName: NODE, nodePorts: false }).frontends.size).toBe(1);
+  });
+
+  it('externalTrafficPolicy Local: external frontends get local backends, plus an internal scope with all', () => {
+    const s = state([svc({ externalIPs: ['192.0.2.10'], externalTrafficPolicy: 'Local' })], {
+      'default/web': [ep('10.0.0.1', { nodeName: 'node-b' }), ep('10.0.0.2')],
+    });
+    expect(Object.fromEntries([...s.frontends].map(([k, f]) => [k, [f.scope, f.trafficPolicy, f.backends]]))).toEqual({
+      '10.96.0.10:80/tcp': ['external', 'Cluster', ['10.0.0.1:8080/tcp', '10.0.0.2:8080/tcp']],
+      '192.0.2.10:80/tcp': ['external', 'Local', ['10.0.0.2:8080/tcp']],
+      '192.0.2.10:80/tcp@internal': ['internal', 'Cluster', ['10.0.0.1:8080/tcp', '10.0.0.2:8080/tcp']],
+    });
+  });
+
+  it('ignores headless and ExternalName Services, saying so', () => {
+    const s = state(
+      [
+        { namespace: 'db', name: 'pg', clusterIPs: ['None'], ports: [{ port: 5432 }] },
+        { namespace: 'ext', name: 'api', type: 'ExternalName' },
+      ],
+      { 'db/pg': [ep('10.0.0.1')] },
+    );
+    expect(s.frontends.size).toBe(0);
+    expect(s.backends.size).toBe(0);
+    expect(s.skipped).toEqual([
+      { service: 'db/pg', what: 'the Service', reason: 'headless Services are DNS only' },
+      { service: 'ext/api', what: 'the Service', reason: 'ExternalName Services are DNS only' },
+    ]);
+  });
+
+  it('skips SCTP ports and IPv6 frontends and endpoints, with reasons', () => {
+    const s = state(
+      [
+        svc({
+          clusterIPs: ['10.96.0.10', 'fd00::10'],
+          externalIPs: ['2001:db8::1'],
+          ports: [
+            { name: 'http', port: 80, targetPort: 8080 },
+            { name: 'sig', port: 3868, protocol: 'SCTP' },
+          ],
+        }),
+      ],
+      { 'default/web': [ep('10.0.0.1'), ep('fd00::1'), ep('fd00::2')] },
+    );
+    expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp'] });
+    expect(s.skipped).toEqual([
+      { service: 'default/web', what: 'endpoints fd00::1, fd00::2', reason: 'IPv6 is not handled yet' },
+      { service: 'default/web', what: 'clusterIP fd00::10', reason: 'IPv6 is not handled yet' },
+      { service: 'default/web', what: 'externalIP 2001:db8::1', reason: 'IPv6 is not handled yet' },
+      { service: 'default/web', what: 'port sig/SCTP', reason: 'SCTP is not handled yet' },
+    ]);
+  });
+
+  it('one backend per address:port even when two slices list it; one owner per frontend', () => {
+    const s = state(
+      [svc({ name: 'b-second', externalIPs: ['192.0.2.10'] }), svc({ name: 'a-first', clusterIPs: ['10.96.0.11'], externalIPs: ['192.0.2.10'] })],
+      { 'default/b-second': [ep('10.0.0.1'), ep('10.0.0.1')], 'default/a-first': [ep('10.0.0.1')] },
+    );
+    expect(s.frontends.get('192.0.2.10:80/tcp')!.service).toBe('default/a-first');
+    expect(s.frontends.get('10.96.0.10:80/tcp')!.backends).toEqual(['10.0.0.1:8080/tcp']);
+    expect(s.backends.size).toBe(1);
+    expect(s.skipped).toEqual([
+      { service: 'default/b-second', what: 'externalIP 192.0.2.10:80/tcp', reason: 'already the frontend of default/a-first port http' },
+    ]);
+  });
+});
