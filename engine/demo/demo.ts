@@ -1,8 +1,10 @@
-// `ferry demo`: a node and two pods in throw-away network namespaces. The
-// pods are attached by ferry's CNI plugin (the same ADD kubelet runs, with
-// ferry's IPAM, in routed mode, dual stack), then probed with ICMP and TCP,
-// then detached with DEL; everything is removed afterwards. Later stages add
-// services and more nodes.
+// `ferry demo`: a node and three pods in throw-away network namespaces. The
+// eBPF dataplane is loaded and pinned first; the pods are attached by
+// ferry's CNI plugin (the same ADD kubelet runs, with ferry's IPAM, in routed
+// mode, dual stack), which hooks the dataplane onto each pod's veth; pod-a
+// probes pod-b with ICMP and TCP, then reaches a ClusterIP served by pod-b
+// and pod-c through eBPF load balancing; finally DEL detaches every pod and
+// everything is removed. Later stages add NodePorts and more nodes.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,12 @@ import { join } from 'node:path';
 import Table from 'cli-table3';
 import { runCni } from '../../plugin/cni/index.js';
 import { createHandlers } from '../../plugin/commands/handlers.js';
+import { makePinDir, removePinDir } from '../bpf/index.js';
+import { ct4Key, ctEntry } from '../dataplane/layout.js';
+import { loadDataplane, type Dataplane } from '../dataplane/loader.js';
+import { parseEndpoints, parseService } from '../dataplane/model.js';
+import { backendKey } from '../dataplane/desired.js';
+import { desiredState, Reconciler } from '../dataplane/reconcile.js';
 import { Handle } from '../handle.js';
 import { RTPROT_KERNEL } from '../netlink/constants.js';
 import { Netns } from '../netns/netns.js';
@@ -24,11 +32,12 @@ interface Pod {
   mac: string;
 }
 
-const POD_LABELS = ['pod-a', 'pod-b'];
+const POD_LABELS = ['pod-a', 'pod-b', 'pod-c'];
 const TCP_PORT = 8080;
+const CLUSTER_IP = '10.96.0.10';
 
 /** The network config a node would have in /etc/cni/net.d (state kept in `dir`). */
-function networkConfig(dir: string): string {
+function networkConfig(dir: string, pinRoot: string): string {
   return JSON.stringify({
     cniVersion: '1.0.0',
     name: 'ferry-demo',
@@ -36,6 +45,7 @@ function networkConfig(dir: string): string {
     mode: 'routed',
     logFile: join(dir, 'cni.log'),
     dataDir: join(dir, 'state'),
+    ebpf: { pinRoot },
     ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: 'fd00:10:244::/64' }]] },
   });
 }
@@ -46,18 +56,23 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
   const created: Netns[] = [];
   const handles: Handle[] = [];
   let prober: Prober | undefined;
+  let pinRoot: string | undefined;
+  let dataplane: Dataplane | undefined;
   let ok = true;
   const onSignal = () => log('\ninterrupted: finishing the current step, then cleaning up…');
   process.once('SIGINT', onSignal);
   try {
-    log(`ferry demo — a node and two pods, attached by ferry's CNI plugin (run ${run})\n`);
+    log(`ferry demo — a node and three pods, attached by ferry's CNI plugin, a ClusterIP served by eBPF (run ${run})\n`);
+    pinRoot = makePinDir('ferry-demo');
+    dataplane = await loadDataplane(pinRoot);
+    log(`eBPF dataplane loaded, maps and from_pod pinned under ${pinRoot}`);
     const nodeNs = await Netns.create(`ferry-demo-node-${run}`);
     created.push(nodeNs);
     const node = await Handle.open(nodeNs);
     handles.push(node);
     await node.link.setUp('lo');
     const cni = createHandlers({ nodeNetns: nodeNs });
-    const conf = networkConfig(stateDir);
+    const conf = networkConfig(stateDir, pinRoot);
     const call = async (command: 'ADD' | 'DEL', pod: { netns: Netns; label: string }) => {
       const env = { CNI_COMMAND: command, CNI_CONTAINERID: `demo-${run}-${pod.label}`, CNI_NETNS: pod.netns.path, CNI_IFNAME: 'eth0', CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.label}` };
       const out = await runCni({ env, stdin: conf }, cni);
@@ -85,15 +100,16 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
     log(`\n${await describeNode(nodeNs, node, pods)}`);
 
     prober = new Prober();
-    const [a, b] = pods as [Pod, Pod];
+    const [a, b, c] = pods as [Pod, Pod, Pod];
     for (const dst of b.ips) {
       const replies = await prober.ping(a.netns, dst, { count: 3 });
       const line = summarizePing(a.label, b.label, dst, replies);
       ok &&= line.ok;
       log(line.text);
     }
+    // Line servers on every pod but the client, each address, port 8080.
+    for (const pod of [b, c]) for (const ip of pod.ips) await prober.serveTcp(pod.netns, ip, TCP_PORT);
     for (const dst of b.ips) {
-      await prober.serveTcp(b.netns, dst, TCP_PORT);
       const hostPort = dst.includes(':') ? `[${dst}]:${TCP_PORT}` : `${dst}:${TCP_PORT}`;
       try {
         const r = await prober.tcpExchange(a.netns, dst, TCP_PORT, `hello from ${a.label}`);
@@ -103,6 +119,9 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
         log(`TCP   ${a.label} → ${b.label} ${hostPort}: FAILED — ${(e as Error).message}`);
       }
     }
+    const service = await clusterIp(dataplane, prober, a, [b, c]);
+    ok &&= service.ok;
+    log(`\n${service.text}`);
     log('');
     for (const pod of pods) {
       await call('DEL', pod);
@@ -114,6 +133,8 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
   } finally {
     process.removeListener('SIGINT', onSignal);
     await prober?.close();
+    dataplane?.close();
+    if (pinRoot !== undefined) removePinDir(pinRoot);
     for (const h of handles) h.close();
     for (const ns of created.reverse()) {
       ns.close();
@@ -125,10 +146,47 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
       }
     }
     rmSync(stateDir, { recursive: true, force: true });
-    log(`\ncleaned up: deleted ${created.length} network namespaces and the demo's IPAM state`);
+    log(`\ncleaned up: deleted ${created.length} network namespaces, the demo's IPAM state and its eBPF pins`);
   }
   log(ok ? '\ndemo OK' : '\ndemo FAILED');
   return ok;
+}
+
+/**
+ * Programs Service demo/web (ClusterIP 10.96.0.10:80 → targetPort 8080 on the
+ * backends) through the reconciler, then connects to it from the client
+ * several times and reports which backend each connection reached, as the
+ * dataplane's conntrack recorded it.
+ */
+async function clusterIp(dp: Dataplane, prober: Prober, client: Pod, backends: Pod[]): Promise<{ ok: boolean; text: string }> {
+  const service = parseService({ namespace: 'demo', name: 'web', clusterIPs: [CLUSTER_IP], ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: TCP_PORT }] });
+  const endpoints = parseEndpoints(service, backends.map((b) => ({ addresses: [b.ips[0]!], ports: [{ name: 'http', port: TCP_PORT, protocol: 'TCP' }] })));
+  const reconciler = await Reconciler.adopt(dp.maps);
+  const applied = reconciler.apply(desiredState([service], new Map([['demo/web', endpoints]]), { nodeName: 'demo' }));
+  const lines = [`Service demo/web: ClusterIP ${CLUSTER_IP}:80 → ${backends.map((b) => `${b.label} ${b.ips[0]}:${TCP_PORT}`).join(', ')}`];
+  lines.push(`  reconciler wrote services +${applied.services.added}, backends +${applied.backends.added}, rev-NAT +${applied.revNat.added}`);
+  const byBackendId = new Map<number, number>();
+  let failures = 0;
+  const attempts = 20; // with two backends, each is picked at least once but for odds of 2 in a million
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await prober.tcpExchange(client.netns, CLUSTER_IP, 80, `hello ${i} from ${client.label}`);
+    } catch {
+      failures++;
+    }
+  }
+  for (const [k, v] of dp.maps.conntrack.entries()) {
+    const key = ct4Key.decode(k);
+    if (key.dir !== 'forward' || key.daddr !== CLUSTER_IP) continue;
+    const id = ctEntry.decode(v).backendId;
+    byBackendId.set(id, (byBackendId.get(id) ?? 0) + 1);
+  }
+  const spread = backends.map((b) => {
+    const id = reconciler.backendId(backendKey({ address: b.ips[0]!, port: TCP_PORT, proto: 'tcp' }));
+    return `${b.label} ${byBackendId.get(id ?? -1) ?? 0}`;
+  });
+  lines.push(`TCP   ${client.label} → ${CLUSTER_IP}:80 ×${attempts}: ${attempts - failures} answered, DNAT spread by conntrack: ${spread.join(', ')}${failures ? '  ← FAILED' : ''}`);
+  return { ok: failures === 0 && backends.every((b) => !spread.includes(`${b.label} 0`)), text: lines.join('\n') };
 }
 
 async function describeNode(nodeNs: Netns, node: Handle, pods: Pod[]): Promise<string> {
