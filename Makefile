@@ -74,13 +74,18 @@ test: deps all
 
 # --- benches ------------------------------------------------------------------
 # `make bench` runs every bench; each prints its tables and writes its raw
-# samples to build/bench/. Options go through BENCH_CNI_ARGS, e.g.
+# samples to build/bench/. Options go through BENCH_CNI_ARGS and
+# BENCH_DATAPLANE_ARGS, e.g.
 #   make bench-cni BENCH_CNI_ARGS='--sequential 50 --modes routed'
-.PHONY: bench bench-cni
-bench: bench-cni
+#   make bench-dataplane BENCH_DATAPLANE_ARGS='--repeat 5 --iptables legacy'
+.PHONY: bench bench-cni bench-dataplane
+bench: bench-cni bench-dataplane
 
 bench-cni: deps all
 	node --import tsx bench/cni.ts $(BENCH_CNI_ARGS)
+
+bench-dataplane: deps all
+	node --import tsx bench/dataplane.ts $(BENCH_DATAPLANE_ARGS)
 
 # Installs ferry on this node: the runtime under $(PREFIX), the CNI binary in
 # $(CNI_BIN_DIR) (it runs $(PREFIX)'s plugin when no daemon listens).

@@ -1,27 +1,49 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 //
 // ferry's service load balancer, IPv4 TCP and UDP: the kube-proxy
-// replacement's datapath for traffic leaving a pod.
+// replacement's datapath. Two programs share the maps of
+// include/ferry_lb.h.
 //
 // from_pod runs at tcx ingress of each pod's host-side veth in routed mode,
 // so it sees every packet the pod sends, before the node routes it:
 //
-//  - to a service IP:port (ClusterIP): pick a backend (or keep the one the
-//    flow's conntrack entry names), record the flow, rewrite the destination
-//    to the backend and return TC_ACT_OK; the node's /32 route per pod takes
-//    the packet on from there;
+//  - to a service frontend (a ClusterIP, or an external frontend reached
+//    from inside: its internal scope when its external policy is Local):
+//    pick a backend (or keep the one the flow's conntrack entry names),
+//    record the flow, rewrite the destination to the backend;
 //  - a reply from a backend to a client of a service: rewrite its source
-//    back to the service IP:port and return TC_ACT_OK;
+//    back to the frontend (and for an SNATed flow from outside its
+//    destination back to the client);
 //  - anything else: TCX_NEXT (-1), untouched: the rest of the hook and the
 //    stack decide.
 //
-// It drops (TC_ACT_SHOT) a new flow to a service without backends; rejecting
-// it with an ICMP error or a RST instead comes later, as do ICMP echo to
-// services, IPv6, session affinity and traffic policies.
+// from_uplink runs at tcx ingress of the node's uplink(s), so it sees what
+// comes from outside the node:
 //
-// Maps and their layout: include/ferry_lb.h (shared with engine/dataplane/
-// layout.ts). Counters: enum lb_metric. Entries age by the lifetimes in
-// lib/ct4.h; user space collects the stale ones.
+//  - to an external frontend (a NodePort at one of the node's addresses, an
+//    external IP, a load-balancer IP): pick a backend and DNAT, as above;
+//    with externalTrafficPolicy Cluster also SNAT the client's source to the
+//    node's address and a port of its own (lib/snat4.h), so replies come
+//    back through this node; with Local keep the client's address (the
+//    frontend's external scope holds this node's endpoints only: none, and
+//    new flows are dropped);
+//  - a reply from a backend behind the uplink (another node's pod), of a
+//    flow from outside or of a pod's ClusterIP flow: undo the translation;
+//  - a ClusterIP: passed (LB_METRIC_PASS_NOT_EXTERNAL), served to pods only;
+//  - anything else: TCX_NEXT.
+//
+// Where translated packets go: a ClusterIP flow's into the stack
+// (TC_ACT_OK), which routes them like any; a flow of an external frontend
+// (CT_F_REDIRECT) is forwarded past the stack both ways by a FIB lookup and
+// bpf_redirect_neigh() (lib/fib4.h says why).
+//
+// New flows to a frontend without backends are dropped (TC_ACT_SHOT);
+// rejecting them with an ICMP error or a RST instead comes later, as do
+// ICMP echo to services, IPv6, session affinity and hairpin traffic (a pod
+// reaching itself through a service).
+//
+// Counters: enum lb_metric. Entries age by the lifetimes in lib/ct4.h;
+// user space collects the stale ones.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -29,81 +51,124 @@
 #include "include/ferry_lb.h"
 #include "lib/common.h"
 #include "lib/ct4.h"
+#include "lib/fib4.h"
 #include "lib/lb4.h"
 #include "lib/metrics.h"
 #include "lib/nat4.h"
 #include "lib/pkt4.h"
+#include "lib/snat4.h"
+
+// A new flow's CT_F_* flags. Flows of external frontends go past the stack
+// both ways; from outside, a frontend with policy Cluster is SNATed too.
+static __always_inline enum ct_flags lb4_new_flow_flags(const struct lb4_service *svc, bool from_outside)
+{
+	if (!(svc->flags & LB_SVC_F_EXTERNAL))
+		return 0;
+	if (from_outside && !(svc->flags & LB_SVC_F_LOCAL))
+		return CT_F_REDIRECT | CT_F_SNAT;
+	return CT_F_REDIRECT;
+}
 
 // A packet to a service: to the backend the flow is pinned to, or to a new
 // one for a new flow (or when the pinned backend is gone). A flow already
 // tracked keeps its backend even once the service has no ready backends
-// left, as established connections do under kube-proxy. Returns
-// LB_METRIC_TRANSLATED or a drop code.
+// left, as established connections do under kube-proxy, and keeps its
+// flags and source port. `from_outside`: from_uplink's packet (SNAT when
+// the service says so). Sets *ct_flags; returns LB_METRIC_TRANSLATED or a
+// drop code.
 static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 *pkt, struct lb4_key *svc_key,
-				       const struct lb4_service *svc)
+				       const struct lb4_service *svc, bool from_outside, enum ct_flags *ct_flags)
 {
 	struct ct4_key key = pkt->tuple;
 	struct ct4_key reply_key;
+	struct ct4_flow flow = {};
 	const struct lb4_backend *backend = NULL;
 	struct ct_entry *own = ct4_lookup(&key);
-	__u16 rev_nat_index = svc->rev_nat_index;
-	bool created = false;
-	__u32 backend_id = 0;
+	bool created = !own;
+	__be16 held = 0;
 	__be32 addr;
 	__be16 port;
 	int ret;
 
 	if (own) {
-		backend_id = own->backend_id;
-		rev_nat_index = own->rev_nat_index;
-		backend = lb4_lookup_backend(backend_id);
-		if (!backend) {
+		backend = lb4_lookup_backend(own->backend_id);
+		if (backend) {
+			flow.backend_id = own->backend_id;
+			flow.rev_nat_index = own->rev_nat_index;
+			flow.flags = own->flags;
+			flow.snat_addr = own->nat_addr;
+			held = own->nat_port;
+		} else {
 			lb_count(LB_METRIC_CT_RESELECTED);
 			own = NULL;	// replaced below, pinned to the new backend
-			rev_nat_index = svc->rev_nat_index;
 		}
-	} else {
-		created = true;
 	}
 
 	if (!backend) {
 		const struct lb4_service *slot;
 
+		flow.rev_nat_index = svc->rev_nat_index;
+		flow.flags = lb4_new_flow_flags(svc, from_outside);
 		if (svc->count == 0)
 			return DROP_NO_BACKEND;
 		slot = lb4_select_slot(svc_key, svc->count);
 		if (!slot)
 			return DROP_NO_SLOT;
-		backend_id = slot->backend_id;
-		backend = lb4_lookup_backend(backend_id);
+		flow.backend_id = slot->backend_id;
+		backend = lb4_lookup_backend(flow.backend_id);
 		if (!backend)
 			return DROP_NO_SLOT;
 	}
 	addr = backend->address;
 	port = backend->port;
+	*ct_flags = flow.flags;
 
-	ct4_reply_key(&reply_key, pkt, addr, port);
-	ret = ct4_track(own, &key, &reply_key, backend_id, rev_nat_index, pkt->tcp_flags);
+	if (flow.flags & CT_F_SNAT) {
+		const struct node_cfg *cfg = node_cfg();
+
+		if (!cfg || !cfg->snat_addr)
+			return DROP_NO_SNAT_ADDR;
+		if (!held)
+			flow.snat_addr = cfg->snat_addr;
+		flow.client_addr = pkt->tuple.saddr;
+		flow.client_port = pkt->tuple.sport;
+		ct4_key_set(&reply_key, pkt->tuple.proto, CT_REVERSE, addr, port, flow.snat_addr, 0);
+		ret = snat4_claim(&reply_key, &flow, cfg, held);
+		if (is_drop(ret))
+			return ret;
+	} else {
+		ct4_key_set(&reply_key, pkt->tuple.proto, CT_REVERSE, addr, port, pkt->tuple.saddr, pkt->tuple.sport);
+	}
+
+	ret = ct4_track(own, &key, &reply_key, &flow, pkt->tcp_flags);
 	if (is_drop(ret))
 		return ret;
 	if (created)
 		lb_count(LB_METRIC_CT_CREATED);
 
-	ret = nat4_dnat(skb, pkt, addr, port);
+	ret = nat4_rewrite_dst(skb, pkt, addr, port);
 	if (is_drop(ret))
 		return ret;
+	if (flow.flags & CT_F_SNAT) {
+		ret = nat4_rewrite_src(skb, pkt, flow.snat_addr, flow.snat_port);
+		if (is_drop(ret))
+			return ret;
+	}
 	return LB_METRIC_TRANSLATED;
 }
 
 // A packet to no service: a reply of a load-balanced flow if conntrack knows
-// its tuple as one. Returns LB_METRIC_REV_TRANSLATED, a LB_METRIC_PASS_*
-// reason, or a drop code.
-static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *pkt)
+// its tuple as one. Sets *ct_flags; returns LB_METRIC_REV_TRANSLATED, a
+// LB_METRIC_PASS_* reason, or a drop code.
+static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *pkt, enum ct_flags *ct_flags)
 {
 	struct ct4_key key = pkt->tuple;
 	struct ct4_key forward_key;
+	struct ct4_flow flow = {};
 	const struct lb4_reverse_nat *rev_nat;
 	struct ct_entry *own;
+	__be32 client_addr = pkt->tuple.daddr;
+	__be16 client_port = pkt->tuple.dport;
 	__be32 addr;
 	__be16 port;
 	int ret;
@@ -118,14 +183,32 @@ static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *p
 	addr = rev_nat->address;
 	port = rev_nat->port;
 
-	ct4_forward_key(&forward_key, pkt, addr, port);
-	ret = ct4_track(own, &key, &forward_key, own->backend_id, own->rev_nat_index, pkt->tcp_flags);
+	flow.backend_id = own->backend_id;
+	flow.rev_nat_index = own->rev_nat_index;
+	flow.flags = own->flags;
+	if (flow.flags & CT_F_SNAT) {
+		client_addr = own->nat_addr;
+		client_port = own->nat_port;
+		flow.client_addr = client_addr;
+		flow.client_port = client_port;
+		flow.snat_addr = pkt->tuple.daddr;
+		flow.snat_port = pkt->tuple.dport;
+	}
+	*ct_flags = flow.flags;
+
+	ct4_key_set(&forward_key, pkt->tuple.proto, CT_FORWARD, client_addr, client_port, addr, port);
+	ret = ct4_track(own, &key, &forward_key, &flow, pkt->tcp_flags);
 	if (is_drop(ret))
 		return ret;
 
-	ret = nat4_rev_snat(skb, pkt, addr, port);
+	ret = nat4_rewrite_src(skb, pkt, addr, port);
 	if (is_drop(ret))
 		return ret;
+	if (flow.flags & CT_F_SNAT) {
+		ret = nat4_rewrite_dst(skb, pkt, client_addr, client_port);
+		if (is_drop(ret))
+			return ret;
+	}
 	return LB_METRIC_REV_TRANSLATED;
 }
 
@@ -146,20 +229,62 @@ static __always_inline int lb_verdict(int outcome)
 	return lb_translated(outcome) ? FERRY_ACT_OK : FERRY_ACT_NEXT;
 }
 
+// lb_verdict(), except that a translated packet of a flow with
+// CT_F_REDIRECT is sent on by the FIB (lib/fib4.h).
+static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt, int outcome, enum ct_flags ct_flags)
+{
+	int verdict;
+
+	if (!lb_translated(outcome) || !(ct_flags & CT_F_REDIRECT))
+		return lb_verdict(outcome);
+	verdict = fib4_redirect(skb, pkt);
+	if (is_drop(verdict))
+		return lb_verdict(verdict);
+	lb_count(outcome);
+	lb_count(verdict == FERRY_ACT_REDIRECT ? LB_METRIC_FIB_REDIRECT : LB_METRIC_FIB_MISS);
+	return verdict;
+}
+
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
 	struct pkt4 pkt = {};
 	struct lb4_key svc_key = {};
 	const struct lb4_service *svc;
+	enum ct_flags ct_flags = 0;
+	int outcome;
 	__u32 why;
 
 	if (!pkt4_parse(skb, &pkt, &why))
 		return lb_verdict(why);
 	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
 	if (svc)
-		return lb_verdict(lb4_forward(skb, &pkt, &svc_key, svc));
-	return lb_verdict(lb4_reply(skb, &pkt));
+		outcome = lb4_forward(skb, &pkt, &svc_key, lb4_internal_scope(&svc_key, svc), false, &ct_flags);
+	else
+		outcome = lb4_reply(skb, &pkt, &ct_flags);
+	return lb_send(skb, &pkt, outcome, ct_flags);
+}
+
+SEC("tc")
+int from_uplink(struct __sk_buff *skb)
+{
+	struct pkt4 pkt = {};
+	struct lb4_key svc_key = {};
+	const struct lb4_service *svc;
+	enum ct_flags ct_flags = 0;
+	int outcome;
+	__u32 why;
+
+	if (!pkt4_parse(skb, &pkt, &why))
+		return lb_verdict(why);
+	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
+	if (svc && !(svc->flags & LB_SVC_F_EXTERNAL))
+		return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
+	if (svc)
+		outcome = lb4_forward(skb, &pkt, &svc_key, svc, true, &ct_flags);
+	else
+		outcome = lb4_reply(skb, &pkt, &ct_flags);
+	return lb_send(skb, &pkt, outcome, ct_flags);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -15,10 +15,15 @@
 #define DROP_NO_SLOT		(-LB_METRIC_DROP_NO_SLOT)
 #define DROP_CT_CREATE		(-LB_METRIC_DROP_CT_CREATE)
 #define DROP_NAT		(-LB_METRIC_DROP_NAT)
+#define DROP_NO_SNAT_ADDR	(-LB_METRIC_DROP_NO_SNAT_ADDR)
+#define DROP_NO_SNAT_PORT	(-LB_METRIC_DROP_NO_SNAT_PORT)
+#define DROP_TTL		(-LB_METRIC_DROP_TTL)
 
 /* Metric 0 negated would be 0, which is no drop. */
 _Static_assert(LB_METRIC_DROP_NO_BACKEND > 0 && LB_METRIC_DROP_NO_SLOT > 0 &&
-	       LB_METRIC_DROP_CT_CREATE > 0 && LB_METRIC_DROP_NAT > 0,
+	       LB_METRIC_DROP_CT_CREATE > 0 && LB_METRIC_DROP_NAT > 0 &&
+	       LB_METRIC_DROP_NO_SNAT_ADDR > 0 && LB_METRIC_DROP_NO_SNAT_PORT > 0 &&
+	       LB_METRIC_DROP_TTL > 0,
 	       "drop metrics are never index 0");
 
 static __always_inline bool is_drop(int ret)

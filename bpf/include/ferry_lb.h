@@ -29,13 +29,32 @@ enum lb_proto : __u8 {
 };
 
 /*
- * Which view of a service a slot entry belongs to. from_pod looks up
- * LB_SCOPE_EXTERNAL only; LB_SCOPE_INTERNAL is reserved for services whose
- * internal traffic policy differs from the external one (a later slice).
+ * Which view of a service a slot entry belongs to. Every lookup finds
+ * LB_SCOPE_EXTERNAL first. LB_SCOPE_INTERNAL exists only beside an external
+ * frontend whose external entry has LB_SVC_F_LOCAL: its backends are every
+ * endpoint, for traffic from pods (from_pod switches to it), while the
+ * external entry holds this node's endpoints only, for traffic from outside.
  */
 enum lb_scope : __u8 {
 	LB_SCOPE_EXTERNAL = 0,
 	LB_SCOPE_INTERNAL = 1,
+};
+
+/* A service's slot 0 flags (lb4_service.flags), a bit mask. */
+enum lb_svc_flags : __u8 {
+	/*
+	 * A NodePort (keyed by a node address), external IP or load-balancer
+	 * IP: from_uplink serves it to clients outside the node. A ClusterIP
+	 * has no flag and is served to pods only.
+	 */
+	LB_SVC_F_EXTERNAL = 1 << 0,
+	/*
+	 * externalTrafficPolicy Local (external scope only): traffic from
+	 * outside keeps the client's address (no SNAT) and goes to this node's
+	 * endpoints only, dropped when there are none; from_pod uses the
+	 * internal scope instead.
+	 */
+	LB_SVC_F_LOCAL = 1 << 1,
 };
 
 /*
@@ -56,7 +75,7 @@ struct lb4_service {
 	__u32 backend_id;	/* slot >= 1: key into the backends map */
 	__u16 count;		/* slot 0: number of backend slots (0: no endpoints) */
 	__u16 rev_nat_index;	/* slot 0: key into the reverse NAT map */
-	__u8 flags;		/* reserved, 0 */
+	enum lb_svc_flags flags; /* slot 0: LB_SVC_F_* */
 	__u8 pad[3];
 	__u32 affinity_timeout;	/* reserved: session affinity, seconds */
 };
@@ -79,7 +98,8 @@ struct lb4_reverse_nat {
 /*
  * Which way a conntrack entry looks. A load-balanced flow has two entries:
  * CT_FORWARD keyed by the client's tuple (client -> service IP:port) and
- * CT_REVERSE keyed by the backend's reply tuple (backend -> client).
+ * CT_REVERSE keyed by the backend's reply tuple (backend -> client, or
+ * backend -> node address:SNAT port for a flow with CT_F_SNAT).
  */
 enum ct_dir : __u8 {
 	CT_FORWARD = 0,
@@ -96,7 +116,26 @@ enum ct_state : __u8 {
 	CT_CLOSING = 2,		/* TCP: FIN or RST seen in either direction */
 };
 
-/* Conntrack key: a packet's tuple as it is on the wire where from_pod sees it. */
+/* A conntrack entry's flags (ct_entry.flags), a bit mask, the same in both entries. */
+enum ct_flags : __u8 {
+	/*
+	 * Source NAT (externalTrafficPolicy Cluster, from outside): the
+	 * forward entry's nat_* is the node address:port the client's source
+	 * became, the reverse entry's nat_* the client's own address:port,
+	 * which replies get back as their destination.
+	 */
+	CT_F_SNAT = 1 << 0,
+	/*
+	 * Send translated packets on with bpf_redirect_neigh() after a FIB
+	 * lookup instead of handing them to the stack: replies of an external
+	 * frontend carry a source the node owns (a NodePort's node address) or
+	 * go to a client behind the uplink, and an SNATed request's source is
+	 * the node's own address: the stack would drop either as martian.
+	 */
+	CT_F_REDIRECT = 1 << 1,
+};
+
+/* Conntrack key: a packet's tuple as it is on the wire where the program sees it. */
 struct ct4_key {
 	__be32 saddr;
 	__be32 daddr;
@@ -120,12 +159,17 @@ struct ct_entry {
 	__u16 rev_nat_index;
 	__u8 tcp_flags;		/* TCP flags seen in this entry's direction, ORed */
 	enum ct_state state;
+	__be32 nat_addr;	/* CT_F_SNAT: see enum ct_flags; otherwise 0 */
+	__be16 nat_port;
+	enum ct_flags flags;
+	__u8 pad;
 };
 
 /*
  * Per-CPU counters, indexed by this enum. The first group are outcomes:
- * each packet from_pod sees is counted under exactly one of them, so their
- * sum is the number of packets. The events after them are counted on top.
+ * each packet from_pod or from_uplink sees is counted under exactly one of
+ * them, so their sum is the number of packets. The events after them are
+ * counted on top.
  * A drop's code is its metric negated (include/ferry_drop.h), so the drop
  * metrics must never be index 0.
  */
@@ -138,14 +182,31 @@ enum lb_metric {
 	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but neither TCP nor UDP */
 	LB_METRIC_PASS_NO_SERVICE,	/* TCP/UDP to no service, and no tracked reply */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
+	LB_METRIC_PASS_NOT_EXTERNAL,	/* from_uplink: to a frontend served to pods only (ClusterIP) */
 	LB_METRIC_DROP_NO_BACKEND,	/* new flow to a service with no backends */
 	LB_METRIC_DROP_NO_SLOT,		/* the chosen slot or its backend is missing */
 	LB_METRIC_DROP_CT_CREATE,	/* conntrack entries could not be written */
 	LB_METRIC_DROP_NAT,		/* a rewrite or checksum helper failed */
+	LB_METRIC_DROP_NO_SNAT_ADDR,	/* SNAT needed, but ferry_node_cfg has no address */
+	LB_METRIC_DROP_NO_SNAT_PORT,	/* SNAT needed, but no free port was found */
+	LB_METRIC_DROP_TTL,		/* a packet to redirect whose TTL ran out */
 	LB_METRIC_CT_CREATED,		/* event: a new flow's entries written */
 	LB_METRIC_CT_RESELECTED,	/* event: a tracked flow's backend was gone */
 	LB_METRIC_CT_RESTORED,		/* event: a flow's missing twin entry rewritten */
+	LB_METRIC_FIB_REDIRECT,		/* event: a translated packet sent on by bpf_redirect_neigh() */
+	LB_METRIC_FIB_MISS,		/* event: a packet to redirect the FIB had no answer for: handed to the stack */
 	LB_METRIC_MAX,
+};
+
+/*
+ * What user space tells the programs about the node: ferry_node_cfg's only
+ * entry (key 0). All zero until written: then nothing is SNATed and new
+ * Cluster-policy flows from outside are dropped (DROP_NO_SNAT_ADDR).
+ */
+struct node_cfg {
+	__be32 snat_addr;	/* the node address SNATed flows leave with */
+	__u16 snat_port_min;	/* their source ports, host order, inclusive */
+	__u16 snat_port_max;
 };
 
 /* The sizes layout.ts declares; BTF holds the rest (offsets), checked by a test. */
@@ -154,7 +215,8 @@ _Static_assert(sizeof(struct lb4_service) == 16, "lb4_service is 16 bytes");
 _Static_assert(sizeof(struct lb4_backend) == 8, "lb4_backend is 8 bytes");
 _Static_assert(sizeof(struct lb4_reverse_nat) == 8, "lb4_reverse_nat is 8 bytes");
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key is 16 bytes");
-_Static_assert(sizeof(struct ct_entry) == 24, "ct_entry is 24 bytes");
+_Static_assert(sizeof(struct ct_entry) == 32, "ct_entry is 32 bytes");
+_Static_assert(sizeof(struct node_cfg) == 8, "node_cfg is 8 bytes");
 
 /* --- maps, pinned by name under the loader's pin root ----------------------- */
 
@@ -203,5 +265,13 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_lb_metric SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);	/* 0 */
+	__type(value, struct node_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_node_cfg SEC(".maps");
 
 #endif /* FERRY_LB_H */

@@ -8,6 +8,7 @@
 
 #define ETH_HLEN		14
 #define ETH_P_IP		0x0800
+#define AF_INET			2
 
 #define IP_OFFSET		0x1fff	/* fragment offset, in 8-byte units */
 
@@ -29,6 +30,7 @@
 #define FERRY_ACT_NEXT		(-1)
 #define FERRY_ACT_OK		0	/* TC_ACT_OK / TCX_PASS: on into the stack */
 #define FERRY_ACT_SHOT		2	/* TC_ACT_SHOT / TCX_DROP */
+#define FERRY_ACT_REDIRECT	7	/* TC_ACT_REDIRECT / TCX_REDIRECT: bpf_redirect*() said where */
 
 /*
  * skb->data and skb->data_end, loaded straight from the context.

@@ -3,7 +3,8 @@
  * IPv4 conntrack for load-balanced flows. A flow has two entries in
  * ferry_ct4: CT_FORWARD under the client's tuple (client -> service), which
  * pins the flow to its backend, and CT_REVERSE under the backend's reply
- * tuple (backend -> client), which says how to rewrite replies. Every packet,
+ * tuple (backend -> client; backend -> node address:port for a flow with
+ * CT_F_SNAT), which says how to rewrite replies. Every packet,
  * either way, refreshes both and moves the flow's state, so the two age
  * together and user space can garbage-collect each entry on its own.
  */
@@ -78,30 +79,42 @@ static __always_inline struct ct_entry *ct4_lookup(const struct ct4_key *key)
 	return bpf_map_lookup_elem(&ferry_ct4, key);
 }
 
-/* The tuple of a reply from backend addr:port to the client that sent `pkt`. */
-static __always_inline void ct4_reply_key(struct ct4_key *key, const struct pkt4 *pkt,
-					  __be32 addr, __be16 port)
+/*
+ * What both entries of a flow record besides state and time: the backend and
+ * service the flow is pinned to, its CT_F_* flags, and each direction's
+ * nat_* (enum ct_flags): the forward entry gets snat_*, the reverse entry
+ * client_*. Both are 0 for a flow without CT_F_SNAT.
+ */
+struct ct4_flow {
+	__u32 backend_id;
+	__u16 rev_nat_index;
+	enum ct_flags flags;
+	__be32 snat_addr;	/* the node address:port the client's source became */
+	__be32 client_addr;	/* the client's own address:port */
+	__be16 snat_port;
+	__be16 client_port;
+};
+
+static __always_inline void ct4_key_set(struct ct4_key *key, enum lb_proto proto, enum ct_dir dir,
+					__be32 saddr, __be16 sport, __be32 daddr, __be16 dport)
 {
-	key->saddr = addr;
-	key->daddr = pkt->tuple.saddr;
-	key->sport = port;
-	key->dport = pkt->tuple.sport;
-	key->proto = pkt->tuple.proto;
-	key->dir = CT_REVERSE;
+	key->saddr = saddr;
+	key->daddr = daddr;
+	key->sport = sport;
+	key->dport = dport;
+	key->proto = proto;
+	key->dir = dir;
 	key->pad = 0;
 }
 
-/* The client's tuple for a reply in `pkt` from a service at addr:port. */
-static __always_inline void ct4_forward_key(struct ct4_key *key, const struct pkt4 *pkt,
-					    __be32 addr, __be16 port)
+/* Fills an entry's flow fields for its direction `dir`. */
+static __always_inline void ct_entry_set_flow(struct ct_entry *entry, enum ct_dir dir, const struct ct4_flow *flow)
 {
-	key->saddr = pkt->tuple.daddr;
-	key->daddr = addr;
-	key->sport = pkt->tuple.dport;
-	key->dport = port;
-	key->proto = pkt->tuple.proto;
-	key->dir = CT_FORWARD;
-	key->pad = 0;
+	entry->backend_id = flow->backend_id;
+	entry->rev_nat_index = flow->rev_nat_index;
+	entry->flags = flow->flags;
+	entry->nat_addr = dir == CT_FORWARD ? flow->snat_addr : flow->client_addr;
+	entry->nat_port = dir == CT_FORWARD ? flow->snat_port : flow->client_port;
 }
 
 /*
@@ -121,8 +134,8 @@ static __always_inline void ct4_forward_key(struct ct4_key *key, const struct pk
  * over timestamps and flags, which either value settles.
  */
 static __always_inline int ct4_track(struct ct_entry *own, const struct ct4_key *key,
-				     const struct ct4_key *twin_key, __u32 backend_id,
-				     __u16 rev_nat_index, __u8 tcp_flags)
+				     const struct ct4_key *twin_key, const struct ct4_flow *flow,
+				     __u8 tcp_flags)
 {
 	enum ct_state prev = own ? own->state : CT_NEW;
 	enum ct_state state = ct_next_state(prev, key->proto, tcp_flags, key->dir);
@@ -136,28 +149,28 @@ static __always_inline int ct4_track(struct ct_entry *own, const struct ct4_key 
 		own->lifetime_ns = lifetime;
 		own->tcp_flags = reopened ? tcp_flags : own->tcp_flags | tcp_flags;
 		own->state = state;
+		/* The same as before, but for an SNATed flow moved to a new port. */
+		ct_entry_set_flow(own, key->dir, flow);
 	} else {
 		struct ct_entry entry = {
 			.last_seen = now,
 			.lifetime_ns = lifetime,
-			.backend_id = backend_id,
-			.rev_nat_index = rev_nat_index,
 			.tcp_flags = tcp_flags,
 			.state = state,
 		};
 
+		ct_entry_set_flow(&entry, key->dir, flow);
 		if (bpf_map_update_elem(&ferry_ct4, key, &entry, BPF_ANY) < 0)
 			return DROP_CT_CREATE;
 	}
 
 	twin = ct4_lookup(twin_key);
 	if (twin) {
-		if (key->dir == CT_REVERSE && twin->backend_id != backend_id)
+		if (key->dir == CT_REVERSE && twin->backend_id != flow->backend_id)
 			return 0;
 		twin->last_seen = now;
 		twin->lifetime_ns = lifetime;
-		twin->backend_id = backend_id;
-		twin->rev_nat_index = rev_nat_index;
+		ct_entry_set_flow(twin, twin_key->dir, flow);
 		if (reopened || !own)
 			twin->tcp_flags = 0;
 		twin->state = state;
@@ -165,11 +178,10 @@ static __always_inline int ct4_track(struct ct_entry *own, const struct ct4_key 
 		struct ct_entry entry = {
 			.last_seen = now,
 			.lifetime_ns = lifetime,
-			.backend_id = backend_id,
-			.rev_nat_index = rev_nat_index,
 			.state = state,
 		};
 
+		ct_entry_set_flow(&entry, twin_key->dir, flow);
 		if (bpf_map_update_elem(&ferry_ct4, twin_key, &entry, BPF_ANY) < 0)
 			return DROP_CT_CREATE;
 		/* Evicted (LRU) or collected while its twin lived on. */

@@ -18,6 +18,29 @@ static __always_inline const struct lb4_service *lb4_lookup_service(struct lb4_k
 }
 
 /*
+ * The entry from_pod balances over, given the external-scope entry `svc`
+ * that lb4_lookup_service() found with `key`: for an external frontend
+ * with policy Local, its internal scope (every endpoint, as kube-proxy
+ * sends traffic from inside the cluster); otherwise `svc` itself. Should the
+ * internal entry be missing (user space midway through a rewrite), the
+ * external one serves.
+ */
+static __always_inline const struct lb4_service *lb4_internal_scope(struct lb4_key *key,
+								    const struct lb4_service *svc)
+{
+	const struct lb4_service *internal;
+
+	if (!(svc->flags & LB_SVC_F_LOCAL))
+		return svc;
+	key->scope = LB_SCOPE_INTERNAL;
+	internal = bpf_map_lookup_elem(&ferry_lb4_svc, key);
+	if (internal)
+		return internal;
+	key->scope = LB_SCOPE_EXTERNAL;
+	return svc;
+}
+
+/*
  * One of a service's `count` (> 0) backend slots, uniformly at random, from
  * the `key` lb4_lookup_service() filled. NULL when user space is midway
  * through rewriting the service's slots.

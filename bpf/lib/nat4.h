@@ -22,6 +22,7 @@
 #define IPV4_CSUM_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, check))
 #define IPV4_SADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, saddr))
 #define IPV4_DADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, daddr))
+#define IPV4_TTL_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, ttl))
 
 /* TCP and UDP keep their ports at the same offsets. */
 #define L4_SPORT_OFF	__builtin_offsetof(struct udphdr, source)
@@ -75,8 +76,11 @@ static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct
 	return 0;
 }
 
-/* Destination NAT: service IP:port -> backend IP:port. */
-static __always_inline int nat4_dnat(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
+/*
+ * The destination becomes addr:port: a service's backend (DNAT), or the
+ * client's own address again (a reply of an SNATed flow).
+ */
+static __always_inline int nat4_rewrite_dst(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
 {
 	int ret = nat4_rewrite_addr(skb, pkt, IPV4_DADDR_OFF, pkt->tuple.daddr, addr);
 
@@ -85,14 +89,34 @@ static __always_inline int nat4_dnat(struct __sk_buff *skb, const struct pkt4 *p
 	return nat4_rewrite_port(skb, pkt, L4_DPORT_OFF, pkt->tuple.dport, port);
 }
 
-/* Reverse NAT of a reply: backend IP:port -> service IP:port as its source. */
-static __always_inline int nat4_rev_snat(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
+/*
+ * The source becomes addr:port: the service IP:port (a reply's reverse
+ * NAT), or the node's address and an allocated port (SNAT).
+ */
+static __always_inline int nat4_rewrite_src(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
 {
 	int ret = nat4_rewrite_addr(skb, pkt, IPV4_SADDR_OFF, pkt->tuple.saddr, addr);
 
 	if (ret < 0)
 		return ret;
 	return nat4_rewrite_port(skb, pkt, L4_SPORT_OFF, pkt->tuple.sport, port);
+}
+
+/*
+ * Decrements the TTL of a packet about to be forwarded past the stack, as a
+ * router does, fixing the header checksum over the TTL/protocol word.
+ */
+static __always_inline int nat4_dec_ttl(struct __sk_buff *skb, __u8 ttl, __u8 proto)
+{
+	__be16 from = bpf_htons((__u16)ttl << 8 | proto);
+	__be16 to = bpf_htons((__u16)(ttl - 1) << 8 | proto);
+	__u8 new_ttl = ttl - 1;
+
+	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, from, to, sizeof(to)) < 0)
+		return DROP_NAT;
+	if (bpf_skb_store_bytes(skb, IPV4_TTL_OFF, &new_ttl, sizeof(new_ttl), 0) < 0)
+		return DROP_NAT;
+	return 0;
 }
 
 #endif /* FERRY_LIB_NAT4_H */

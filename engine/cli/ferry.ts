@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { startCniDaemon } from '../../plugin/daemon/run.js';
 import { DEFAULT_CNI_SOCKET } from '../../plugin/daemon/server.js';
 import { runDemo } from '../demo/demo.js';
+import { registerInspectCommands } from './inspect.js';
 
 const program = new Command('ferry').description('ferry — a Kubernetes node dataplane (rtnetlink engine, eBPF, CNI)');
 
@@ -28,5 +29,7 @@ program
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+
+registerInspectCommands(program);
 
 await program.parseAsync();

@@ -6,7 +6,12 @@
 import type { Proto, Scope } from './layout.js';
 import { isIPv4, serviceKey, type Endpoint, type EndpointsByService, type Service, type ServicePort, type TrafficPolicy } from './model.js';
 
-/** The address NodePort frontends are keyed by: any of the node's addresses. */
+/**
+ * The address NodePort frontends are keyed by when desiredState() is not
+ * told the node's addresses: a placeholder no program matches (from_uplink
+ * and from_pod look frontends up by the packet's destination). Give
+ * DesiredOptions.nodeAddresses to have NodePorts served.
+ */
 export const NODE_PORT_ADDRESS = '0.0.0.0';
 
 export type FrontendKind = 'clusterIP' | 'externalIP' | 'loadBalancer' | 'nodePort';
@@ -60,8 +65,14 @@ export interface DesiredState {
 export interface DesiredOptions {
   /** This node's name, for traffic policy Local. */
   nodeName: string;
-  /** Compute NodePort frontends (address 0.0.0.0); default true. */
+  /** Compute NodePort frontends; default true. */
   nodePorts?: boolean;
+  /**
+   * This node's IPv4 addresses: a NodePort is a frontend at each of them
+   * (IPv6 ones are left out, as IPv6 is not handled yet). Omitted: at
+   * NODE_PORT_ADDRESS only, which no packet matches.
+   */
+  nodeAddresses?: readonly string[];
 }
 
 /** `10.0.0.5:8080/tcp` — the identity a backend id is bound to. */
@@ -91,11 +102,18 @@ export function desiredState(
 ): DesiredState {
   const state: DesiredState = { frontends: new Map(), backends: new Map(), skipped: [] };
   const sorted = [...services].sort((a, b) => compareStrings(serviceKey(a), serviceKey(b)));
-  for (const service of sorted) addService(state, service, endpointsByService.get(serviceKey(service)) ?? [], options);
+  const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
+  for (const service of sorted) addService(state, service, endpointsByService.get(serviceKey(service)) ?? [], options, nodePortAddresses);
   return state;
 }
 
-function addService(state: DesiredState, service: Service, endpoints: readonly Endpoint[], options: DesiredOptions): void {
+function addService(
+  state: DesiredState,
+  service: Service,
+  endpoints: readonly Endpoint[],
+  options: DesiredOptions,
+  nodePortAddresses: readonly string[],
+): void {
   const name = serviceKey(service);
   const skip = (what: string, reason: string) => state.skipped.push({ service: name, what, reason });
   if (service.type === 'ExternalName' || service.headless) {
@@ -132,7 +150,9 @@ function addService(state: DesiredState, service: Service, endpoints: readonly E
     const external = service.externalTrafficPolicy === 'Local' ? choose('Local') : cluster;
 
     const frontends: Array<{ address: string; port: number; kind: FrontendKind }> = v4Frontends.map((f) => ({ ...f, port: port.port }));
-    if (nodePorts && port.nodePort !== undefined) frontends.push({ address: NODE_PORT_ADDRESS, port: port.nodePort, kind: 'nodePort' });
+    if (nodePorts && port.nodePort !== undefined) {
+      for (const address of nodePortAddresses) frontends.push({ address, port: port.nodePort, kind: 'nodePort' });
+    }
 
     const affinityTimeout = service.sessionAffinity === 'ClientIP' ? service.affinityTimeoutSeconds : 0;
     for (const f of frontends) {

@@ -15,6 +15,8 @@ export const OBJECT_FILE = 'lb.o';
 export const PROGRAMS = {
   /** tcx ingress of a pod's host-side veth (routed mode): traffic leaving the pod. */
   fromPod: 'from_pod',
+  /** tcx ingress of the node's uplink: traffic from outside the node (NodePort, external and LB IPs). */
+  fromUplink: 'from_uplink',
 } as const;
 
 /** Maps in OBJECT_FILE, pinned by name under the loader's pin root. */
@@ -29,9 +31,11 @@ export const MAPS = {
   conntrack: 'ferry_ct4',
   /** per-CPU array, metricIndex → metricValue, indexed as LB_METRICS. */
   metrics: 'ferry_lb_metric',
+  /** array of one, nodeConfigKey (0) → nodeConfig: what the programs know of the node. */
+  nodeConfig: 'ferry_node_cfg',
 } as const;
 
-// --- enums (enum lb_proto, lb_scope, ct_dir, ct_state, lb_metric) -------------
+// --- enums (enum lb_proto, lb_scope, lb_svc_flags, ct_dir, ct_state, ct_flags, lb_metric)
 
 export type Proto = 'tcp' | 'udp';
 export type Scope = 'external' | 'internal';
@@ -41,8 +45,22 @@ export type CtStateName = 'new' | 'established' | 'closing';
 /** enum lb_proto: IPPROTO_* numbers. */
 export const PROTO: Readonly<Record<Proto, number>> = Object.freeze({ tcp: 6, udp: 17 });
 
-/** enum lb_scope. from_pod looks up 'external' only; 'internal' is reserved for traffic policies. */
+/**
+ * enum lb_scope. Every lookup finds 'external' first; 'internal' exists beside
+ * an external frontend with SVC_FLAGS.local, for traffic from pods.
+ */
 export const SCOPE: Readonly<Record<Scope, number>> = Object.freeze({ external: 0, internal: 1 });
+
+export type SvcFlag = 'external' | 'local';
+
+/**
+ * enum lb_svc_flags: bits of Lb4Service.flags (slot 0). 'external': a
+ * NodePort, external IP or load-balancer IP, served to clients outside the
+ * node by from_uplink. 'local': externalTrafficPolicy Local on the external
+ * scope (from outside: this node's endpoints, the client's address kept; from
+ * pods: the internal scope).
+ */
+export const SVC_FLAGS: Readonly<Record<SvcFlag, number>> = Object.freeze({ external: 1, local: 2 });
 
 /** enum ct_dir: 'forward' entries are keyed by the client's tuple, 'reverse' by the backend's reply. */
 export const CT_DIR: Readonly<Record<CtDir, number>> = Object.freeze({ forward: 0, reverse: 1 });
@@ -50,10 +68,20 @@ export const CT_DIR: Readonly<Record<CtDir, number>> = Object.freeze({ forward: 
 /** enum ct_state, the value of CtEntry.state. It picks the entry's lifetime. */
 export const CT_STATE: Readonly<Record<CtStateName, number>> = Object.freeze({ new: 0, established: 1, closing: 2 });
 
+export type CtFlag = 'snat' | 'redirect';
+
+/**
+ * enum ct_flags: bits of CtEntry.flags. 'snat': the flow came from outside
+ * and its source was rewritten to the node's address (CtEntry.nat*: the
+ * forward entry's is that address:port, the reverse entry's the client's own).
+ * 'redirect': its packets are forwarded by FIB lookup and bpf_redirect_neigh.
+ */
+export const CT_FLAGS: Readonly<Record<CtFlag, number>> = Object.freeze({ snat: 1, redirect: 2 });
+
 /**
  * enum lb_metric: counter names by index into MAPS.metrics. The outcomes
- * (translated … drop_nat) count each packet from_pod sees exactly once;
- * the ct_* events are counted on top.
+ * (translated … drop_ttl) count each packet from_pod and from_uplink see
+ * exactly once; the events (LB_EVENTS) are counted on top.
  */
 export const LB_METRICS = Object.freeze([
   'translated',
@@ -64,15 +92,24 @@ export const LB_METRICS = Object.freeze([
   'pass_other_proto',
   'pass_no_service',
   'pass_no_rev_nat',
+  'pass_not_external',
   'drop_no_backend',
   'drop_no_slot',
   'drop_ct_create',
   'drop_nat',
+  'drop_no_snat_addr',
+  'drop_no_snat_port',
+  'drop_ttl',
   'ct_created',
   'ct_reselected',
   'ct_restored',
+  'fib_redirect',
+  'fib_miss',
 ] as const);
 export type LbMetric = (typeof LB_METRICS)[number];
+
+/** The metrics that are events, not outcomes: LB_METRICS from ct_created on. */
+export const LB_EVENTS: ReadonlySet<LbMetric> = new Set(LB_METRICS.slice(LB_METRICS.indexOf('ct_created')));
 
 /** The counter's index in MAPS.metrics. */
 export function metricIndex(name: LbMetric): number {
@@ -94,8 +131,10 @@ export const C_ENUMS: ReadonlyArray<{
 }> = Object.freeze([
   { cType: 'lb_proto', prefix: 'LB_PROTO_', values: PROTO },
   { cType: 'lb_scope', prefix: 'LB_SCOPE_', values: SCOPE },
+  { cType: 'lb_svc_flags', prefix: 'LB_SVC_F_', values: SVC_FLAGS },
   { cType: 'ct_dir', prefix: 'CT_', values: CT_DIR },
   { cType: 'ct_state', prefix: 'CT_', values: CT_STATE },
+  { cType: 'ct_flags', prefix: 'CT_F_', values: CT_FLAGS },
   {
     cType: 'lb_metric',
     prefix: 'LB_METRIC_',
@@ -115,12 +154,12 @@ export interface Lb4Key {
   scope: 'external' | 'internal';
 }
 
-/** struct lb4_service: slot 0 uses count and revNatIndex, slots ≥ 1 backendId. */
+/** struct lb4_service: slot 0 uses count, revNatIndex and flags, slots ≥ 1 backendId. */
 export interface Lb4Service {
   backendId: number;
   count: number;
   revNatIndex: number;
-  /** Reserved, 0. */
+  /** Slot 0: SVC_FLAGS bits; slots ≥ 1: 0. */
   flags: number;
   /** Reserved (session affinity), seconds. */
   affinityTimeout: number;
@@ -141,7 +180,7 @@ export interface Lb4ReverseNat {
   port: number;
 }
 
-/** struct ct4_key: a packet's tuple as from_pod sees it. */
+/** struct ct4_key: a packet's tuple as the program sees it. */
 export interface Ct4Key {
   saddr: string;
   daddr: string;
@@ -164,6 +203,24 @@ export interface CtEntry {
   tcpFlags: number;
   /** A CT_STATE value. */
   state: number;
+  /**
+   * With CT_FLAGS.snat: the forward entry's is the node address and port the
+   * client's source became, the reverse entry's the client's own. '0.0.0.0'
+   * and 0 otherwise. Optional when encoding (meaning those), always decoded.
+   */
+  natAddress?: string;
+  natPort?: number;
+  /** CT_FLAGS bits, the same in both entries of a flow. Optional when encoding (0), always decoded. */
+  flags?: number;
+}
+
+/** struct node_cfg: what the programs know of the node (MAPS.nodeConfig, key 0). */
+export interface NodeConfig {
+  /** The node address flows from outside with externalTrafficPolicy Cluster are SNATed to; '0.0.0.0': none (they are dropped). */
+  snatAddress: string;
+  /** Their source ports, inclusive. */
+  snatPortMin: number;
+  snatPortMax: number;
 }
 
 export const lb4Key: CCodec<Lb4Key> = structCodec<Lb4Key>(
@@ -290,6 +347,10 @@ export const ctEntry: CCodec<CtEntry> = structCodec<CtEntry>(
     ['rev_nat_index', 'u16'],
     ['tcp_flags', 'u8'],
     ['state', 'u8'],
+    ['nat_addr', 'ipv4'],
+    ['nat_port', 'be16'],
+    ['flags', 'u8'],
+    ['pad', 'pad', 1],
   ],
   (v) => ({
     last_seen: v.lastSeenNs,
@@ -298,6 +359,9 @@ export const ctEntry: CCodec<CtEntry> = structCodec<CtEntry>(
     rev_nat_index: v.revNatIndex,
     tcp_flags: v.tcpFlags,
     state: v.state,
+    nat_addr: v.natAddress ?? '0.0.0.0',
+    nat_port: v.natPort ?? 0,
+    flags: v.flags ?? 0,
   }),
   (r) => ({
     lastSeenNs: r.last_seen as bigint,
@@ -306,6 +370,9 @@ export const ctEntry: CCodec<CtEntry> = structCodec<CtEntry>(
     revNatIndex: r.rev_nat_index as number,
     tcpFlags: r.tcp_flags as number,
     state: r.state as number,
+    natAddress: r.nat_addr as string,
+    natPort: r.nat_port as number,
+    flags: r.flags as number,
   }),
 );
 
@@ -315,6 +382,20 @@ export const metricKey: CCodec<number> = scalarCodec('__u32', 'u32');
 /** One CPU's slot of a MAPS.metrics value (__u64); BpfMap.perCpuValues() splits a lookup. */
 export const metricValue: CCodec<bigint> = scalarCodec('__u64', 'u64');
 
+/** Key of MAPS.nodeConfig (__u32, always 0). */
+export const nodeConfigKey: CCodec<number> = scalarCodec('__u32', 'u32');
+
+export const nodeConfig: CCodec<NodeConfig> = structCodec<NodeConfig>(
+  'node_cfg',
+  [
+    ['snat_addr', 'ipv4'],
+    ['snat_port_min', 'u16'],
+    ['snat_port_max', 'u16'],
+  ],
+  (v) => ({ snat_addr: v.snatAddress, snat_port_min: v.snatPortMin, snat_port_max: v.snatPortMax }),
+  (r) => ({ snatAddress: r.snat_addr as string, snatPortMin: r.snat_port_min as number, snatPortMax: r.snat_port_max as number }),
+);
+
 /** The key and value codec of each map, checked against the map definitions' BTF. */
 export const MAP_CODECS = Object.freeze({
   services: { key: lb4Key, value: lb4Service },
@@ -322,9 +403,10 @@ export const MAP_CODECS = Object.freeze({
   revNat: { key: revNatIndex, value: lb4ReverseNat },
   conntrack: { key: ct4Key, value: ctEntry },
   metrics: { key: metricKey, value: metricValue },
+  nodeConfig: { key: nodeConfigKey, value: nodeConfig },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */
-export function ctStale(entry: CtEntry, nowNs: bigint): boolean {
+export function ctStale(entry: Pick<CtEntry, 'lastSeenNs' | 'lifetimeNs'>, nowNs: bigint): boolean {
   return nowNs > entry.lastSeenNs + entry.lifetimeNs;
 }

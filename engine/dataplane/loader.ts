@@ -1,30 +1,35 @@
 // Loading ferry's eBPF dataplane: the load-balancer object is loaded with its
 // maps pinned by name under the pin root (so a restarted daemon reuses the
-// same maps, and live flows keep their conntrack entries and backends), and
-// the from_pod program is pinned where CNI ADD finds it.
+// same maps, and live flows keep their conntrack entries and backends), the
+// from_pod program is pinned where CNI ADD finds it, and from_uplink where
+// attachUplink() (uplink.ts) does.
 import { mkdirSync } from 'node:fs';
 import { BpfObject, ensureBpffs, unpinPath, type BpfCollection, type BpfMap } from '../bpf/index.js';
 import { MAPS, OBJECT_FILE, PROGRAMS } from './layout.js';
-import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin } from './paths.js';
+import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin, fromUplinkPin } from './paths.js';
 
 export interface Dataplane {
   readonly pinRoot: string;
-  readonly maps: { services: BpfMap; backends: BpfMap; revNat: BpfMap; conntrack: BpfMap; metrics: BpfMap };
+  readonly maps: { services: BpfMap; backends: BpfMap; revNat: BpfMap; conntrack: BpfMap; metrics: BpfMap; nodeConfig: BpfMap };
   /** Closes this process's fds; pinned maps, program and links stay. */
   close(): void;
 }
 
-/** Equivalent to: `bpftool prog loadall lb.o PINROOT pinmaps PINROOT` (with the program pinned as from_pod). */
+/** Equivalent to: `bpftool prog loadall lb.o PINROOT pinmaps PINROOT` (programs pinned as from_pod and from_uplink). */
 export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpfObjectPath(OBJECT_FILE)): Promise<Dataplane> {
   ensureBpffs();
   mkdirSync(pinRoot, { recursive: true });
   const collection: BpfCollection = await BpfObject.open(objectPath, { pinRoot }).load();
   try {
-    const program = collection.program(PROGRAMS.fromPod);
-    // A new program replaces the pin; pods attached earlier keep running the
-    // old one until their next ADD (their links hold it).
-    unpinPath(fromPodPin(pinRoot));
-    program.pin(fromPodPin(pinRoot));
+    // A new program replaces the pin; pods (and uplinks) attached earlier keep
+    // running the old one until attached again (their links hold it).
+    for (const [name, pin] of [
+      [PROGRAMS.fromPod, fromPodPin(pinRoot)],
+      [PROGRAMS.fromUplink, fromUplinkPin(pinRoot)],
+    ] as const) {
+      unpinPath(pin);
+      collection.program(name).pin(pin);
+    }
     return {
       pinRoot,
       maps: {
@@ -33,6 +38,7 @@ export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpf
         revNat: collection.map(MAPS.revNat),
         conntrack: collection.map(MAPS.conntrack),
         metrics: collection.map(MAPS.metrics),
+        nodeConfig: collection.map(MAPS.nodeConfig),
       },
       close: () => collection.close(),
     };

@@ -11,8 +11,14 @@ export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/ferry';
 /** The pinned program that CNI ADD attaches to a pod's host veth (tcx ingress). */
 export const fromPodPin = (pinRoot: string) => join(pinRoot, 'from_pod');
 
+/** The pinned program attachUplink() attaches to the node's uplink (tcx ingress). */
+export const fromUplinkPin = (pinRoot: string) => join(pinRoot, 'from_uplink');
+
 /** The pinned tcx link of one host veth. */
 export const linkPin = (pinRoot: string, hostVeth: string) => join(pinRoot, 'links', hostVeth);
+
+/** The pinned tcx link of one uplink. */
+export const uplinkLinkPin = (pinRoot: string, ifname: string) => join(pinRoot, 'uplinks', ifname);
 
 /** build/bpf/NAME of this checkout or installation (found by walking up to package.json). */
 export function bpfObjectPath(name: string): string {

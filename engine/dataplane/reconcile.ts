@@ -31,6 +31,7 @@ import {
   lb4ReverseNat,
   lb4Service,
   revNatIndex as revNatIndexCodec,
+  SVC_FLAGS,
   type Codec,
   type Lb4Key,
 } from './layout.js';
@@ -67,6 +68,12 @@ export interface ApplyResult {
   services: ApplyCounts;
   backends: ApplyCounts;
   revNat: ApplyCounts;
+  /**
+   * Backend ids this apply() deleted from the backends map, or rebound to
+   * another backend (after a conflict), ascending. Conntrack entries that
+   * name them are stale: pass them to forgetBackends() (ct-gc.ts).
+   */
+  removedBackendIds: number[];
 }
 
 /** Entries per BPF_MAP_UPDATE_BATCH call. */
@@ -143,7 +150,7 @@ export class Reconciler {
   apply(desired: DesiredState): ApplyResult {
     const current = this.#read();
     this.#absorb(current);
-    const result: ApplyResult = { services: counts(), backends: counts(), revNat: counts() };
+    const result: ApplyResult = { services: counts(), backends: counts(), revNat: counts(), removedBackendIds: [] };
 
     // Bind ids first: a new backend or frontend never takes an id still in the maps.
     const backendValues = new Map<number, Buffer>();
@@ -159,6 +166,10 @@ export class Reconciler {
     }
 
     const backends = diffById(current.backends, backendValues, backendIdCodec, result.backends);
+    for (const [id, value] of current.backends) {
+      if (!backendValues.get(id)?.equals(value)) result.removedBackendIds.push(id);
+    }
+    result.removedBackendIds.sort((a, b) => a - b);
     const revNat = diffById(current.revNat, revNatValues, revNatIndexCodec, result.revNat);
 
     const slotWrites: Entry[] = [];
@@ -212,8 +223,7 @@ export class Reconciler {
     layout.forEach((backendId, i) => {
       compare(i + 1, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), out.slotWrites);
     });
-    // flags are reserved (0) in this layout; frontend.kind and trafficPolicy get bits when the datapath reads them.
-    const head = { backendId: 0, count: layout.length, revNatIndex, flags: 0, affinityTimeout: frontend.affinityTimeout };
+    const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend), affinityTimeout: frontend.affinityTimeout };
     compare(0, lb4Service.encode(head), out.headWrites);
     for (const [slot, entry] of found?.slots ?? []) {
       if (slot > layout.length) {
@@ -272,6 +282,17 @@ export class Reconciler {
       if (!this.#conflicts.includes(e.message)) this.#conflicts.push(e.message);
     }
   }
+}
+
+/**
+ * Slot 0's SVC_FLAGS: 'external' for every frontend but a ClusterIP (both
+ * scopes); 'local' on the external scope of one whose external traffic
+ * policy is Local.
+ */
+export function frontendFlags(frontend: Pick<DesiredFrontend, 'kind' | 'scope' | 'trafficPolicy'>): number {
+  if (frontend.kind === 'clusterIP') return 0;
+  const local = frontend.scope === 'external' && frontend.trafficPolicy === 'Local';
+  return SVC_FLAGS.external | (local ? SVC_FLAGS.local : 0);
 }
 
 function counts(): ApplyCounts {

@@ -11,6 +11,7 @@ import {
   backendId,
   type CCodec,
   C_ENUMS,
+  CT_FLAGS,
   ct4Key,
   ctEntry,
   ctStale,
@@ -22,6 +23,7 @@ import {
   MAP_CODECS,
   MAPS,
   metricIndex,
+  nodeConfig,
   OBJECT_FILE,
   PROGRAMS,
   revNatIndex,
@@ -166,6 +168,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         revNat: 'hash',
         conntrack: 'lru_hash',
         metrics: 'percpu_array',
+        nodeConfig: 'array',
       };
       const maps = spec.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, pinned: m.pinPath !== undefined }));
       expect(maps).toEqual(
@@ -179,6 +182,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
       );
       expect(spec.programs.map((p) => ({ name: p.name, section: p.section, type: p.type }))).toEqual([
         { name: PROGRAMS.fromPod, section: 'tc', type: 'sched_cls' },
+        { name: PROGRAMS.fromUplink, section: 'tc', type: 'sched_cls' },
       ]);
       for (const name of Object.values(MAPS)) expect(name.length).toBeLessThanOrEqual(15);
     } finally {
@@ -210,7 +214,21 @@ describe('layout.ts codecs', () => {
       [revNatIndex, 42],
       [lb4ReverseNat, { address: '255.255.255.255', port: 65535 }],
       [ct4Key, { saddr: '10.244.0.9', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp', dir: 'reverse' }],
-      [ctEntry, { lastSeenNs: 123456789012345n, lifetimeNs: 21600n * 10n ** 9n, backendId: 9, revNatIndex: 7, tcpFlags: 0x12, state: 1 }],
+      [
+        ctEntry,
+        {
+          lastSeenNs: 123456789012345n,
+          lifetimeNs: 21600n * 10n ** 9n,
+          backendId: 9,
+          revNatIndex: 7,
+          tcpFlags: 0x12,
+          state: 1,
+          natAddress: '192.0.2.1',
+          natPort: 61234,
+          flags: CT_FLAGS.snat | CT_FLAGS.redirect,
+        },
+      ],
+      [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535 }],
     ];
     for (const [codec, value] of cases) {
       const bytes = codec.encode(value);
@@ -226,7 +244,7 @@ describe('layout.ts codecs', () => {
     expect(() => lb4Key.encode({ ...key, slot: -1 })).toThrow(/lb4_key\.slot/);
     expect(() => lb4Key.encode({ ...key, proto: 'sctp' as 'tcp' })).toThrow(/lb4_key\.proto/);
     expect(() => backendId.encode(2 ** 32)).toThrow(RangeError);
-    expect(() => ctEntry.decode(Buffer.alloc(23))).toThrow(/24 bytes/);
+    expect(() => ctEntry.decode(Buffer.alloc(31))).toThrow(/32 bytes/);
     const badProto = lb4Backend.encode({ address: '10.0.0.1', port: 1, proto: 'tcp', flags: 0 });
     badProto[6] = 1;
     expect(() => lb4Backend.decode(badProto)).toThrow(/lb4_backend\.proto: unknown value 1/);

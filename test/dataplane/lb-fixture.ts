@@ -17,17 +17,22 @@ import {
   MAPS,
   metricKey,
   metricValue,
+  type NodeConfig,
+  nodeConfig,
+  nodeConfigKey,
   OBJECT_FILE,
   PROGRAMS,
   type Proto,
   revNatIndex,
+  type Scope,
 } from '../../engine/dataplane/layout.js';
 import { bpfObject, defer, pinDir } from '../bpf/support.js';
 
-/** What from_pod returns: TCX_NEXT / TC_ACT_UNSPEC, TC_ACT_OK, TC_ACT_SHOT. */
+/** What the programs return: TCX_NEXT / TC_ACT_UNSPEC, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT. */
 export const NEXT = -1;
 export const OK = 0;
 export const SHOT = 2;
+export const REDIRECT = 7;
 
 export interface Endpoint {
   address: string;
@@ -38,31 +43,40 @@ export interface ServiceSpec extends Endpoint {
   proto: Proto;
   revNatIndex: number;
   backends: Array<Endpoint & { id: number }>;
+  /** Slot 0's SVC_FLAGS; default 0 (a ClusterIP). */
+  flags?: number;
+  /** Default 'external'. */
+  scope?: Scope;
 }
 
 export class LbFixture {
   readonly collection: BpfCollection;
+  /** from_pod */
   readonly program: BpfProgram;
+  readonly uplink: BpfProgram;
   readonly services: BpfMap;
   readonly backends: BpfMap;
   readonly revNat: BpfMap;
   readonly conntrack: BpfMap;
   readonly metrics: BpfMap;
+  readonly nodeConfig: BpfMap;
 
   constructor(collection: BpfCollection) {
     this.collection = collection;
     this.program = collection.program(PROGRAMS.fromPod);
+    this.uplink = collection.program(PROGRAMS.fromUplink);
     this.services = collection.map(MAPS.services);
     this.backends = collection.map(MAPS.backends);
     this.revNat = collection.map(MAPS.revNat);
     this.conntrack = collection.map(MAPS.conntrack);
     this.metrics = collection.map(MAPS.metrics);
+    this.nodeConfig = collection.map(MAPS.nodeConfig);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */
   addService(spec: ServiceSpec): void {
-    const key = (slot: number): Buffer =>
-      lb4Key.encode({ address: spec.address, port: spec.port, proto: spec.proto, slot, scope: 'external' });
+    const scope = spec.scope ?? 'external';
+    const key = (slot: number): Buffer => lb4Key.encode({ address: spec.address, port: spec.port, proto: spec.proto, slot, scope });
     for (const b of spec.backends) {
       this.backends.update(backendId.encode(b.id), lb4Backend.encode({ address: b.address, port: b.port, proto: spec.proto, flags: 0 }));
     }
@@ -71,13 +85,23 @@ export class LbFixture {
     });
     this.services.update(
       key(0),
-      lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: 0, affinityTimeout: 0 }),
+      lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: spec.flags ?? 0, affinityTimeout: 0 }),
     );
     this.revNat.update(revNatIndex.encode(spec.revNatIndex), lb4ReverseNat.encode({ address: spec.address, port: spec.port }));
   }
 
+  setNodeConfig(config: NodeConfig): void {
+    this.nodeConfig.update(nodeConfigKey.encode(0), nodeConfig.encode(config));
+  }
+
+  /** Runs from_pod on a frame. */
   async run(data: Buffer): Promise<TestRunResult> {
     return this.program.testRun({ data });
+  }
+
+  /** Runs from_uplink on a frame. */
+  async runUplink(data: Buffer): Promise<TestRunResult> {
+    return this.uplink.testRun({ data });
   }
 
   /** Every conntrack entry, decoded. */

@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { parseEndpoints, parseService, type EndpointInput, type ServiceInput } from '../../engine/dataplane/model.js';
-import { desiredState, type DesiredState } from '../../engine/dataplane/reconcile.js';
+import { lb4Key, lb4Service, SVC_FLAGS } from '../../engine/dataplane/layout.js';
+import { MemoryMap } from '../../engine/dataplane/memory-map.js';
+import { desiredState, frontendFlags, Reconciler, type DesiredState } from '../../engine/dataplane/reconcile.js';
 
 const NODE = 'node-a';
 
@@ -167,6 +169,51 @@ describe('desiredState', () => {
       '0.0.0.0:30080/tcp': ['nodePort', 600, ['10.0.0.1:8080/tcp']],
     });
     expect(desiredState([parseService(svc({ type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] }))], new Map(), { nodeName: NODE, nodePorts: false }).frontends.size).toBe(1);
+  });
+
+  it('with the node’s addresses, a NodePort is a frontend at each IPv4 one (what from_uplink matches)', () => {
+    const services = [parseService(svc({ type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }))];
+    const endpoints = new Map([['default/web', parseEndpoints({ namespace: 'default', name: 'web' }, [ep('10.0.0.1')])]]);
+    const s = desiredState(services, endpoints, { nodeName: NODE, nodeAddresses: ['192.0.2.1', '10.1.0.7', 'fd00::7', '192.0.2.1'] });
+    expect(Object.fromEntries([...s.frontends].map(([key, f]) => [key, [f.kind, f.backends]]))).toEqual({
+      '10.96.0.10:80/tcp': ['clusterIP', ['10.0.0.1:8080/tcp']],
+      '192.0.2.1:30080/tcp': ['nodePort', ['10.0.0.1:8080/tcp']],
+      '10.1.0.7:30080/tcp': ['nodePort', ['10.0.0.1:8080/tcp']],
+    });
+    // An external IP equal to a node address and port: the first claimant keeps it.
+    const clash = desiredState(
+      [parseService(svc({ name: 'a', externalIPs: ['192.0.2.1'], ports: [{ port: 30080 }] })), ...services],
+      endpoints,
+      { nodeName: NODE, nodeAddresses: ['192.0.2.1'] },
+    );
+    expect(clash.frontends.get('192.0.2.1:30080/tcp')?.service).toBe('default/a');
+    expect(clash.skipped).toEqual([{ service: 'default/web', what: 'nodePort 192.0.2.1:30080/tcp', reason: 'already the frontend of default/a' }]);
+  });
+
+  it('slot 0 flags: external for every frontend but a ClusterIP, local on the external scope of a Local one', () => {
+    const s = state([svc({ type: 'NodePort', externalIPs: ['192.0.2.10'], externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30080 }] })], {
+      'default/web': [ep('10.0.0.1')],
+    });
+    const flags = Object.fromEntries([...s.frontends].map(([key, f]) => [key, frontendFlags(f)]));
+    expect(flags).toEqual({
+      '10.96.0.10:80/tcp': 0,
+      '192.0.2.10:80/tcp': SVC_FLAGS.external | SVC_FLAGS.local,
+      '192.0.2.10:80/tcp@internal': SVC_FLAGS.external,
+      '0.0.0.0:30080/tcp': SVC_FLAGS.external | SVC_FLAGS.local,
+      '0.0.0.0:30080/tcp@internal': SVC_FLAGS.external,
+    });
+    // The Reconciler writes them into slot 0, and a policy change rewrites them.
+    const maps = { services: new MemoryMap('services', lb4Key.size, lb4Service.size), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat') };
+    const reconciler = new Reconciler(maps);
+    reconciler.apply(s);
+    const head = (address: string, port: number, scope: 'external' | 'internal' = 'external') =>
+      lb4Service.decode(maps.services.lookup(lb4Key.encode({ address, port, proto: 'tcp', slot: 0, scope }))!).flags;
+    expect(head('192.0.2.10', 80)).toBe(SVC_FLAGS.external | SVC_FLAGS.local);
+    expect(head('192.0.2.10', 80, 'internal')).toBe(SVC_FLAGS.external);
+    expect(head('10.96.0.10', 80)).toBe(0);
+    const cluster = state([svc({ type: 'NodePort', externalIPs: ['192.0.2.10'], ports: [{ port: 80, nodePort: 30080 }] })], { 'default/web': [ep('10.0.0.1')] });
+    expect(reconciler.apply(cluster).services).toMatchObject({ updated: 2, removed: 4 });
+    expect(head('192.0.2.10', 80)).toBe(SVC_FLAGS.external);
   });
 
   it('externalTrafficPolicy Local: external frontends get local backends, plus an internal scope with all', () => {

@@ -166,6 +166,7 @@ describe('Reconciler', () => {
       services: { added: 12, updated: 0, removed: 0, unchanged: 0 },
       backends: { added: 9, updated: 0, removed: 0, unchanged: 0 },
       revNat: { added: 3, updated: 0, removed: 0, unchanged: 0 },
+      removedBackendIds: [],
     });
     const view = servicesOf(maps);
     expect(view['10.96.0.2:80/tcp#0']).toEqual({ count: 3, revNat: '10.96.0.2:80' });
@@ -189,6 +190,7 @@ describe('Reconciler', () => {
       services: { ...none, unchanged: 12 },
       backends: { ...none, unchanged: 9 },
       revNat: { ...none, unchanged: 3 },
+      removedBackendIds: [],
     });
     expect(writes(maps, before)).toEqual([]);
   });
@@ -227,8 +229,10 @@ describe('Reconciler', () => {
     const reconciler = new Reconciler(maps);
     reconciler.apply(world());
     const before = maps.log.length;
+    const goneBefore = reconciler.backendId('10.0.1.2:8080/tcp');
     const result = reconciler.apply(world({ b: ['10.0.1.1', '10.0.1.3'] }));
     expect(result.backends).toEqual({ added: 0, updated: 0, removed: 1, unchanged: 8 });
+    expect(result.removedBackendIds).toEqual([goneBefore]); // for forgetBackends()
     expect(result.services).toEqual({ added: 0, updated: 2, removed: 1, unchanged: 9 });
     const log = writes(maps, before).map((o) => {
       if (o.map === 'backends') return `${o.op} backend ${backendId.decode(o.key)}`;
@@ -362,6 +366,7 @@ describe('Reconciler', () => {
     expect(adopted.conflicts).toEqual([`10.0.1.1:8080/tcp has backend ids ${id} and ${dup}`]);
     const result = adopted.apply(world());
     expect(result.backends.removed).toBe(1);
+    expect(result.removedBackendIds).toEqual([dup]);
     expect(result.services.updated).toBe(1);
     expect(maps.problems).toEqual([]);
     expect(maps.backends.inner.lookup(backendId.encode(dup))).toBeUndefined();

@@ -1,0 +1,222 @@
+// `ferry services | endpoints | conntrack | nat | metrics`: the pinned
+// dataplane's maps, read back for people (tables) and scripts (-o json).
+// The data comes from engine/dataplane/inspect.ts; this file only prints.
+import { Command, Option } from 'commander';
+import { collectConntrack } from '../dataplane/ct-gc.js';
+import {
+  flushConntrack,
+  listConntrack,
+  listEndpoints,
+  listReverseNat,
+  listServices,
+  openPinnedMaps,
+  parseBackendFilter,
+  readMetrics,
+  validateCtFilter,
+  type CtFilter,
+  type CtView,
+  type MapRole,
+  type PinnedMaps,
+  type ServiceView,
+} from '../dataplane/inspect.js';
+import { LB_METRICS, type LbMetric, type Proto } from '../dataplane/layout.js';
+import { conntrackFill, formatPrometheus, isOutcome, readCounters } from '../dataplane/metrics.js';
+import { DEFAULT_PIN_ROOT } from '../dataplane/paths.js';
+import { action, formatDuration, paint, print, printJson, renderTable, type OutputFormat } from './output.js';
+
+interface CommonOptions {
+  pinRoot: string;
+  output: OutputFormat;
+}
+
+interface FilterOptions extends CommonOptions {
+  src?: string;
+  dst?: string;
+  proto?: Proto;
+  backend?: string;
+}
+
+function common(cmd: Command, formats: readonly string[] = ['table', 'json']): Command {
+  return cmd
+    .option('--pin-root <dir>', 'where the dataplane is pinned', DEFAULT_PIN_ROOT)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(formats).default('table'));
+}
+
+function filters(cmd: Command): Command {
+  return cmd
+    .option('--src <ip>', "the client's address")
+    .option('--dst <ip>', 'the service address the client sent to')
+    .addOption(new Option('--proto <proto>', 'L4 protocol').choices(['tcp', 'udp']))
+    .option('--backend <id|address>', 'a backend id, or its address (IP or IP:port)');
+}
+
+function filterOf(opts: FilterOptions): CtFilter {
+  const filter: CtFilter = {};
+  if (opts.src !== undefined) filter.src = opts.src;
+  if (opts.dst !== undefined) filter.dst = opts.dst;
+  if (opts.proto !== undefined) filter.proto = opts.proto;
+  if (opts.backend !== undefined) filter.backend = parseBackendFilter(opts.backend);
+  return validateCtFilter(filter);
+}
+
+/** Opens the pinned maps one command needs and closes them after it. */
+async function withMaps<R extends MapRole, T>(
+  pinRoot: string,
+  roles: readonly R[],
+  fn: (maps: Pick<PinnedMaps, R | 'pinRoot' | 'close'>) => T | Promise<T>,
+): Promise<T> {
+  const maps = openPinnedMaps(pinRoot, roles);
+  try {
+    return await fn(maps);
+  } finally {
+    maps.close();
+  }
+}
+
+/** Rows are printed as a table, or a note on stderr when there are none (kubectl's way). */
+function printRows(empty: string, head: string[], rows: Array<Array<string | number>>, alignRight: number[] = []): void {
+  if (rows.length === 0) process.stderr.write(`${empty}\n`);
+  else print(renderTable(head, rows, { alignRight }));
+}
+
+const warn = (text: string | undefined) => (text ? paint('yellow', text) : '');
+
+// --- services ----------------------------------------------------------------
+
+function serviceRows(services: ServiceView[]): string[][] {
+  const rows: string[][] = [];
+  for (const s of services) {
+    const first = [s.frontend, s.scope, s.revNatIndex === null ? '-' : String(s.revNatIndex)];
+    const blank = ['', '', ''];
+    const problems = s.problems.join('; ');
+    if (s.slots.length === 0) rows.push([...first, '-', '-', paint('dim', '(no backends)'), warn(problems)]);
+    s.slots.forEach((slot, i) => {
+      const note = [i === 0 ? problems : '', slot.problem ?? ''].filter((n) => n !== '').join('; ');
+      const backend = slot.backend ?? (slot.backendId === null ? '-' : 'MISSING');
+      rows.push([...(i === 0 ? first : blank), String(slot.slot), slot.backendId === null ? '-' : String(slot.backendId), backend, warn(note)]);
+    });
+  }
+  return rows;
+}
+
+// --- conntrack ----------------------------------------------------------------
+
+function conntrackRows(entries: CtView[]): string[][] {
+  return entries.map((e) => [
+    e.proto,
+    e.dir,
+    `${e.saddr}:${e.sport}`,
+    `${e.daddr}:${e.dport}`,
+    e.state,
+    e.tcpFlags === '' ? '-' : e.tcpFlags,
+    formatDuration(e.idleMs),
+    e.stale ? warn('expired') : formatDuration(e.expiresInMs),
+    e.backend === null ? warn(`${e.backendId} (gone)`) : `${e.backendId} ${e.backend}`,
+    [e.snat === null ? '' : `snat ${e.snat} client ${e.client}`, e.flags.includes('redirect') ? 'redirect' : ''].filter((x) => x !== '').join(', '),
+  ]);
+}
+
+function describeFilter(filter: CtFilter): string {
+  const parts = Object.entries(filter).map(([k, v]) => `--${k} ${String(v)}`);
+  return parts.length === 0 ? '' : ` matching ${parts.join(' ')}`;
+}
+
+// --- the commands ------------------------------------------------------------------
+
+export function registerInspectCommands(program: Command): void {
+  common(program.command('services').description('frontends (VIP:port/proto) with their backend slots and rev-NAT index')).action(
+    action('services', (opts: CommonOptions) =>
+      withMaps(opts.pinRoot, ['services', 'backends', 'revNat'], (maps) => {
+        const services = listServices(maps);
+        if (opts.output === 'json') return printJson(services);
+        printRows('no services', ['FRONTEND', 'SCOPE', 'REV-NAT', 'SLOT', 'ID', 'BACKEND', 'NOTE'], serviceRows(services), [2, 3, 4]);
+      }),
+    ),
+  );
+
+  common(program.command('endpoints').description('backends (id → address:port/proto) and the frontends that use them')).action(
+    action('endpoints', (opts: CommonOptions) =>
+      withMaps(opts.pinRoot, ['services', 'backends', 'conntrack'], (maps) => {
+        const endpoints = listEndpoints(maps);
+        if (opts.output === 'json') return printJson(endpoints);
+        const rows = endpoints.map((e) => [
+          e.id,
+          `${e.address}:${e.port}`,
+          e.proto,
+          e.flows,
+          e.frontends.length === 0 ? warn('(none)') : e.frontends.join(', '),
+        ]);
+        printRows('no endpoints', ['ID', 'BACKEND', 'PROTO', 'FLOWS', 'FRONTENDS'], rows, [0, 3]);
+      }),
+    ),
+  );
+
+  const conntrack = program.command('conntrack').description('the connection tracking table: list, flush, collect garbage');
+  filters(common(conntrack.command('list', { isDefault: true }).description('entries (both directions of each flow), filtered'))).action(
+    action('conntrack list', (opts: FilterOptions) => {
+      const filter = filterOf(opts);
+      return withMaps(opts.pinRoot, ['conntrack', 'backends', 'revNat'], (maps) => {
+        const entries = listConntrack(maps, filter);
+        if (opts.output === 'json') return printJson(entries);
+        printRows(
+          `no conntrack entries${describeFilter(filter)}`,
+          ['PROTO', 'DIR', 'SOURCE', 'DESTINATION', 'STATE', 'FLAGS', 'IDLE', 'EXPIRES', 'BACKEND', 'NAT'],
+          conntrackRows(entries),
+          [6, 7],
+        );
+      });
+    }),
+  );
+  filters(common(conntrack.command('flush').description('delete the matching entries (all of them without a filter)'))).action(
+    action('conntrack flush', (opts: FilterOptions) => {
+      const filter = filterOf(opts);
+      return withMaps(opts.pinRoot, ['conntrack', 'backends', 'revNat'], (maps) => {
+        const deleted = flushConntrack(maps, filter);
+        if (opts.output === 'json') return printJson({ deleted });
+        print(`deleted ${deleted} conntrack ${deleted === 1 ? 'entry' : 'entries'}${describeFilter(filter)}`);
+      });
+    }),
+  );
+  common(conntrack.command('gc').description('one garbage-collection pass: expired entries, and those of removed backends')).action(
+    action('conntrack gc', (opts: CommonOptions) =>
+      withMaps(opts.pinRoot, ['conntrack', 'backends', 'services'], (maps) => {
+        const result = collectConntrack(maps);
+        if (opts.output === 'json') return printJson(result);
+        print(
+          `scanned ${result.scanned}: deleted ${result.expired} expired, ${result.orphaned} orphaned (backend gone), ` +
+            `${result.withdrawn} withdrawn (UDP, backend left its service); ${result.remaining} of ${result.capacity} remain`,
+        );
+      }),
+    ),
+  );
+
+  const nat = program.command('nat').description('the reverse-NAT table');
+  common(nat.command('list', { isDefault: true }).description('rev-NAT index → the service address replies carry')).action(
+    action('nat list', (opts: CommonOptions) =>
+      withMaps(opts.pinRoot, ['services', 'revNat'], (maps) => {
+        const table = listReverseNat(maps);
+        if (opts.output === 'json') return printJson(table);
+        const rows = table.map((r) => [r.index, `${r.address}:${r.port}`, r.frontends.length === 0 ? warn('(unused)') : r.frontends.join(', ')]);
+        printRows('no reverse-NAT entries', ['INDEX', 'SERVICE', 'FRONTENDS'], rows, [0]);
+      }),
+    ),
+  );
+
+  common(program.command('metrics').description('datapath counters (summed over CPUs) and conntrack fill'), ['table', 'json', 'prometheus']).action(
+    action('metrics', (opts: { pinRoot: string; output: OutputFormat | 'prometheus' }) =>
+      withMaps(opts.pinRoot, ['metrics', 'conntrack'], (maps) => {
+        if (opts.output === 'prometheus') {
+          process.stdout.write(formatPrometheus({ counters: readCounters(maps.metrics), conntrack: conntrackFill(maps.conntrack) }));
+          return;
+        }
+        const view = readMetrics(maps);
+        if (opts.output === 'json') return printJson(view);
+        const rows = LB_METRICS.map((name: LbMetric) => [name, view.counters[name] ?? 0, isOutcome(name) ? 'packets' : 'events']);
+        print(renderTable(['COUNTER', 'VALUE', 'COUNTS'], rows, { alignRight: [1] }));
+        const { entries, maxEntries } = view.conntrack;
+        const percent = maxEntries === 0 ? 0 : (100 * entries) / maxEntries;
+        print(`\nconntrack: ${entries} / ${maxEntries} entries (${percent < 10 ? percent.toFixed(1) : percent.toFixed(0)}%)`);
+      }),
+    ),
+  );
+}

@@ -1,0 +1,117 @@
+// Serving Services to clients outside the node: the pinned from_uplink
+// program attached at tcx ingress of the node's uplink, and the node
+// configuration it reads (MAPS.nodeConfig: the address and source ports
+// flows from outside are SNATed to under externalTrafficPolicy Cluster).
+//
+// NodePort frontends must be in the services map once per node address:
+// pass the node's addresses to desiredState() (DesiredOptions.nodeAddresses).
+import { mkdirSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { dirname } from 'node:path';
+import { attachTc, BpfProgram, unpinPath, type TcMode } from '../bpf/index.js';
+import type { Handle } from '../handle.js';
+import { nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
+import type { Dataplane } from './loader.js';
+import { fromUplinkPin, uplinkLinkPin } from './paths.js';
+
+/**
+ * SNAT source ports by default: above Linux's ephemeral range (32768–60999)
+ * and the NodePort range (30000–32767), so that the node's own connections
+ * never use a port a SNATed flow holds (lib/snat4.h). The ports are per
+ * backend address:port: each backend can take this many flows from outside.
+ */
+export const DEFAULT_SNAT_PORTS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 61000, max: 65535 });
+
+export interface UplinkOptions {
+  /** The node address SNATed flows leave with; default: the uplink's first global IPv4 address. */
+  snatAddress?: string;
+  /** Their source ports, inclusive; default DEFAULT_SNAT_PORTS. */
+  snatPorts?: { min: number; max: number };
+  /** tcx (default: auto, tcx where the kernel has it). */
+  mode?: TcMode;
+}
+
+export interface UplinkAttachment {
+  ifname: string;
+  ifindex: number;
+  /** The configuration written to MAPS.nodeConfig. */
+  config: NodeConfig;
+  mode: 'tcx' | 'tc';
+}
+
+/** The part of a BPF map writeNodeConfig() needs (BpfMap has it). */
+export interface NodeConfigMap {
+  update(key: Buffer, value: Buffer): void;
+  lookup(key: Buffer): Buffer | undefined;
+}
+
+/** Checks `config` and writes it as the only entry of MAPS.nodeConfig. */
+export function writeNodeConfig(map: NodeConfigMap, config: NodeConfig): void {
+  if (!isIPv4(config.snatAddress)) throw new TypeError(`node config: snatAddress must be an IPv4 address, got ${String(config.snatAddress)}`);
+  const { snatPortMin: min, snatPortMax: max } = config;
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
+    throw new RangeError(`node config: SNAT ports must be a range within 1-65535, got ${min}-${max}`);
+  }
+  map.update(nodeConfigKey.encode(0), nodeConfig.encode(config));
+}
+
+/** What MAPS.nodeConfig holds (all zero before writeNodeConfig()). */
+export function readNodeConfig(map: NodeConfigMap): NodeConfig {
+  const value = map.lookup(nodeConfigKey.encode(0));
+  if (value === undefined) throw new Error(`node config map has no entry 0: not ferry's layout`);
+  return nodeConfig.decode(value);
+}
+
+/**
+ * Attaches from_uplink (pinned by loadDataplane()) at tcx ingress of the
+ * uplink `ifname` in the node's namespace and pins the link, after writing
+ * the node configuration. The SNAT address and ports are node-wide: with
+ * several uplinks, the last call's are used.
+ *
+ * Equivalent to: `bpftool map update pinned PINROOT/ferry_node_cfg key 0 …;
+ * bpftool net attach tcx_ingress pinned PINROOT/from_uplink dev IFNAME`.
+ */
+export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, options: UplinkOptions = {}): Promise<UplinkAttachment> {
+  const link = await node.link.get(ifname);
+  let snatAddress = options.snatAddress;
+  if (snatAddress === undefined) {
+    const addresses = await node.addr.list({ dev: link, family: 4 });
+    // Scope global (0): not a link-local or host address.
+    snatAddress = addresses.find((a) => a.scope === 0)?.address;
+    if (snatAddress === undefined) {
+      throw new Error(`attach from_uplink to ${ifname} in netns ${node.netns.name}: the uplink has no global IPv4 address to SNAT to; give snatAddress`);
+    }
+  }
+  const ports = options.snatPorts ?? DEFAULT_SNAT_PORTS;
+  const config: NodeConfig = { snatAddress, snatPortMin: ports.min, snatPortMax: ports.max };
+  writeNodeConfig(dp.maps.nodeConfig, config);
+
+  const program = BpfProgram.openPinned(fromUplinkPin(dp.pinRoot));
+  try {
+    const attachment = await attachTc({ netns: node.netns, ifindex: link.index, direction: 'ingress', program, mode: options.mode ?? 'auto' });
+    if (attachment.mode === 'tcx') {
+      const pin = uplinkLinkPin(dp.pinRoot, ifname);
+      unpinPath(pin); // a link left from an earlier attach: replaced
+      mkdirSync(dirname(pin), { recursive: true });
+      try {
+        attachment.pin(pin);
+      } catch (e) {
+        await attachment.detach();
+        throw e;
+      }
+      attachment.release();
+    }
+    // A cls_bpf filter (kernels without tcx) stays on the interface by itself.
+    return { ifname, ifindex: link.index, config, mode: attachment.mode };
+  } finally {
+    program.close();
+  }
+}
+
+/**
+ * Removes the pin of the uplink's link: the pin is its only reference, so
+ * the kernel detaches from_uplink. Nothing pinned: nothing to do (returns false).
+ */
+export function detachUplink(pinRoot: string, ifname: string): boolean {
+  return unpinPath(uplinkLinkPin(pinRoot, ifname));
+}

@@ -1,0 +1,172 @@
+// The `ferry` command end to end: the inspection commands run as a separate
+// process (node --import tsx engine/cli/ferry.ts …) against a dataplane
+// pinned in a per-test directory, checked on stdout (JSON and tables),
+// stderr and the exit code.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+import { listServices, openPinnedMaps } from '../engine/dataplane/inspect.js';
+import { loadSample } from './dataplane/inspect-fixture.js';
+import { isRoot } from './support/netns.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ferry ARGS` from this checkout's TypeScript. */
+function ferry(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'engine/cli/ferry.ts', ...args],
+      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, FERRY_DEBUG: '' } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const run = await ferry(...args);
+  expect(run.stderr).toBe('');
+  expect(run.code).toBe(0);
+  return run.stdout;
+}
+
+describe('ferry (no dataplane needed)', () => {
+  it('keeps demo and daemon beside the inspection commands', async () => {
+    const help = await ok('--help');
+    for (const command of ['demo', 'daemon', 'services', 'endpoints', 'conntrack', 'nat', 'metrics']) expect(help).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    expect(await ok('conntrack', '--help')).toMatch(/list \[options\].*\n\s+flush \[options\]/s);
+  });
+
+  it('a missing pin root: exit 1, one line naming the path, no stack trace', async () => {
+    const missing = '/sys/fs/bpf/ferry-cli-test-missing';
+    for (const args of [['services'], ['endpoints', '-o', 'json'], ['conntrack', 'list'], ['nat', 'list'], ['metrics']]) {
+      const run = await ferry(...args, '--pin-root', missing);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(new RegExp(`^ferry ${args[0]}[a-z ]*: no ferry dataplane pinned at ${missing} \\(.*\\)\\n$`));
+    }
+  });
+
+  it('bad arguments: exit 1 with the reason', async () => {
+    const proto = await ferry('conntrack', 'list', '--proto', 'icmp');
+    expect(proto.code).toBe(1);
+    expect(proto.stderr).toMatch(/option '--proto <proto>' argument 'icmp' is invalid\. Allowed choices are tcp, udp/);
+    const src = await ferry('conntrack', 'flush', '--src', '10.0.0', '--pin-root', '/nowhere');
+    expect(src).toMatchObject({ code: 1, stdout: '', stderr: 'ferry conntrack flush: --src: not an IPv4 address: 10.0.0\n' });
+    const output = await ferry('services', '-o', 'yaml');
+    expect(output.code).toBe(1);
+    expect(output.stderr).toMatch(/Allowed choices are table, json/);
+  });
+});
+
+describe.skipIf(!isRoot)('ferry inspection commands on a pinned dataplane (needs root)', () => {
+  it('services -o json is what the library reads; the table is aligned and colourless off a terminal', async () => {
+    const { pinRoot } = await loadSample();
+    const maps = openPinnedMaps(pinRoot);
+    const expected = listServices(maps);
+    maps.close();
+    expect(JSON.parse(await ok('services', '--pin-root', pinRoot, '-o', 'json'))).toEqual(expected);
+
+    const table = await ok('services', '--pin-root', pinRoot);
+    expect(table).not.toContain('\x1b');
+    expect(table).toBe(
+      [
+        'FRONTEND           SCOPE     REV-NAT  SLOT  ID  BACKEND          NOTE',
+        '10.96.0.10:80/tcp  external        1     1   1  10.244.0.5:8080',
+        '                                         2   2  10.244.0.6:8080',
+        '10.96.0.53:53/udp  external        2     1   3  10.244.0.9:5353',
+        '                                         2   7  MISSING          backend 7 is missing',
+        '10.96.0.99:80/tcp  external        3     -   -  (no backends)    rev-NAT entry 3 is missing: replies are not translated',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('endpoints and nat list, as tables and JSON', async () => {
+    const { pinRoot } = await loadSample();
+    expect(await ok('endpoints', '--pin-root', pinRoot)).toBe(
+      [
+        'ID  BACKEND          PROTO  FLOWS  FRONTENDS',
+        ' 1  10.244.0.5:8080  tcp        1  10.96.0.10:80/tcp',
+        ' 2  10.244.0.6:8080  tcp        1  10.96.0.10:80/tcp',
+        ' 3  10.244.0.9:5353  udp        1  10.96.0.53:53/udp',
+        ' 4  10.244.0.7:8080  tcp        0  (none)',
+        '',
+      ].join('\n'),
+    );
+    const endpoints = JSON.parse(await ok('endpoints', '--pin-root', pinRoot, '-o', 'json')) as Array<{ id: number; frontends: string[] }>;
+    expect(endpoints.map((e) => [e.id, e.frontends])).toEqual([
+      [1, ['10.96.0.10:80/tcp']],
+      [2, ['10.96.0.10:80/tcp']],
+      [3, ['10.96.0.53:53/udp']],
+      [4, []],
+    ]);
+    expect(await ok('nat', 'list', '--pin-root', pinRoot)).toBe(
+      ['INDEX  SERVICE        FRONTENDS', '    1  10.96.0.10:80  10.96.0.10:80/tcp', '    2  10.96.0.53:53  10.96.0.53:53/udp', '    9  10.96.0.77:80  (unused)', ''].join('\n'),
+    );
+    expect(JSON.parse(await ok('nat', '--pin-root', pinRoot, '-o', 'json'))).toEqual([
+      { index: 1, address: '10.96.0.10', port: 80, frontends: ['10.96.0.10:80/tcp'] },
+      { index: 2, address: '10.96.0.53', port: 53, frontends: ['10.96.0.53:53/udp'] },
+      { index: 9, address: '10.96.0.77', port: 80, frontends: [] },
+    ]);
+  });
+
+  it('conntrack list with filters, then flush with filters', async () => {
+    const { lb, pinRoot } = await loadSample();
+    const udp = JSON.parse(await ok('conntrack', 'list', '--pin-root', pinRoot, '--proto', 'udp', '-o', 'json')) as Array<Record<string, unknown>>;
+    expect(udp.map((e) => [e.dir, e.client, e.backendId, e.stale])).toEqual([
+      ['forward', '10.244.0.2:5353', 3, true],
+      ['reverse', '10.244.0.2:5353', 3, true],
+      ['forward', '10.244.0.4:6000', 7, false],
+    ]);
+    const table = (await ok('conntrack', '--pin-root', pinRoot, '--src', '10.244.0.3')).split('\n');
+    expect(table[0]).toBe('PROTO  DIR      SOURCE            DESTINATION       STATE  FLAGS  IDLE  EXPIRES  BACKEND            NAT');
+    expect(table[1]).toMatch(/^tcp    forward  10\.244\.0\.3:40001  10\.96\.0\.10:80 +new +SYN +\d+\.\ds +\d+s  2 10\.244\.0\.6:8080$/);
+    expect(table[2]).toMatch(/^tcp    reverse  10\.244\.0\.6:8080 +10\.244\.0\.3:40001 +new +SYN .* 2 10\.244\.0\.6:8080$/);
+    expect(table).toHaveLength(4);
+    const gone = await ok('conntrack', 'list', '--pin-root', pinRoot, '--backend', '7');
+    expect(gone).toMatch(/udp +forward +10\.244\.0\.4:6000 .* 7 \(gone\)\n$/);
+
+    const none = await ferry('conntrack', 'list', '--pin-root', pinRoot, '--dst', '10.1.2.3');
+    expect(none).toEqual({ code: 0, stdout: '', stderr: 'no conntrack entries matching --dst 10.1.2.3\n' });
+
+    expect(await ok('conntrack', 'flush', '--pin-root', pinRoot, '--src', '10.244.0.2')).toBe('deleted 4 conntrack entries matching --src 10.244.0.2\n');
+    expect(lb.flows().map((f) => f.key.sport === 40001 || f.key.dport === 40001 || f.key.sport === 6000)).toEqual([true, true, true]);
+    expect(JSON.parse(await ok('conntrack', 'flush', '--pin-root', pinRoot, '--backend', '10.244.0.6', '-o', 'json'))).toEqual({ deleted: 2 });
+    expect(await ok('conntrack', 'flush', '--pin-root', pinRoot)).toBe('deleted 1 conntrack entry\n');
+    expect(lb.flows()).toEqual([]);
+  });
+
+  it('conntrack gc removes the expired flow and the entry of the gone backend', async () => {
+    const { lb, pinRoot } = await loadSample();
+    const result = JSON.parse(await ok('conntrack', 'gc', '--pin-root', pinRoot, '-o', 'json'));
+    expect(result).toEqual({ scanned: 7, expired: 2, orphaned: 1, withdrawn: 0, remaining: 4, capacity: lb.conntrack.maxEntries });
+    expect(lb.flows().every((f) => f.key.proto === 'tcp')).toBe(true);
+    expect(await ok('conntrack', 'gc', '--pin-root', pinRoot)).toBe(
+      `scanned 4: deleted 0 expired, 0 orphaned (backend gone), 0 withdrawn (UDP, backend left its service); 4 of ${lb.conntrack.maxEntries} remain\n`,
+    );
+  });
+
+  it('metrics: counters summed over CPUs and conntrack fill, as a table, JSON and Prometheus text', async () => {
+    const { lb, pinRoot, translated } = await loadSample();
+    const json = JSON.parse(await ok('metrics', '--pin-root', pinRoot, '-o', 'json'));
+    expect(json.counters.translated).toBe(Number(translated));
+    expect(json.counters.ct_created).toBe(0);
+    expect(json.conntrack).toEqual({ entries: 7, maxEntries: lb.conntrack.maxEntries });
+    const table = await ok('metrics', '--pin-root', pinRoot);
+    expect(table).toMatch(new RegExp(`^translated +${translated}  packets$`, 'm'));
+    expect(table).toMatch(/^ct_reselected +0  events$/m);
+    expect(table).toContain(`\nconntrack: 7 / ${lb.conntrack.maxEntries} entries (0.0%)\n`);
+    const prom = await ok('metrics', '--pin-root', pinRoot, '-o', 'prometheus');
+    expect(prom).toContain(`ferry_lb_packets_total{outcome="translated"} ${translated}\n`);
+    expect(prom).toContain('ferry_lb_events_total{event="ct_created"} 0\n');
+    expect(prom).toContain('# TYPE ferry_ct_entries gauge\nferry_ct_entries 7\n');
+  });
+});

@@ -1,0 +1,109 @@
+// kube-proxy's stale-UDP-conntrack bug class, on the real datapath (from_pod
+// under BPF_PROG_TEST_RUN) with the maps written by the Reconciler: once a
+// backend leaves a UDP Service, the next datagram of a flow that was pinned
+// to it must pick a live backend instead of going on to the old one.
+import { describe, expect, it } from 'vitest';
+
+import { collectConntrack, forgetBackends } from '../../engine/dataplane/ct-gc.js';
+import { parseEndpoints, parseService, type Endpoint } from '../../engine/dataplane/model.js';
+import { desiredState, Reconciler } from '../../engine/dataplane/reconcile.js';
+import { isRoot } from '../support/netns.js';
+import { loadLb, NEXT, OK, type LbFixture } from './lb-fixture.js';
+import { ipv4Packet, parseIpv4Packet, type Ipv4Spec } from './packets.js';
+
+const CLIENT = '10.244.0.9';
+const A = '10.244.1.1';
+const B = '10.244.1.2';
+const DNS_VIP = '10.96.0.10';
+const OTHER_VIP = '10.96.0.20';
+
+/** UDP Services `name` → [VIP, endpoint addresses], port 53 → 5353. */
+function state(services: Record<string, [string, string[]]>) {
+  const list = Object.entries(services).map(([name, [vip]]) =>
+    parseService({ namespace: 'kube-system', name, clusterIPs: [vip], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] }),
+  );
+  const eps = new Map<string, Endpoint[]>(
+    Object.entries(services).map(([name, [, addresses]]) => [
+      `kube-system/${name}`,
+      parseEndpoints({ namespace: 'kube-system', name }, addresses.map((a) => ({ addresses: [a], ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] }))),
+    ]),
+  );
+  return desiredState(list, eps, { nodeName: 'node-a' });
+}
+
+const query = (vip: string, sport: number): Ipv4Spec => ({ proto: 'udp', src: CLIENT, dst: vip, sport, dport: 53, payload: Buffer.from('query') });
+
+/** Sends one datagram of the flow; returns the backend address from_pod sent it to. */
+async function send(lb: LbFixture, spec: Ipv4Spec): Promise<string> {
+  const result = await lb.run(ipv4Packet(spec));
+  expect(result.retval).toBe(OK);
+  const out = parseIpv4Packet(result.data);
+  expect(out).toMatchObject({ src: CLIENT, sport: spec.sport, dport: 5353, ipChecksumValid: true, l4ChecksumValid: true });
+  return out.dst;
+}
+
+/** A source port whose flow to `vip` from_pod pins to `backend` (the choice is random per new flow). */
+async function flowTo(lb: LbFixture, vip: string, backend: string): Promise<Ipv4Spec> {
+  for (let sport = 40000; sport < 40100; sport++) {
+    const spec = query(vip, sport);
+    if ((await send(lb, spec)) === backend) return spec;
+  }
+  throw new Error(`no flow to ${vip} landed on ${backend} in 100 tries`);
+}
+
+describe.skipIf(!isRoot)('conntrack of removed UDP backends (BPF_PROG_RUN, needs root)', () => {
+  it('a backend removed from the maps: forgetBackends() after apply() sends the flow\'s next datagram to a live backend', async () => {
+    const lb = await loadLb();
+    const reconciler = await Reconciler.adopt(lb);
+    reconciler.apply(state({ dns: [DNS_VIP, [A, B]] }));
+    const idA = reconciler.backendId(`${A}:5353/udp`)!;
+
+    const spec = await flowTo(lb, DNS_VIP, A);
+    const sport = spec.sport;
+    expect(await send(lb, spec)).toBe(A); // pinned
+    const reply: Ipv4Spec = { proto: 'udp', src: A, dst: CLIENT, sport: 5353, dport: sport, payload: Buffer.from('answer') };
+    const answered = await lb.run(ipv4Packet(reply));
+    expect(answered.retval).toBe(OK);
+    expect(parseIpv4Packet(answered.data)).toMatchObject({ src: DNS_VIP, sport: 53 });
+
+    const result = reconciler.apply(state({ dns: [DNS_VIP, [B]] }));
+    expect(result.removedBackendIds).toEqual([idA]);
+    const flowsOfA = lb.flows().filter((f) => f.entry.backendId === idA);
+    expect(flowsOfA.filter((f) => f.key.sport === sport || f.key.dport === sport)).toHaveLength(2);
+    const forgotten = forgetBackends(lb.conntrack, result.removedBackendIds);
+    expect(forgotten).toBe(flowsOfA.length);
+    expect(lb.flows().filter((f) => f.entry.backendId === idA)).toEqual([]);
+
+    const before = lb.counters();
+    expect(await send(lb, spec)).toBe(B);
+    const after = lb.counters();
+    // A new flow, not a repair of the old one.
+    expect(after.ct_created - before.ct_created).toBe(1n);
+    expect(after.ct_reselected - before.ct_reselected).toBe(0n);
+    // A late answer from A is no longer dressed up as the Service's.
+    expect((await lb.run(ipv4Packet(reply))).retval).toBe(NEXT);
+    expect(lb.counters().pass_no_service - after.pass_no_service).toBe(1n);
+  });
+
+  it('a backend that leaves one UDP Service but serves another: the GC withdraws the flow, which then picks a live backend', async () => {
+    const lb = await loadLb();
+    const reconciler = await Reconciler.adopt(lb);
+    reconciler.apply(state({ dns: [DNS_VIP, [A, B]], other: [OTHER_VIP, [A]] }));
+
+    const spec = await flowTo(lb, DNS_VIP, A);
+    const result = reconciler.apply(state({ dns: [DNS_VIP, [B]], other: [OTHER_VIP, [A]] }));
+    // A stays in the backends map (the other Service uses it): nothing for forgetBackends.
+    expect(result.removedBackendIds).toEqual([]);
+    expect(forgetBackends(lb.conntrack, result.removedBackendIds)).toBe(0);
+    // The bug: the pinned flow would go on to A, which no longer serves this Service.
+    expect(await send(lb, spec)).toBe(A);
+
+    const gc = collectConntrack(lb);
+    expect(gc).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, capacity: lb.conntrack.maxEntries });
+    expect(await send(lb, spec)).toBe(B);
+    // The other Service's flows to A are untouched by that pass.
+    const other = await flowTo(lb, OTHER_VIP, A);
+    expect(collectConntrack(lb)).toMatchObject({ withdrawn: 0, orphaned: 0, expired: 0 });
+    expect(await send(lb, other)).toBe(A);
+  });
+});
