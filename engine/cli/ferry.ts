@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // The `ferry` command. Runs as root: it creates namespaces and speaks netlink.
 import { Command } from 'commander';
-import { startCniDaemon } from '../../plugin/daemon/run.js';
+import { hostname } from 'node:os';
+import pino from 'pino';
+import { startNodeDaemon } from '../../plugin/daemon/node.js';
 import { DEFAULT_CNI_SOCKET } from '../../plugin/daemon/server.js';
+import { DEFAULT_GC_INTERVAL_MS } from '../dataplane/ct-gc.js';
+import { DEFAULT_PIN_ROOT } from '../dataplane/paths.js';
 import { runDemo } from '../demo/demo.js';
 import { registerInspectCommands } from './inspect.js';
 
@@ -17,17 +21,37 @@ program
 
 program
   .command('daemon')
-  .description('run the node daemon: serves the CNI frontend binary over a root-only unix socket')
+  .description('run the node daemon: the CNI socket, and with --services the eBPF dataplane programmed from Kubernetes manifests')
   .option('--cni-socket <path>', 'unix socket the CNI frontend connects to', DEFAULT_CNI_SOCKET)
-  .action(async (opts: { cniSocket: string }) => {
-    const daemon = await startCniDaemon(opts.cniSocket).catch((e: Error) => {
+  .option('--pin-root <dir>', 'where the dataplane is pinned on bpffs', DEFAULT_PIN_ROOT)
+  .option('--services <path>', 'YAML/JSON file or folder of v1 Services and discovery.k8s.io/v1 EndpointSlices (watched)')
+  .option('--node-name <name>', 'this node\'s name, for traffic policy Local', hostname())
+  .option('--uplink <ifname>', 'attach from_uplink there; its IPv4 addresses are the node addresses')
+  .option('--metrics-address <host:port>', 'serve /metrics and /healthz')
+  .option('--gc-interval <ms>', 'conntrack GC interval', (v) => Number(v), DEFAULT_GC_INTERVAL_MS)
+  .action(async (opts: { cniSocket: string; pinRoot: string; services?: string; nodeName: string; uplink?: string; metricsAddress?: string; gcInterval: number }) => {
+    const log = pino({ name: 'ferry-daemon' });
+    const daemon = await startNodeDaemon({
+      cniSocket: opts.cniSocket,
+      pinRoot: opts.pinRoot,
+      nodeName: opts.nodeName,
+      gcIntervalMs: opts.gcInterval,
+      log,
+      ...(opts.services !== undefined && { services: opts.services }),
+      ...(opts.uplink !== undefined && { uplink: opts.uplink }),
+      ...(opts.metricsAddress !== undefined && { metricsAddress: opts.metricsAddress }),
+    }).catch((e: Error) => {
       // A reason, not a stack trace: the usual one is another daemon on the socket.
+      log.fatal({ err: e }, `ferry daemon: ${e.message}`);
       console.error(`ferry daemon: ${e.message}`);
       process.exit(1);
     });
-    const stop = () => void daemon.close().then(() => process.exit(0));
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping; pinned maps, programs and links stay');
+      void daemon.close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
   });
 
 registerInspectCommands(program);

@@ -75,6 +75,13 @@ function startWorker(data: TcpWorkerData): Worker {
   return new Worker(boot, { eval: true, workerData: data });
 }
 
+/** A held TCP connection (Prober.openTcpStream); the server must echo (serveTcp with echo). */
+export interface TcpStream {
+  /** Sends one line, resolves with the answer line. */
+  send(message: string, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
 export class Prober {
   private readonly workers = new Map<Netns, TcpWorker>();
 
@@ -83,9 +90,22 @@ export class Prober {
     return ping(netns, dst, options);
   }
 
-  /** Starts a line server inside `netns` on host:port (stopped by close()). */
-  serveTcp(netns: Netns, host: string, port: number): Promise<{ address: string; port: number }> {
-    return this.worker(netns).call({ op: 'tcp-serve', host, port }) as Promise<{ address: string; port: number }>;
+  /**
+   * Starts a line server inside `netns` on host:port (stopped by close()).
+   * It answers one line and closes; with `echo`, it answers every line.
+   */
+  serveTcp(netns: Netns, host: string, port: number, options: { echo?: boolean } = {}): Promise<{ address: string; port: number }> {
+    return this.worker(netns).call({ op: 'tcp-serve', host, port, ...(options.echo && { echo: true }) }) as Promise<{ address: string; port: number }>;
+  }
+
+  /** Opens a connection from inside `netns` that stays open: one line out, one line back per send(). */
+  async openTcpStream(netns: Netns, host: string, port: number, timeoutMs = 2000): Promise<TcpStream> {
+    const worker = this.worker(netns);
+    const stream = (await worker.call({ op: 'tcp-stream-open', host, port, timeoutMs })) as number;
+    return {
+      send: (message, sendTimeoutMs = 2000) => worker.call({ op: 'tcp-stream-send', stream, message, timeoutMs: sendTimeoutMs }) as Promise<string>,
+      close: async () => void (await worker.call({ op: 'tcp-stream-close', stream })),
+    };
   }
 
   /** Connects from inside `netns`, sends one line, returns the server's answer. */

@@ -4,6 +4,8 @@ export interface TcpServeRequest {
   op: 'tcp-serve';
   host: string;
   port: number;
+  /** Answer every line and keep the connection (for held streams); default: answer one line and close. */
+  echo?: boolean;
 }
 
 export interface TcpExchangeRequest {
@@ -14,11 +16,39 @@ export interface TcpExchangeRequest {
   timeoutMs: number;
 }
 
+/** Opens a connection that stays open for tcp-stream-send; answers its stream id. */
+export interface TcpStreamOpenRequest {
+  op: 'tcp-stream-open';
+  host: string;
+  port: number;
+  timeoutMs: number;
+}
+
+/** Sends one line on an open stream and answers the reply line. */
+export interface TcpStreamSendRequest {
+  op: 'tcp-stream-send';
+  stream: number;
+  message: string;
+  timeoutMs: number;
+}
+
+export interface TcpStreamCloseRequest {
+  op: 'tcp-stream-close';
+  stream: number;
+}
+
 export interface CloseServersRequest {
   op: 'close-servers';
 }
 
-export type ProbeRequest = (TcpServeRequest | TcpExchangeRequest | CloseServersRequest) & { id: number };
+export type ProbeRequest = (
+  | TcpServeRequest
+  | TcpExchangeRequest
+  | TcpStreamOpenRequest
+  | TcpStreamSendRequest
+  | TcpStreamCloseRequest
+  | CloseServersRequest
+) & { id: number };
 
 export interface TcpExchangeResult {
   /** The server's answer line. */

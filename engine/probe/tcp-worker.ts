@@ -7,22 +7,35 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from '../native/binding.js';
-import type { ProbeRequest, ProbeResponse, TcpExchangeRequest, TcpExchangeResult, TcpServeRequest, TcpWorkerData } from './protocol.js';
+import type {
+  ProbeRequest,
+  ProbeResponse,
+  TcpExchangeRequest,
+  TcpExchangeResult,
+  TcpServeRequest,
+  TcpStreamOpenRequest,
+  TcpStreamSendRequest,
+  TcpWorkerData,
+} from './protocol.js';
 
 const { nsFd, nsName } = workerData as TcpWorkerData;
 native.enterNetnsOnThisThread(nsFd, nsName);
 
 const servers: net.Server[] = [];
 
-/** A line server: answers "pong <line> (you are ADDR:PORT)" and closes. */
+/** A line server: answers "pong <line> (you are ADDR:PORT)" and closes (or, with echo, answers every line). */
 async function serve(req: TcpServeRequest): Promise<{ address: string; port: number }> {
   const server = net.createServer((conn) => {
     conn.setEncoding('utf8');
     let buffered = '';
     conn.on('data', (chunk: string) => {
       buffered += chunk;
-      const nl = buffered.indexOf('\n');
-      if (nl !== -1) conn.end(`pong ${buffered.slice(0, nl)} (you are ${conn.remoteAddress}:${conn.remotePort})\n`);
+      for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+        const answer = `pong ${buffered.slice(0, nl)} (you are ${conn.remoteAddress}:${conn.remotePort})\n`;
+        buffered = buffered.slice(nl + 1);
+        if (!req.echo) return void conn.end(answer);
+        conn.write(answer);
+      }
     });
     conn.on('error', () => conn.destroy());
   });
@@ -45,14 +58,65 @@ async function exchange(req: TcpExchangeRequest): Promise<TcpExchangeResult> {
     const connectMs = performance.now() - t0;
     socket.setEncoding('utf8');
     let reply = '';
-    socket.on('data', (chunk: string) => (reply += chunk));
+    // The answer is one line: done at its end (an echo server keeps the connection) or at EOF.
+    const answered = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: string) => {
+        reply += chunk;
+        if (reply.includes('\n')) resolve();
+      });
+      socket.once('end', () => resolve());
+    });
     socket.write(`${req.message}\n`);
-    await Promise.race([once(socket, 'end'), once(socket, 'error').then(([e]) => Promise.reject(e))]);
+    await Promise.race([answered, once(socket, 'error').then(([e]) => Promise.reject(e))]);
     const match = /\(you are (.+)\)$/.exec(reply.trim());
     return { reply: reply.trim(), peer: match?.[1] ?? '', connectMs, roundTripMs: performance.now() - t0 };
   } finally {
     clearTimeout(timer);
     socket.destroy();
+  }
+}
+
+/** Held connections (tcp-stream-*), each with its unread reply text. */
+const streams = new Map<number, { socket: net.Socket; buffered: string; wake: (() => void) | undefined; error: Error | undefined }>();
+let nextStream = 1;
+
+async function streamOpen(req: TcpStreamOpenRequest): Promise<number> {
+  const socket = net.connect({ host: req.host, port: req.port, timeout: req.timeoutMs });
+  socket.once('timeout', () => socket.destroy(Object.assign(new Error(`no connection to ${req.host}:${req.port} within ${req.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+  await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([e]) => Promise.reject(e))]);
+  socket.setTimeout(0);
+  socket.setEncoding('utf8');
+  const id = nextStream++;
+  const stream = { socket, buffered: '', wake: undefined as (() => void) | undefined, error: undefined as Error | undefined };
+  const wake = () => stream.wake?.();
+  socket.on('data', (chunk: string) => ((stream.buffered += chunk), wake()));
+  socket.on('error', (e) => ((stream.error = e), wake()));
+  socket.on('close', () => ((stream.error ??= Object.assign(new Error('connection closed'), { code: 'ECONNRESET' })), wake()));
+  streams.set(id, stream);
+  return id;
+}
+
+async function streamSend(req: TcpStreamSendRequest): Promise<string> {
+  const stream = streams.get(req.stream);
+  if (stream === undefined) throw new Error(`no open stream ${req.stream}`);
+  if (stream.error) throw stream.error;
+  stream.socket.write(`${req.message}\n`);
+  const deadline = performance.now() + req.timeoutMs;
+  for (;;) {
+    const nl = stream.buffered.indexOf('\n');
+    if (nl !== -1) {
+      const line = stream.buffered.slice(0, nl);
+      stream.buffered = stream.buffered.slice(nl + 1);
+      return line;
+    }
+    if (stream.error) throw stream.error;
+    const left = deadline - performance.now();
+    if (left <= 0) throw Object.assign(new Error(`no answer on stream ${req.stream} within ${req.timeoutMs} ms`), { code: 'ETIMEDOUT' });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, left);
+      stream.wake = () => (clearTimeout(timer), resolve());
+    });
+    stream.wake = undefined;
   }
 }
 
@@ -62,7 +126,17 @@ async function handle(req: ProbeRequest): Promise<unknown> {
       return serve(req);
     case 'tcp-exchange':
       return exchange(req);
+    case 'tcp-stream-open':
+      return streamOpen(req);
+    case 'tcp-stream-send':
+      return streamSend(req);
+    case 'tcp-stream-close':
+      streams.get(req.stream)?.socket.destroy();
+      streams.delete(req.stream);
+      return undefined;
     case 'close-servers':
+      for (const s of streams.values()) s.socket.destroy();
+      streams.clear();
       await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
       return undefined;
   }

@@ -1,0 +1,217 @@
+// Kubernetes objects to ferry's model: a v1 Service and the
+// discovery.k8s.io/v1 EndpointSlices that name it (label
+// kubernetes.io/service-name), as they come from the API server or a
+// manifest file, reduced to model.ts's Service and Endpoint. The checks are
+// model.ts's; a bad object is reported naming its kind, namespace/name and
+// the manifest field (spec.ports[1].targetPort), and the others still count.
+import {
+  ModelError,
+  parseEndpoints,
+  parseService,
+  serviceKey,
+  type Endpoint,
+  type ModelIssue,
+  type Service,
+} from './model.js';
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** An object that was left out, and why. */
+export interface ManifestProblem {
+  kind: string;
+  /** `namespace/name` ('?' for what is missing). */
+  object: string;
+  /** Where it came from: a file name, `file#3` for the fourth document. */
+  source: string;
+  /** `spec.ports[0].port: must be ...; ...` */
+  message: string;
+  /** Left out entirely (error) or only in part (warning: an IPv6 slice). */
+  severity: 'error' | 'warning';
+}
+
+export interface ClusterState {
+  services: Service[];
+  /** By serviceKey(): the endpoints of every slice naming that Service. */
+  endpoints: Map<string, Endpoint[]>;
+  problems: ManifestProblem[];
+}
+
+/** One parsed document and where it came from. */
+export interface SourcedObject {
+  source: string;
+  object: unknown;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const obj = (v: unknown): Obj => (isObj(v) ? v : {});
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function meta(o: Obj): { namespace: string; name: string; labels: Obj } {
+  const m = obj(o.metadata);
+  return { namespace: str(m.namespace) ?? 'default', name: str(m.name) ?? '', labels: obj(m.labels) };
+}
+
+/** Model field paths to the manifest's (ports[1].targetPort → spec.ports[1].targetPort). */
+const SERVICE_FIELDS: Array<[RegExp, string]> = [
+  [/^namespace/, 'metadata.namespace'],
+  [/^name/, 'metadata.name'],
+  [/^loadBalancerIPs/, 'status.loadBalancer.ingress'],
+  [/^affinityTimeoutSeconds/, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds'],
+  [/^headless/, 'spec.clusterIP'],
+];
+
+function serviceField(field: string): string {
+  for (const [re, to] of SERVICE_FIELDS) if (re.test(field)) return field.replace(re, to);
+  return field === '(top level)' ? field : `spec.${field}`;
+}
+
+/** A v1 Service manifest as the model's Service; throws a ModelError naming manifest fields. */
+export function serviceFromManifest(manifest: unknown): Service {
+  const o = obj(manifest);
+  const { namespace, name } = meta(o);
+  const spec = obj(o.spec);
+  const clusterIPs = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : spec.clusterIP !== undefined && spec.clusterIP !== '' ? [spec.clusterIP] : [];
+  const ingress = Array.isArray(obj(obj(o.status).loadBalancer).ingress) ? (obj(obj(o.status).loadBalancer).ingress as unknown[]) : [];
+  const input = {
+    namespace,
+    name,
+    type: spec.type,
+    clusterIPs,
+    externalIPs: spec.externalIPs,
+    // An ingress with only a hostname has no address to serve.
+    loadBalancerIPs: ingress.map((i) => obj(i).ip).filter((ip) => ip !== undefined),
+    ports: Array.isArray(spec.ports)
+      ? spec.ports.map((p) => {
+          const port = obj(p);
+          return { name: port.name, protocol: port.protocol, port: port.port, targetPort: port.targetPort, nodePort: port.nodePort };
+        })
+      : spec.ports,
+    sessionAffinity: spec.sessionAffinity,
+    affinityTimeoutSeconds: obj(obj(spec.sessionAffinityConfig).clientIP).timeoutSeconds,
+    externalTrafficPolicy: spec.externalTrafficPolicy,
+    internalTrafficPolicy: spec.internalTrafficPolicy,
+  };
+  try {
+    return parseService(dropUndefined(input));
+  } catch (e) {
+    if (!(e instanceof ModelError)) throw e;
+    const issues: ModelIssue[] = e.issues.map((i) => ({ field: serviceField(i.field), message: i.message }));
+    throw new ModelError('Service', namespace, name, issues);
+  }
+}
+
+/** What an EndpointSlice contributes: its Service's key and endpoints. */
+export interface SliceEndpoints {
+  service: string;
+  endpoints: Endpoint[];
+}
+
+/** Thrown for a slice ferry does not use (an IPv6 or FQDN one): not an error in the slice. */
+export class UnsupportedSliceError extends Error {
+  override readonly name = 'UnsupportedSliceError';
+}
+
+/**
+ * A discovery.k8s.io/v1 EndpointSlice's endpoints, each with the slice's
+ * ports. Throws a ModelError for a bad slice (naming the slice), an
+ * UnsupportedSliceError for one of another address type.
+ */
+export function endpointSliceFromManifest(manifest: unknown): SliceEndpoints {
+  const o = obj(manifest);
+  const { namespace, name, labels } = meta(o);
+  const bad = (field: string, message: string) => new ModelError('Endpoints', namespace, name, [{ field, message }]);
+  const service = str(labels[SERVICE_NAME_LABEL]);
+  if (service === undefined || service === '') throw bad(`metadata.labels["${SERVICE_NAME_LABEL}"]`, 'required: the Service this slice belongs to');
+  const addressType = o.addressType;
+  if (addressType === 'IPv6' || addressType === 'FQDN') throw new UnsupportedSliceError(`addressType ${addressType} is not handled yet`);
+  if (addressType !== 'IPv4') throw bad('addressType', `must be IPv4, IPv6 or FQDN, not ${JSON.stringify(addressType)}`);
+  if (o.endpoints !== undefined && o.endpoints !== null && !Array.isArray(o.endpoints)) throw bad('endpoints', 'must be a list');
+  if (o.ports !== undefined && o.ports !== null && !Array.isArray(o.ports)) throw bad('ports', 'must be a list');
+  // A port without a number means "all ports" in the API; no Service port can use it.
+  const ports = ((o.ports as unknown[] | null | undefined) ?? [])
+    .map(obj)
+    .filter((p) => p.port !== undefined && p.port !== null)
+    .map((p) => dropUndefined({ name: p.name === '' ? undefined : p.name, port: p.port, protocol: p.protocol }));
+  const endpoints = ((o.endpoints as unknown[] | null | undefined) ?? []).map((raw) => {
+    const e = obj(raw);
+    const c = obj(e.conditions);
+    return dropUndefined({
+      addresses: e.addresses,
+      ports,
+      ready: c.ready ?? undefined,
+      serving: c.serving ?? undefined,
+      terminating: c.terminating ?? undefined,
+      nodeName: e.nodeName ?? undefined,
+      zone: e.zone ?? undefined,
+    });
+  });
+  try {
+    return { service: serviceKey({ namespace, name: service }), endpoints: parseEndpoints({ namespace, name }, endpoints) };
+  } catch (e) {
+    if (!(e instanceof ModelError)) throw e;
+    const issues = e.issues.map((i) => ({ field: sliceField(i.field), message: i.message }));
+    throw new ModelError('Endpoints', namespace, name, issues);
+  }
+}
+
+/** endpoints[1].ports[0].port → ports[0].port (the slice's), endpoints[0].ready → endpoints[0].conditions.ready. */
+function sliceField(modelField: string): string {
+  // parseEndpoints() checks a bare list: its paths start at the index.
+  const field = modelField.startsWith('[') ? `endpoints${modelField}` : modelField;
+  const port = /^endpoints\[\d+\]\.ports(.*)$/.exec(field);
+  if (port) return `ports${port[1]}`;
+  return field.replace(/^(endpoints\[\d+\])\.(ready|serving|terminating)/, '$1.conditions.$2');
+}
+
+/**
+ * The Services and endpoints among `objects`: v1 Services and
+ * discovery.k8s.io/v1 EndpointSlices (also inside a List); other kinds are
+ * ignored. A bad object is left out and reported in `problems`.
+ */
+export function clusterStateFromObjects(objects: Iterable<SourcedObject>): ClusterState {
+  const state: ClusterState = { services: [], endpoints: new Map(), problems: [] };
+  const seen = new Map<string, string>();
+  const visit = (source: string, value: unknown) => {
+    if (value === null || value === undefined) return; // an empty document
+    const o = obj(value);
+    const { namespace, name } = meta(o);
+    const object = `${namespace}/${name || '?'}`;
+    const problem = (kind: string, message: string, severity: ManifestProblem['severity'] = 'error') =>
+      state.problems.push({ kind, object, source, message, severity });
+    const kind = str(o.kind);
+    const apiVersion = str(o.apiVersion);
+    if (kind === 'List' || kind?.endsWith('List')) {
+      if (Array.isArray(o.items)) o.items.forEach((item, i) => visit(`${source}.items[${i}]`, item));
+      return;
+    }
+    try {
+      if (kind === 'Service' && apiVersion === 'v1') {
+        const service = serviceFromManifest(o);
+        const key = serviceKey(service);
+        const earlier = seen.get(key);
+        if (earlier !== undefined) return problem('Service', `defined twice (also in ${earlier}); the first one is used`);
+        seen.set(key, source);
+        state.services.push(service);
+      } else if (kind === 'EndpointSlice' && apiVersion === 'discovery.k8s.io/v1') {
+        const slice = endpointSliceFromManifest(o);
+        const list = state.endpoints.get(slice.service) ?? [];
+        list.push(...slice.endpoints);
+        state.endpoints.set(slice.service, list);
+      } else if (kind === undefined || apiVersion === undefined) {
+        problem(kind ?? '?', 'not a Kubernetes object: apiVersion and kind are required');
+      }
+      // Any other kind (a Deployment beside its Service): not ours.
+    } catch (e) {
+      if (e instanceof ModelError) problem(kind!, e.issues.map((i) => `${i.field}: ${i.message}`).join('; '));
+      else if (e instanceof UnsupportedSliceError) problem(kind!, e.message, 'warning');
+      else throw e;
+    }
+  };
+  for (const { source, object } of objects) visit(source, object);
+  return state;
+}
+
+function dropUndefined<T extends Obj>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
