@@ -39,8 +39,14 @@
 //
 // New flows to a frontend without backends are dropped (TC_ACT_SHOT);
 // rejecting them with an ICMP error or a RST instead comes later, as do
-// ICMP echo to services, IPv6, session affinity and hairpin traffic (a pod
-// reaching itself through a service).
+// ICMP echo to services, IPv6 and hairpin traffic (a pod reaching itself
+// through a service).
+//
+// A new flow's backend (lib/lb4.h, lb4_select_backend): with ClientIP
+// session affinity the one the client's address last got from the service
+// (ferry_lb4_aff); otherwise a random slot, or for a service with
+// LB_SVC_F_MAGLEV the entry of its Maglev table (ferry_lb4_maglv) the
+// 5-tuple hashes to, so the choice does not depend on conntrack.
 //
 // Counters: enum lb_metric. Entries age by the lifetimes in lib/ct4.h;
 // user space collects the stale ones.
@@ -70,7 +76,7 @@ static __always_inline enum ct_flags lb4_new_flow_flags(const struct lb4_service
 }
 
 // A packet to a service: to the backend the flow is pinned to, or to a new
-// one for a new flow (or when the pinned backend is gone). A flow already
+// one (lb4_select_backend()) for a new flow (or when the pinned backend is gone). A flow already
 // tracked keeps its backend even once the service has no ready backends
 // left, as established connections do under kube-proxy, and keeps its
 // flags and source port. `from_outside`: from_uplink's packet (SNAT when
@@ -105,17 +111,11 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 	}
 
 	if (!backend) {
-		const struct lb4_service *slot;
-
 		flow.rev_nat_index = svc->rev_nat_index;
 		flow.flags = lb4_new_flow_flags(svc, from_outside);
 		if (svc->count == 0)
 			return DROP_NO_BACKEND;
-		slot = lb4_select_slot(svc_key, svc->count);
-		if (!slot)
-			return DROP_NO_SLOT;
-		flow.backend_id = slot->backend_id;
-		backend = lb4_lookup_backend(flow.backend_id);
+		backend = lb4_select_backend(svc_key, svc, &pkt->tuple, &flow.backend_id);
 		if (!backend)
 			return DROP_NO_SLOT;
 	}

@@ -55,6 +55,13 @@ enum lb_svc_flags : __u8 {
 	 * internal scope instead.
 	 */
 	LB_SVC_F_LOCAL = 1 << 1,
+	/*
+	 * New flows pick their backend by Maglev consistent hashing of the
+	 * 5-tuple (ferry_lb4_maglv holds the scope's lookup table) instead of
+	 * a random slot. Without a table (user space midway through writing
+	 * it) the random choice serves.
+	 */
+	LB_SVC_F_MAGLEV = 1 << 2,
 };
 
 /*
@@ -77,7 +84,7 @@ struct lb4_service {
 	__u16 rev_nat_index;	/* slot 0: key into the reverse NAT map */
 	enum lb_svc_flags flags; /* slot 0: LB_SVC_F_* */
 	__u8 pad[3];
-	__u32 affinity_timeout;	/* reserved: session affinity, seconds */
+	__u32 affinity_timeout;	/* slot 0: ClientIP session affinity, seconds; 0: none */
 };
 
 /* Backends map value, keyed by a __u32 backend id. */
@@ -86,6 +93,54 @@ struct lb4_backend {
 	__be16 port;
 	enum lb_proto proto;
 	__u8 flags;		/* reserved, 0 */
+};
+
+/*
+ * ClientIP session affinity (kube-proxy's sessionAffinity: ClientIP): which
+ * backend a client last got from a service's scope. Keyed by the frontend's
+ * rev_nat_index and scope (the two scopes of a Local frontend have different
+ * backends) and the client's address.
+ */
+struct lb4_affinity_key {
+	__be32 client_addr;
+	__u16 rev_nat_index;
+	enum lb_scope scope;
+	__u8 pad;
+};
+
+/*
+ * Affinity value. The record holds while bpf_ktime_get_ns() has not passed
+ * last_used + the service's affinity_timeout; each new flow that uses it
+ * (as iptables' `recent --set` does for each new connection) refreshes
+ * last_used. `slot` is where backend_id sat in the service: the record is
+ * used only while that slot still names that backend, so a backend taken
+ * out of the service (but still a backend of another one) is not reused.
+ */
+struct lb4_affinity {
+	__u64 last_used;	/* ns, CLOCK_MONOTONIC */
+	__u32 backend_id;
+	__u16 slot;
+	__u16 pad;
+};
+
+/*
+ * Maglev lookup table of one frontend scope (LB_SVC_F_MAGLEV), computed by
+ * user space (engine/dataplane/maglev.ts). A flow's entry is
+ * jhash(5-tuple, seed) % size; its value is a backend id. `size` is a prime
+ * <= LB_MAGLEV_MAX; entries past it are unused (zero).
+ */
+#define LB_MAGLEV_MAX		16381
+
+struct lb4_maglev_key {
+	__u16 rev_nat_index;
+	enum lb_scope scope;
+	__u8 pad;
+};
+
+struct lb4_maglev {
+	__u32 size;		/* the table's size M, a prime; 0: no table */
+	__u32 seed;		/* jhash initval for the 5-tuple */
+	__u32 backend_ids[LB_MAGLEV_MAX];
 };
 
 /* Reverse NAT map value, keyed by a __u16 rev_nat_index: what replies say. */
@@ -217,6 +272,10 @@ _Static_assert(sizeof(struct lb4_reverse_nat) == 8, "lb4_reverse_nat is 8 bytes"
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key is 16 bytes");
 _Static_assert(sizeof(struct ct_entry) == 32, "ct_entry is 32 bytes");
 _Static_assert(sizeof(struct node_cfg) == 8, "node_cfg is 8 bytes");
+_Static_assert(sizeof(struct lb4_affinity_key) == 8, "lb4_affinity_key is 8 bytes");
+_Static_assert(sizeof(struct lb4_affinity) == 16, "lb4_affinity is 16 bytes");
+_Static_assert(sizeof(struct lb4_maglev_key) == 4, "lb4_maglev_key is 4 bytes");
+_Static_assert(sizeof(struct lb4_maglev) == 8 + 4 * LB_MAGLEV_MAX, "lb4_maglev is 8 + 4 * LB_MAGLEV_MAX bytes");
 
 /* --- maps, pinned by name under the loader's pin root ----------------------- */
 
@@ -224,6 +283,8 @@ _Static_assert(sizeof(struct node_cfg) == 8, "node_cfg is 8 bytes");
 #define LB4_BACKENDS_MAX	65536
 #define LB4_REV_NAT_MAX		65536
 #define CT4_MAX			65536
+#define LB4_AFFINITY_MAX	65536
+#define LB4_MAGLEV_MAX_TABLES	1024
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -273,5 +334,29 @@ struct {
 	__type(value, struct node_cfg);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_node_cfg SEC(".maps");
+
+/* LRU: a full table forgets the least recently used client, not a new one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB4_AFFINITY_MAX);
+	__type(key, struct lb4_affinity_key);
+	__type(value, struct lb4_affinity);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_lb4_aff SEC(".maps");
+
+/*
+ * One value (64 KiB) per Maglev frontend scope. Not preallocated: the
+ * kernel allocates a table only when user space writes one, so the map
+ * costs nothing for services without Maglev, and LB4_MAGLEV_MAX_TABLES
+ * tables at most 64 MiB.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB4_MAGLEV_MAX_TABLES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lb4_maglev_key);
+	__type(value, struct lb4_maglev);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_lb4_maglv SEC(".maps");
 
 #endif /* FERRY_LB_H */

@@ -4,6 +4,8 @@
 #define FERRY_LIB_LB4_H
 
 #include "include/ferry_lb.h"
+#include "lib/common.h"
+#include "lib/jhash.h"
 
 /* The service (slot 0) a tuple's destination names, if any; fills `key`. */
 static __always_inline const struct lb4_service *lb4_lookup_service(struct lb4_key *key,
@@ -54,6 +56,137 @@ static __always_inline const struct lb4_service *lb4_select_slot(struct lb4_key 
 static __always_inline const struct lb4_backend *lb4_lookup_backend(__u32 backend_id)
 {
 	return bpf_map_lookup_elem(&ferry_lb4_be, &backend_id);
+}
+
+/*
+ * The 5-tuple's hash for Maglev: jhash of the addresses and ports (as they
+ * are on the wire), the protocol folded into the seed. The same tuple hashes
+ * the same on every node with the same seed, with or without conntrack.
+ */
+static __always_inline __u32 lb4_tuple_hash(const struct ct4_key *tuple, __u32 seed)
+{
+	__u32 ports = ((__u32)tuple->sport << 16) | tuple->dport;
+
+	return jhash_3words(tuple->saddr, tuple->daddr, ports, seed ^ tuple->proto);
+}
+
+/*
+ * The backend id the Maglev table of the service scope `key` names for
+ * `tuple`; 0 (no backend) when the scope has no table yet.
+ */
+static __always_inline __u32 lb4_maglev_backend(const struct lb4_service *svc, const struct lb4_key *key,
+						const struct ct4_key *tuple)
+{
+	struct lb4_maglev_key mkey = {
+		.rev_nat_index = svc->rev_nat_index,
+		.scope = key->scope,
+	};
+	const struct lb4_maglev *table = bpf_map_lookup_elem(&ferry_lb4_maglv, &mkey);
+	__u32 index;
+
+	if (!table || !table->size)
+		return 0;
+	index = lb4_tuple_hash(tuple, table->seed) % table->size;
+	/* size <= LB_MAGLEV_MAX by contract; the verifier needs the bound here. */
+	if (index >= LB_MAGLEV_MAX)
+		return 0;
+	return table->backend_ids[index];
+}
+
+static __always_inline void lb4_affinity_key_set(struct lb4_affinity_key *akey, const struct lb4_service *svc,
+						 const struct lb4_key *key, __be32 client)
+{
+	akey->client_addr = client;
+	akey->rev_nat_index = svc->rev_nat_index;
+	akey->scope = key->scope;
+	akey->pad = 0;
+}
+
+/*
+ * Whether an affinity record still holds at `now`: not idle longer than the
+ * service's timeout, and its backend still the service's: the slot it was
+ * chosen from still names it (slot 0: chosen by Maglev, which has no slot;
+ * then the backend need only still exist).
+ */
+static __always_inline bool lb4_affinity_valid(const struct lb4_affinity *aff, const struct lb4_key *key,
+					       const struct lb4_service *svc, __u64 now)
+{
+	struct lb4_key slot_key = *key;
+	const struct lb4_service *slot;
+
+	if (now - aff->last_used > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+		return false;
+	if (aff->slot == 0)
+		return true;
+	if (aff->slot > svc->count)
+		return false;
+	slot_key.slot = aff->slot;
+	slot = bpf_map_lookup_elem(&ferry_lb4_svc, &slot_key);
+	return slot && slot->backend_id == aff->backend_id;
+}
+
+/*
+ * A new flow's backend, from the service `svc` (count > 0) that
+ * lb4_lookup_service() found with `key`: with ClientIP affinity
+ * (affinity_timeout > 0) the one the client's address last got, while that
+ * holds; otherwise by Maglev (LB_SVC_F_MAGLEV) or a random slot, recorded
+ * for the client when the service has affinity. Sets *backend_id; NULL when
+ * the chosen slot or backend is missing (user space midway through a
+ * rewrite). A Maglev table naming a missing backend falls back to random.
+ */
+static __always_inline const struct lb4_backend *lb4_select_backend(struct lb4_key *key, const struct lb4_service *svc,
+								    const struct ct4_key *tuple, __u32 *backend_id)
+{
+	struct lb4_affinity_key akey = {};
+	struct lb4_affinity *aff;
+	const struct lb4_backend *backend = NULL;
+	const struct lb4_service *slot;
+	__u16 slot_nr = 0;
+	__u64 now = 0;
+	__u32 id = 0;
+
+	if (svc->affinity_timeout) {
+		lb4_affinity_key_set(&akey, svc, key, tuple->saddr);
+		now = bpf_ktime_get_ns();
+		aff = bpf_map_lookup_elem(&ferry_lb4_aff, &akey);
+		if (aff && lb4_affinity_valid(aff, key, svc, now)) {
+			id = aff->backend_id;
+			backend = lb4_lookup_backend(id);
+			if (backend) {
+				aff->last_used = now;
+				*backend_id = id;
+				return backend;
+			}
+		}
+	}
+
+	if (svc->flags & LB_SVC_F_MAGLEV) {
+		id = lb4_maglev_backend(svc, key, tuple);
+		backend = id ? lb4_lookup_backend(id) : NULL;
+	}
+	if (!backend) {
+		slot = lb4_select_slot(key, svc->count);
+		if (!slot)
+			return NULL;
+		id = slot->backend_id;
+		slot_nr = key->slot;
+		backend = lb4_lookup_backend(id);
+		if (!backend)
+			return NULL;
+	}
+
+	if (svc->affinity_timeout) {
+		struct lb4_affinity record = {
+			.last_used = now,
+			.backend_id = id,
+			.slot = slot_nr,
+		};
+
+		/* A failed write only loses the affinity, not the flow. */
+		bpf_map_update_elem(&ferry_lb4_aff, &akey, &record, BPF_ANY);
+	}
+	*backend_id = id;
+	return backend;
 }
 
 static __always_inline const struct lb4_reverse_nat *lb4_lookup_rev_nat(__u16 rev_nat_index)

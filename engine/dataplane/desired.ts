@@ -4,7 +4,7 @@
 // names backends and frontends by address ("10.0.0.5:8080/tcp"), not by id:
 // the Reconciler binds ids, so that this stays a pure function of its input.
 import type { Proto, Scope } from './layout.js';
-import { isIPv4, serviceKey, type Endpoint, type EndpointsByService, type Service, type ServicePort, type TrafficPolicy } from './model.js';
+import { isIPv4, serviceKey, type Endpoint, type LoadBalancing, type EndpointsByService, type Service, type ServicePort, type TrafficPolicy } from './model.js';
 
 /**
  * The address NodePort frontends are keyed by when desiredState() is not
@@ -43,6 +43,8 @@ export interface DesiredFrontend {
   trafficPolicy: TrafficPolicy;
   /** Seconds of ClientIP affinity; 0 without. */
   affinityTimeout: number;
+  /** 'maglev': new flows pick their backend from a Maglev table; absent: at random. */
+  loadBalancing?: LoadBalancing;
 }
 
 export interface Skipped {
@@ -158,7 +160,16 @@ function addService(
     for (const f of frontends) {
       const isExternal = f.kind !== 'clusterIP';
       const policy = isExternal ? service.externalTrafficPolicy : service.internalTrafficPolicy;
-      const base = { address: f.address, port: f.port, proto, kind: f.kind, service: name, portName, affinityTimeout };
+      const base = {
+        address: f.address,
+        port: f.port,
+        proto,
+        kind: f.kind,
+        service: name,
+        portName,
+        affinityTimeout,
+        ...(service.loadBalancing === 'maglev' && { loadBalancing: 'maglev' as const }),
+      };
       const entries: DesiredFrontend[] = [
         { ...base, scope: 'external', backends: isExternal ? external : internal, trafficPolicy: policy },
       ];

@@ -50,6 +50,8 @@ export interface PinnedMaps {
   readonly conntrack: BpfMap;
   readonly metrics: BpfMap;
   readonly nodeConfig: BpfMap;
+  readonly affinity: BpfMap;
+  readonly maglev: BpfMap;
   /** Closes this process's fds; the pins stay. */
   close(): void;
 }

@@ -33,6 +33,10 @@ export const MAPS = {
   metrics: 'ferry_lb_metric',
   /** array of one, nodeConfigKey (0) → nodeConfig: what the programs know of the node. */
   nodeConfig: 'ferry_node_cfg',
+  /** LRU hash, lb4AffinityKey → lb4Affinity: ClientIP session affinity, the backend each client last got. */
+  affinity: 'ferry_lb4_aff',
+  /** hash (not preallocated), lb4MaglevKey → lb4Maglev: a Maglev frontend scope's lookup table. */
+  maglev: 'ferry_lb4_maglv',
 } as const;
 
 // --- enums (enum lb_proto, lb_scope, lb_svc_flags, ct_dir, ct_state, ct_flags, lb_metric)
@@ -51,16 +55,17 @@ export const PROTO: Readonly<Record<Proto, number>> = Object.freeze({ tcp: 6, ud
  */
 export const SCOPE: Readonly<Record<Scope, number>> = Object.freeze({ external: 0, internal: 1 });
 
-export type SvcFlag = 'external' | 'local';
+export type SvcFlag = 'external' | 'local' | 'maglev';
 
 /**
  * enum lb_svc_flags: bits of Lb4Service.flags (slot 0). 'external': a
  * NodePort, external IP or load-balancer IP, served to clients outside the
  * node by from_uplink. 'local': externalTrafficPolicy Local on the external
  * scope (from outside: this node's endpoints, the client's address kept; from
- * pods: the internal scope).
+ * pods: the internal scope). 'maglev': new flows pick their backend from the
+ * scope's Maglev table (MAPS.maglev) by the 5-tuple's hash, not at random.
  */
-export const SVC_FLAGS: Readonly<Record<SvcFlag, number>> = Object.freeze({ external: 1, local: 2 });
+export const SVC_FLAGS: Readonly<Record<SvcFlag, number>> = Object.freeze({ external: 1, local: 2, maglev: 4 });
 
 /** enum ct_dir: 'forward' entries are keyed by the client's tuple, 'reverse' by the backend's reply. */
 export const CT_DIR: Readonly<Record<CtDir, number>> = Object.freeze({ forward: 0, reverse: 1 });
@@ -161,7 +166,7 @@ export interface Lb4Service {
   revNatIndex: number;
   /** Slot 0: SVC_FLAGS bits; slots ≥ 1: 0. */
   flags: number;
-  /** Reserved (session affinity), seconds. */
+  /** Slot 0: ClientIP session affinity, seconds; 0: none. Slots ≥ 1: 0. */
   affinityTimeout: number;
 }
 
@@ -396,6 +401,120 @@ export const nodeConfig: CCodec<NodeConfig> = structCodec<NodeConfig>(
   (r) => ({ snatAddress: r.snat_addr as string, snatPortMin: r.snat_port_min as number, snatPortMax: r.snat_port_max as number }),
 );
 
+/** struct lb4_affinity_key: a client of one frontend scope (rev-NAT index and scope). */
+export interface Lb4AffinityKey {
+  clientAddress: string;
+  revNatIndex: number;
+  scope: Scope;
+}
+
+/**
+ * struct lb4_affinity: the backend a client last got. Holds while
+ * CLOCK_MONOTONIC has not passed lastUsedNs + the service's affinityTimeout
+ * seconds. slot: the service slot backendId was chosen from (0: by Maglev).
+ */
+export interface Lb4Affinity {
+  lastUsedNs: bigint;
+  backendId: number;
+  slot: number;
+}
+
+/** struct lb4_maglev_key: one frontend scope. */
+export interface Lb4MaglevKey {
+  revNatIndex: number;
+  scope: Scope;
+}
+
+/** LB_MAGLEV_MAX: the largest Maglev table (a prime); struct lb4_maglev has room for this many entries. */
+export const MAGLEV_MAX = 16381;
+
+/** struct lb4_maglev: a Maglev lookup table of `backendIds.length` (a prime ≤ MAGLEV_MAX) entries. */
+export interface Lb4Maglev {
+  /** jhash initval for the 5-tuple (the datapath's side of the seed). */
+  seed: number;
+  backendIds: readonly number[] | Uint32Array;
+}
+
+export const lb4AffinityKey: CCodec<Lb4AffinityKey> = structCodec<Lb4AffinityKey>(
+  'lb4_affinity_key',
+  [
+    ['client_addr', 'ipv4'],
+    ['rev_nat_index', 'u16'],
+    ['scope', 'u8'],
+    ['pad', 'pad', 1],
+  ],
+  (v) => ({ client_addr: v.clientAddress, rev_nat_index: v.revNatIndex, scope: valueOf(SCOPE, v.scope, 'lb4_affinity_key.scope') }),
+  (r) => ({
+    clientAddress: r.client_addr as string,
+    revNatIndex: r.rev_nat_index as number,
+    scope: nameOf(SCOPE, r.scope, 'lb4_affinity_key.scope'),
+  }),
+);
+
+export const lb4Affinity: CCodec<Lb4Affinity> = structCodec<Lb4Affinity>(
+  'lb4_affinity',
+  [
+    ['last_used', 'u64'],
+    ['backend_id', 'u32'],
+    ['slot', 'u16'],
+    ['pad', 'pad', 2],
+  ],
+  (v) => ({ last_used: v.lastUsedNs, backend_id: v.backendId, slot: v.slot }),
+  (r) => ({ lastUsedNs: r.last_used as bigint, backendId: r.backend_id as number, slot: r.slot as number }),
+);
+
+export const lb4MaglevKey: CCodec<Lb4MaglevKey> = structCodec<Lb4MaglevKey>(
+  'lb4_maglev_key',
+  [
+    ['rev_nat_index', 'u16'],
+    ['scope', 'u8'],
+    ['pad', 'pad', 1],
+  ],
+  (v) => ({ rev_nat_index: v.revNatIndex, scope: valueOf(SCOPE, v.scope, 'lb4_maglev_key.scope') }),
+  (r) => ({ revNatIndex: r.rev_nat_index as number, scope: nameOf(SCOPE, r.scope, 'lb4_maglev_key.scope') }),
+);
+
+const MAGLEV_HEADER = 8;
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * struct lb4_maglev: { __u32 size; __u32 seed; __u32 backend_ids[MAGLEV_MAX] },
+ * host order. Written by hand: structCodec has no arrays.
+ */
+export const lb4Maglev: CCodec<Lb4Maglev> = Object.freeze({
+  cType: 'lb4_maglev',
+  size: MAGLEV_HEADER + 4 * MAGLEV_MAX,
+  fields: Object.freeze([
+    Object.freeze({ name: 'size', offset: 0, size: 4 }),
+    Object.freeze({ name: 'seed', offset: 4, size: 4 }),
+    Object.freeze({ name: 'backend_ids', offset: MAGLEV_HEADER, size: 4 * MAGLEV_MAX }),
+  ]),
+  encode(value: Lb4Maglev): Buffer {
+    const m = value.backendIds.length;
+    if (m > MAGLEV_MAX) throw new RangeError(`lb4_maglev.size: ${m} entries, at most ${MAGLEV_MAX}`);
+    if (!Number.isInteger(value.seed) || value.seed < 0 || value.seed > 0xffff_ffff) throw new RangeError(`lb4_maglev.seed: ${value.seed} is no u32`);
+    const buf = Buffer.alloc(MAGLEV_HEADER + 4 * MAGLEV_MAX);
+    const write = (n: number, offset: number) => (LE ? buf.writeUInt32LE(n, offset) : buf.writeUInt32BE(n, offset));
+    write(m, 0);
+    write(value.seed, 4);
+    for (let i = 0; i < m; i++) write(value.backendIds[i]!, MAGLEV_HEADER + 4 * i);
+    return buf;
+  },
+  decode(bytes: Buffer): Lb4Maglev {
+    if (bytes.length !== MAGLEV_HEADER + 4 * MAGLEV_MAX) throw new RangeError(`struct lb4_maglev: ${bytes.length} bytes, expected ${MAGLEV_HEADER + 4 * MAGLEV_MAX} bytes`);
+    const read = (offset: number) => (LE ? bytes.readUInt32LE(offset) : bytes.readUInt32BE(offset));
+    const m = Math.min(read(0), MAGLEV_MAX);
+    const backendIds = new Uint32Array(m);
+    for (let i = 0; i < m; i++) backendIds[i] = read(MAGLEV_HEADER + 4 * i);
+    return { seed: read(4), backendIds };
+  },
+});
+
+/** Whether an affinity record has expired at `nowNs` for a service with `timeoutSeconds` (as the datapath judges it). */
+export function affinityExpired(entry: Pick<Lb4Affinity, 'lastUsedNs'>, timeoutSeconds: number, nowNs: bigint): boolean {
+  return nowNs - entry.lastUsedNs > BigInt(timeoutSeconds) * 1_000_000_000n;
+}
+
 /** The key and value codec of each map, checked against the map definitions' BTF. */
 export const MAP_CODECS = Object.freeze({
   services: { key: lb4Key, value: lb4Service },
@@ -404,6 +523,8 @@ export const MAP_CODECS = Object.freeze({
   conntrack: { key: ct4Key, value: ctEntry },
   metrics: { key: metricKey, value: metricValue },
   nodeConfig: { key: nodeConfigKey, value: nodeConfig },
+  affinity: { key: lb4AffinityKey, value: lb4Affinity },
+  maglev: { key: lb4MaglevKey, value: lb4Maglev },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */

@@ -10,7 +10,7 @@ import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin, fromUplinkPin } from './pa
 
 export interface Dataplane {
   readonly pinRoot: string;
-  readonly maps: { services: BpfMap; backends: BpfMap; revNat: BpfMap; conntrack: BpfMap; metrics: BpfMap; nodeConfig: BpfMap };
+  readonly maps: { services: BpfMap; backends: BpfMap; revNat: BpfMap; conntrack: BpfMap; metrics: BpfMap; nodeConfig: BpfMap; affinity: BpfMap; maglev: BpfMap };
   /** Closes this process's fds; pinned maps, program and links stay. */
   close(): void;
 }
@@ -39,6 +39,8 @@ export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpf
         conntrack: collection.map(MAPS.conntrack),
         metrics: collection.map(MAPS.metrics),
         nodeConfig: collection.map(MAPS.nodeConfig),
+        affinity: collection.map(MAPS.affinity),
+        maglev: collection.map(MAPS.maglev),
       },
       close: () => collection.close(),
     };

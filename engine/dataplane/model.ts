@@ -9,6 +9,11 @@ import { z } from 'zod';
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type TrafficPolicy = 'Cluster' | 'Local';
+/** How a Service's new flows pick a backend: at random, or by Maglev consistent hashing of the 5-tuple. */
+export type LoadBalancing = 'random' | 'maglev';
+
+/** The annotation that selects LoadBalancing (Kubernetes has no field for it), e.g. `ferry.dev/lb-algorithm: maglev`. */
+export const LB_ALGORITHM_ANNOTATION = 'ferry.dev/lb-algorithm';
 
 export interface ServicePort {
   /** Required (and unique) when a Service has more than one port. */
@@ -37,6 +42,11 @@ export interface Service {
   internalTrafficPolicy: TrafficPolicy;
   /** clusterIP: None — DNS only, no load balancing. */
   headless: boolean;
+  /**
+   * From the field `loadBalancing` or the annotation LB_ALGORITHM_ANNOTATION
+   * (the field wins); absent means 'random'. Set only when 'maglev'.
+   */
+  loadBalancing?: LoadBalancing;
 }
 
 export interface EndpointPort {
@@ -162,6 +172,16 @@ const serviceSchema = z
     externalTrafficPolicy: policy,
     internalTrafficPolicy: policy,
     headless: z.boolean().optional(),
+    loadBalancing: z.enum(['random', 'maglev']).optional(),
+    annotations: z
+      .record(z.string())
+      .optional()
+      .superRefine((a, ctx) => {
+        const value = a?.[LB_ALGORITHM_ANNOTATION];
+        if (value !== undefined && value !== 'random' && value !== 'maglev') {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: [LB_ALGORITHM_ANNOTATION], message: `must be "random" or "maglev", not "${value}"` });
+        }
+      }),
   })
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path, message });
@@ -199,6 +219,7 @@ export function parseService(input: unknown): Service {
   if (!result.success) throw modelError('Service', input, result.error);
   const s = result.data;
   const headless = s.headless ?? s.clusterIPs.includes('None');
+  const loadBalancing = s.loadBalancing ?? (s.annotations?.[LB_ALGORITHM_ANNOTATION] as LoadBalancing | undefined) ?? 'random';
   return {
     namespace: s.namespace,
     name: s.name,
@@ -218,6 +239,7 @@ export function parseService(input: unknown): Service {
     externalTrafficPolicy: s.externalTrafficPolicy,
     internalTrafficPolicy: s.internalTrafficPolicy,
     headless,
+    ...(loadBalancing === 'maglev' && { loadBalancing }),
   };
 }
 

@@ -5,10 +5,13 @@
 //   1. new and changed backends and rev-NAT entries (before anything names them);
 //   2. service slots 1..count (a slot above the current count is invisible;
 //      one below it is replaced by another valid backend);
-//   3. slot 0 of each service (a raised count now covers written slots, a
-//      lowered one no longer covers the slots about to go);
+//   3. Maglev tables (they name only backends written in 1), then slot 0 of
+//      each service (a raised count now covers written slots, a lowered one
+//      no longer covers the slots about to go; the Maglev flag is set only
+//      once the table is there);
 //   4. slot 0 of removed services, then stale slots;
-//   5. rev-NAT entries and backends nothing names any more.
+//   5. Maglev tables nothing uses any more (after slot 0 stopped naming
+//      them), rev-NAT entries and backends nothing names any more.
 //
 // Backend ids and rev-NAT indices are bound to addresses by IdAllocators and
 // never renumbered: adopt() rebuilds the bindings from the maps after a
@@ -24,10 +27,13 @@ import {
   type DesiredState,
 } from './desired.js';
 import { IdAllocator, IdConflictError } from './ids.js';
+import { MAGLEV_DEFAULT_SEED, maglevTable, type MaglevOptions } from './maglev.js';
 import {
   backendId as backendIdCodec,
   lb4Backend,
   lb4Key,
+  lb4Maglev,
+  lb4MaglevKey,
   lb4ReverseNat,
   lb4Service,
   revNatIndex as revNatIndexCodec,
@@ -55,6 +61,11 @@ export interface LbMaps {
   backends: MapLike;
   /** rev-NAT index → Lb4ReverseNat */
   revNat: MapLike;
+  /**
+   * Lb4MaglevKey → Lb4Maglev. Without it, Services asking for Maglev are
+   * balanced at random.
+   */
+  maglev?: MapLike;
 }
 
 export interface ApplyCounts {
@@ -74,6 +85,8 @@ export interface ApplyResult {
    * name them are stale: pass them to forgetBackends() (ct-gc.ts).
    */
   removedBackendIds: number[];
+  /** Maglev tables, one per frontend scope; only when LbMaps.maglev is given. */
+  maglev?: ApplyCounts;
 }
 
 /** Entries per BPF_MAP_UPDATE_BATCH call. */
@@ -107,19 +120,21 @@ export class Reconciler {
   readonly #backendIds = new IdAllocator('backend id', 1, maxOf(backendIdCodec));
   readonly #revNatIds = new IdAllocator('rev-NAT index', 1, maxOf(revNatIndexCodec));
   readonly #conflicts: string[] = [];
+  readonly #maglev: MaglevOptions;
 
   /**
    * A Reconciler with empty id tables. Entries already in the maps are taken
    * over on the first apply() where they do not conflict; adopt() takes them
    * over first, so that is the way to start on maps that may hold entries.
    */
-  constructor(maps: LbMaps) {
+  constructor(maps: LbMaps, options: { maglev?: MaglevOptions } = {}) {
     this.#maps = maps;
+    this.#maglev = options.maglev ?? {};
   }
 
   /** A Reconciler whose id tables are rebuilt from what the maps hold (after a restart). */
-  static async adopt(maps: LbMaps): Promise<Reconciler> {
-    const reconciler = new Reconciler(maps);
+  static async adopt(maps: LbMaps, options: { maglev?: MaglevOptions } = {}): Promise<Reconciler> {
+    const reconciler = new Reconciler(maps, options);
     reconciler.#absorb(reconciler.#read());
     return reconciler;
   }
@@ -172,6 +187,8 @@ export class Reconciler {
     result.removedBackendIds.sort((a, b) => a - b);
     const revNat = diffById(current.revNat, revNatValues, revNatIndexCodec, result.revNat);
 
+    const maglev = this.#diffMaglev(desired, result);
+
     const slotWrites: Entry[] = [];
     const headWrites: Entry[] = [];
     const headDeletes: Buffer[] = [];
@@ -190,9 +207,11 @@ export class Reconciler {
     write(this.#maps.backends, backends.writes);
     write(this.#maps.revNat, revNat.writes);
     write(this.#maps.services, slotWrites);
+    if (this.#maps.maglev) for (const [key, value] of maglev.writes) this.#maps.maglev.update(key, value, 'any');
     write(this.#maps.services, headWrites);
     for (const key of headDeletes) this.#maps.services.delete(key);
     for (const key of slotDeletes) this.#maps.services.delete(key);
+    for (const key of maglev.deletes) this.#maps.maglev!.delete(key);
     for (const key of revNat.deletes) this.#maps.revNat.delete(key);
     for (const key of backends.deletes) this.#maps.backends.delete(key);
 
@@ -223,7 +242,8 @@ export class Reconciler {
     layout.forEach((backendId, i) => {
       compare(i + 1, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), out.slotWrites);
     });
-    const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend), affinityTimeout: frontend.affinityTimeout };
+    const maglev = this.#usesMaglev(frontend) ? SVC_FLAGS.maglev : 0;
+    const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend) | maglev, affinityTimeout: frontend.affinityTimeout };
     compare(0, lb4Service.encode(head), out.headWrites);
     for (const [slot, entry] of found?.slots ?? []) {
       if (slot > layout.length) {
@@ -231,6 +251,44 @@ export class Reconciler {
         counts.removed++;
       }
     }
+  }
+
+  /** Whether `frontend` gets a Maglev table (and the flag): it asks for one, has backends, and there is a map. */
+  #usesMaglev(frontend: DesiredFrontend): boolean {
+    return frontend.loadBalancing === 'maglev' && frontend.backends.length > 0 && this.#maps.maglev !== undefined;
+  }
+
+  /**
+   * The Maglev tables to write (new or changed) and delete (no frontend
+   * scope uses them), by rev-NAT index and scope. Tables are computed from
+   * backend identities, not ids: the same set gives the same table.
+   */
+  #diffMaglev(desired: DesiredState, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
+    const map = this.#maps.maglev;
+    if (map === undefined) return { writes: [], deletes: [] };
+    const counts = (result.maglev = { added: 0, updated: 0, removed: 0, unchanged: 0 });
+    const current = new Map<string, [Buffer, Buffer]>();
+    for (const [key, value] of map.entries()) current.set(key.toString('hex'), [key, value]);
+    const writes: Entry[] = [];
+    for (const frontend of desired.frontends.values()) {
+      if (!this.#usesMaglev(frontend)) continue;
+      const key = lb4MaglevKey.encode({ revNatIndex: this.#revNatIds.get(revNatKey(frontend))!, scope: frontend.scope });
+      const table = maglevTable(frontend.backends, this.#maglev);
+      const value = lb4Maglev.encode({
+        seed: this.#maglev.seed ?? MAGLEV_DEFAULT_SEED,
+        backendIds: table.map((backend) => this.#backendIds.get(backend)!),
+      });
+      const old = current.get(key.toString('hex'));
+      current.delete(key.toString('hex'));
+      if (old === undefined) counts.added++;
+      else if (old[1].equals(value)) {
+        counts.unchanged++;
+        continue;
+      } else counts.updated++;
+      writes.push([key, value]);
+    }
+    counts.removed = current.size;
+    return { writes, deletes: [...current.values()].map(([key]) => key) };
   }
 
   /** Everything in the three maps, services grouped by frontend. */

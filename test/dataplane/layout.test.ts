@@ -15,6 +15,12 @@ import {
   ct4Key,
   ctEntry,
   ctStale,
+  affinityExpired,
+  lb4Affinity,
+  lb4AffinityKey,
+  lb4Maglev,
+  lb4MaglevKey,
+  MAGLEV_MAX,
   LB_METRICS,
   lb4Backend,
   lb4Key,
@@ -169,6 +175,8 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         conntrack: 'lru_hash',
         metrics: 'percpu_array',
         nodeConfig: 'array',
+        affinity: 'lru_hash',
+        maglev: 'hash',
       };
       const maps = spec.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, pinned: m.pinPath !== undefined }));
       expect(maps).toEqual(
@@ -229,6 +237,10 @@ describe('layout.ts codecs', () => {
         },
       ],
       [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535 }],
+      [lb4AffinityKey, { clientAddress: '10.244.0.9', revNatIndex: 7, scope: 'internal' }],
+      [lb4Affinity, { lastUsedNs: 123456789012345n, backendId: 9, slot: 3 }],
+      [lb4MaglevKey, { revNatIndex: 65535, scope: 'external' }],
+      [lb4Maglev, { seed: 0xdeadbeef, backendIds: Uint32Array.from([3, 1, 2, 0xffffffff, 1]) }],
     ];
     for (const [codec, value] of cases) {
       const bytes = codec.encode(value);
@@ -256,5 +268,14 @@ describe('layout.ts codecs', () => {
     const entry = { lastSeenNs: 1000n, lifetimeNs: 50n, backendId: 1, revNatIndex: 1, tcpFlags: 0, state: 0 };
     expect(ctStale(entry, 1050n)).toBe(false);
     expect(ctStale(entry, 1051n)).toBe(true);
+    expect(affinityExpired({ lastUsedNs: 1n }, 2, 2_000_000_001n)).toBe(false);
+    expect(affinityExpired({ lastUsedNs: 1n }, 2, 2_000_000_002n)).toBe(true);
+  });
+
+  it('lays a Maglev table out as size, seed, then MAGLEV_MAX ids, and refuses a larger one', () => {
+    const bytes = lb4Maglev.encode({ seed: 5, backendIds: [7, 8] });
+    expect(bytes.length).toBe(8 + 4 * MAGLEV_MAX);
+    expect([0, 4, 8, 12, 16].map((o) => (endianness() === 'LE' ? bytes.readUInt32LE(o) : bytes.readUInt32BE(o)))).toEqual([2, 5, 7, 8, 0]);
+    expect(() => lb4Maglev.encode({ seed: 0, backendIds: new Array<number>(MAGLEV_MAX + 1).fill(1) })).toThrow(/lb4_maglev\.size/);
   });
 });

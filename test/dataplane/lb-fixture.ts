@@ -47,6 +47,8 @@ export interface ServiceSpec extends Endpoint {
   flags?: number;
   /** Default 'external'. */
   scope?: Scope;
+  /** Slot 0's affinity_timeout, seconds; default 0 (no session affinity). */
+  affinityTimeout?: number;
 }
 
 export class LbFixture {
@@ -60,6 +62,8 @@ export class LbFixture {
   readonly conntrack: BpfMap;
   readonly metrics: BpfMap;
   readonly nodeConfig: BpfMap;
+  readonly affinity: BpfMap;
+  readonly maglev: BpfMap;
 
   constructor(collection: BpfCollection) {
     this.collection = collection;
@@ -71,6 +75,8 @@ export class LbFixture {
     this.conntrack = collection.map(MAPS.conntrack);
     this.metrics = collection.map(MAPS.metrics);
     this.nodeConfig = collection.map(MAPS.nodeConfig);
+    this.affinity = collection.map(MAPS.affinity);
+    this.maglev = collection.map(MAPS.maglev);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */
@@ -85,7 +91,7 @@ export class LbFixture {
     });
     this.services.update(
       key(0),
-      lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: spec.flags ?? 0, affinityTimeout: 0 }),
+      lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: spec.flags ?? 0, affinityTimeout: spec.affinityTimeout ?? 0 }),
     );
     this.revNat.update(revNatIndex.encode(spec.revNatIndex), lb4ReverseNat.encode({ address: spec.address, port: spec.port }));
   }

@@ -28,7 +28,7 @@ function createHash(dir: string, name: string, key: Codec<unknown>, value: Codec
   return path;
 }
 
-function open(paths: Record<keyof LbMaps, string>): LbMaps & Record<keyof LbMaps, BpfMap> {
+function open(paths: Record<CoreMap, string>): LbMaps & Record<CoreMap, BpfMap> {
   const maps = {
     services: BpfMap.openPinned(paths.services),
     backends: BpfMap.openPinned(paths.backends),
@@ -37,6 +37,9 @@ function open(paths: Record<keyof LbMaps, string>): LbMaps & Record<keyof LbMaps
   defer(() => Object.values(maps).forEach((m) => m.close()));
   return maps;
 }
+
+// The maps every Reconciler writes (LbMaps.maglev is optional).
+type CoreMap = 'services' | 'backends' | 'revNat';
 
 const NODE = 'node-a';
 
@@ -54,7 +57,7 @@ function state(backends: Record<string, string[]>) {
 }
 
 /** `10.96.0.1:53/udp` → the backends its slots name, read back from the kernel. */
-function read(maps: Record<keyof LbMaps, BpfMap>): Record<string, string[]> {
+function read(maps: Record<CoreMap, BpfMap>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const [k, v] of maps.services.entries()) {
     const key = lb4Key.decode(k);
