@@ -5,11 +5,10 @@
 //
 // NodePort frontends must be in the services map once per node address:
 // pass the node's addresses to desiredState() (DesiredOptions.nodeAddresses).
-import { mkdirSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { dirname } from 'node:path';
-import { attachTc, BpfProgram, unpinPath, type TcMode } from '../bpf/index.js';
+import { unpinPath, type TcMode } from '../bpf/index.js';
 import type { Handle } from '../handle.js';
+import { attachPinnedProgram } from './attach.js';
 import { nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
 import type { Dataplane } from './loader.js';
 import { fromUplinkPin, uplinkLinkPin } from './paths.js';
@@ -86,26 +85,14 @@ export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, 
   const config: NodeConfig = { snatAddress, snatPortMin: ports.min, snatPortMax: ports.max };
   writeNodeConfig(dp.maps.nodeConfig, config);
 
-  const program = BpfProgram.openPinned(fromUplinkPin(dp.pinRoot));
-  try {
-    const attachment = await attachTc({ netns: node.netns, ifindex: link.index, direction: 'ingress', program, mode: options.mode ?? 'auto' });
-    if (attachment.mode === 'tcx') {
-      const pin = uplinkLinkPin(dp.pinRoot, ifname);
-      unpinPath(pin); // a link left from an earlier attach: replaced
-      mkdirSync(dirname(pin), { recursive: true });
-      try {
-        attachment.pin(pin);
-      } catch (e) {
-        await attachment.detach();
-        throw e;
-      }
-      attachment.release();
-    }
-    // A cls_bpf filter (kernels without tcx) stays on the interface by itself.
-    return { ifname, ifindex: link.index, config, mode: attachment.mode };
-  } finally {
-    program.close();
-  }
+  const mode = await attachPinnedProgram({
+    netns: node.netns,
+    ifindex: link.index,
+    programPin: fromUplinkPin(dp.pinRoot),
+    linkPin: uplinkLinkPin(dp.pinRoot, ifname),
+    ...(options.mode ? { mode: options.mode } : {}),
+  });
+  return { ifname, ifindex: link.index, config, mode };
 }
 
 /**

@@ -2,9 +2,9 @@
 // (from_pod) is attached at tcx ingress of the pod's host veth — traffic
 // leaving the pod — and the link is pinned so it outlives this CNI call.
 // Without a loaded dataplane (no pin), pods are plain routed pods.
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { attachTc, BpfProgram, unpinPath } from '../../engine/bpf/index.js';
+import { existsSync } from 'node:fs';
+import { unpinPath } from '../../engine/bpf/index.js';
+import { attachPinnedProgram } from '../../engine/dataplane/attach.js';
 import { fromPodPin, linkPin } from '../../engine/dataplane/paths.js';
 import type { Handle } from '../../engine/handle.js';
 import type { Link } from '../../engine/link.js';
@@ -13,26 +13,8 @@ import type { Link } from '../../engine/link.js';
 export async function attachDataplane(node: Handle, hostVeth: Link, pinRoot: string): Promise<boolean> {
   const programPin = fromPodPin(pinRoot);
   if (!existsSync(programPin)) return false;
-  const program = BpfProgram.openPinned(programPin);
-  try {
-    const attachment = await attachTc({ netns: node.netns, ifindex: hostVeth.index, direction: 'ingress', program });
-    if (attachment.mode === 'tcx') {
-      const pin = linkPin(pinRoot, hostVeth.name);
-      unpinPath(pin); // a link left by an earlier pod with this veth name
-      mkdirSync(dirname(pin), { recursive: true });
-      try {
-        attachment.pin(pin);
-      } catch (e) {
-        await attachment.detach();
-        throw e;
-      }
-      attachment.release();
-    }
-    // A cls_bpf filter (kernels without tcx) stays on the interface by itself.
-    return true;
-  } finally {
-    program.close();
-  }
+  await attachPinnedProgram({ netns: node.netns, ifindex: hostVeth.index, programPin, linkPin: linkPin(pinRoot, hostVeth.name) });
+  return true;
 }
 
 /**

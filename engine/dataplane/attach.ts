@@ -1,0 +1,42 @@
+// Attaching one of the dataplane's pinned programs to an interface so that
+// it stays attached after this process exits: a tcx link is pinned (the pin
+// is its only reference once our fd is released); a cls_bpf filter, on
+// kernels without tcx, stays on the interface by itself.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { attachTc, BpfProgram, unpinPath, type NetnsRef, type TcMode } from '../bpf/index.js';
+
+export interface PinnedAttach {
+  netns: NetnsRef;
+  ifindex: number;
+  /** Where the program is pinned. */
+  programPin: string;
+  /** Where to pin the tcx link (an earlier link pinned there is replaced). */
+  linkPin: string;
+  mode?: TcMode;
+}
+
+/**
+ * Equivalent to: `bpftool net attach tcx_ingress pinned PROGRAM dev IF` with
+ * the link pinned at LINKPIN. Returns the attach mode used.
+ */
+export async function attachPinnedProgram(a: PinnedAttach): Promise<'tcx' | 'tc'> {
+  const program = BpfProgram.openPinned(a.programPin);
+  try {
+    const attachment = await attachTc({ netns: a.netns, ifindex: a.ifindex, direction: 'ingress', program, mode: a.mode ?? 'auto' });
+    if (attachment.mode === 'tcx') {
+      unpinPath(a.linkPin);
+      mkdirSync(dirname(a.linkPin), { recursive: true });
+      try {
+        attachment.pin(a.linkPin);
+      } catch (e) {
+        await attachment.detach();
+        throw e;
+      }
+      attachment.release();
+    }
+    return attachment.mode;
+  } finally {
+    program.close();
+  }
+}
