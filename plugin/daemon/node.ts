@@ -1,5 +1,6 @@
-// The node daemon: the CNI socket, plus — given a manifest path — the eBPF
-// dataplane programmed from the Services and EndpointSlices in it, with the
+// The node daemon: the CNI socket, plus — given a manifest path or an API
+// server — the eBPF dataplane programmed from the Services and
+// EndpointSlices there, with the
 // conntrack GC and an optional /metrics and /healthz endpoint. Closing it
 // stops the daemon's work only: pinned maps, programs and links stay, and
 // the datapath keeps forwarding until a new daemon adopts them.
@@ -15,6 +16,7 @@ import { attachUplink } from '../../engine/dataplane/uplink.js';
 import { Handle } from '../../engine/handle.js';
 import { startCniDaemon, type CniDaemon } from './run.js';
 import { DEFAULT_CNI_SOCKET } from './server.js';
+import { K8sApiSource, loadKubeConfig, type ApiConfig } from './k8s-source.js';
 import { ServiceSync } from './services.js';
 
 export interface NodeDaemonOptions {
@@ -22,6 +24,8 @@ export interface NodeDaemonOptions {
   pinRoot?: string;
   /** Manifest file or folder; without it the daemon serves CNI only. */
   services?: string;
+  /** The API server to take Services, EndpointSlices and Nodes from; excludes `services`. */
+  api?: ApiConfig;
   nodeName?: string;
   /** The uplink from_uplink is attached to; its global IPv4 addresses are the node's. */
   uplink?: string;
@@ -59,7 +63,10 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
     let dp: Dataplane | undefined;
     let gc: ConntrackGc | undefined;
     let sync: ServiceSync | undefined;
-    if (options.services !== undefined) {
+    if (options.services !== undefined && options.api !== undefined) {
+      throw new Error('--services and the API server source (--kubeconfig, --in-cluster) exclude each other');
+    }
+    if (options.services !== undefined || options.api !== undefined) {
       const pinRoot = options.pinRoot ?? DEFAULT_PIN_ROOT;
       const nodeName = options.nodeName ?? hostname();
       const loaded = await loadDataplane(pinRoot);
@@ -79,8 +86,14 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
 
       const reconciler = await Reconciler.adopt(loaded.maps);
       for (const c of reconciler.conflicts) log.warn(`adopting the maps: ${c}`);
+      // Read the kubeconfig before anything can fail half-way.
+      const kubeConfig = options.api !== undefined ? loadKubeConfig(options.api) : undefined;
+      const apiSource =
+        kubeConfig !== undefined
+          ? new K8sApiSource({ kubeConfig, nodeName, log, onChange: () => sync?.schedule() })
+          : undefined;
       const s = new ServiceSync({
-        path: options.services,
+        path: apiSource !== undefined ? { label: `the API server ${kubeConfig!.getCurrentCluster()!.server}`, read: () => apiSource.read(), nodeAddresses: () => apiSource.nodeAddresses() } : options.services!,
         nodeName,
         ...(nodeAddresses !== undefined && { nodeAddresses }),
         reconciler,
@@ -89,8 +102,15 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       });
       sync = s;
       closers.push(() => s.close());
-      s.watch();
-      s.syncNow();
+      if (apiSource !== undefined) {
+        // The first sync runs once all three resources are listed: an
+        // earlier one would withdraw every Service the maps hold.
+        closers.push(() => apiSource.close());
+        apiSource.start();
+      } else {
+        s.watch();
+        s.syncNow();
+      }
 
       const collector = new ConntrackGc(loaded.maps, {
         ...(options.gcIntervalMs !== undefined && { intervalMs: options.gcIntervalMs }),

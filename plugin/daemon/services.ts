@@ -1,5 +1,5 @@
-// The daemon's service programming from a manifest file or folder: read the
-// Kubernetes objects, convert them (k8s.ts), compute the desired maps and
+// The daemon's service programming from a manifest file or folder, or from
+// the API server's objects (k8s-source.ts): read the Kubernetes objects, convert them (k8s.ts), compute the desired maps and
 // reconcile, then forget conntrack entries of backends that went away. A
 // watch on the path triggers a sync after a quiet period, coalescing bursts
 // of events (kube-proxy's minSyncPeriod); a sync never overlaps another.
@@ -10,14 +10,23 @@ import type { Logger } from 'pino';
 import { forgetBackends, type ConntrackMap } from '../../engine/dataplane/ct-gc.js';
 import { desiredState } from '../../engine/dataplane/desired.js';
 import { clusterStateFromObjects } from '../../engine/dataplane/k8s.js';
-import { isManifestName, readManifests } from '../../engine/dataplane/manifest-files.js';
+import { isManifestName, readManifests, type ManifestRead } from '../../engine/dataplane/manifest-files.js';
 import type { ApplyCounts, ApplyResult, LbMaps, Reconciler } from '../../engine/dataplane/reconcile.js';
 
 export const DEFAULT_SYNC_DELAY_MS = 100;
 
+/** Where the objects come from, other than a manifest path (the API server). */
+export interface ObjectSource {
+  /** Names the source in log lines. */
+  label: string;
+  read(): ManifestRead;
+  /** This node's IPv4 addresses as the source knows them; used when `nodeAddresses` is not given. */
+  nodeAddresses?(): readonly string[] | undefined;
+}
+
 export interface ServiceSyncOptions {
-  /** The manifest file or folder. */
-  path: string;
+  /** The manifest file or folder, or another source of the objects. */
+  path: string | ObjectSource;
   nodeName: string;
   /** This node's IPv4 addresses (NodePort frontends); undefined: none known. */
   nodeAddresses?: readonly string[];
@@ -54,6 +63,11 @@ export class ServiceSync {
     this.#o = options;
   }
 
+  get #label(): string {
+    const { path } = this.#o;
+    return typeof path === 'string' ? path : path.label;
+  }
+
   get syncs(): number {
     return this.#syncs;
   }
@@ -66,7 +80,8 @@ export class ServiceSync {
   syncNow(): SyncReport {
     const { log, path } = this.#o;
     const t0 = performance.now();
-    const read = readManifests(path);
+    const read = typeof path === 'string' ? readManifests(path) : path.read();
+    const nodeAddresses = this.#o.nodeAddresses ?? (typeof path === 'string' ? undefined : path.nodeAddresses?.());
     for (const e of read.errors) log.error({ source: e.source }, `manifest ${e.source}: ${e.message}`);
     const state = clusterStateFromObjects(read.objects);
     for (const p of state.problems) {
@@ -75,7 +90,7 @@ export class ServiceSync {
     }
     const desired = desiredState(state.services, state.endpoints, {
       nodeName: this.#o.nodeName,
-      ...(this.#o.nodeAddresses !== undefined && { nodeAddresses: this.#o.nodeAddresses }),
+      ...(nodeAddresses !== undefined && { nodeAddresses }),
     });
     for (const s of desired.skipped) log.warn({ service: s.service }, `${s.service}: ${s.what} not programmed: ${s.reason}`);
     const result: ApplyResult = this.#o.reconciler.apply(desired);
@@ -91,7 +106,7 @@ export class ServiceSync {
     };
     this.#syncs++;
     this.#last = report;
-    log.info({ sync: this.#syncs, ...report }, `synced ${report.services} services from ${path} in ${report.ms} ms`);
+    log.info({ sync: this.#syncs, ...report }, `synced ${report.services} services from ${this.#label} in ${report.ms} ms`);
     return report;
   }
 
@@ -102,6 +117,7 @@ export class ServiceSync {
    */
   watch(): void {
     const { path } = this.#o;
+    if (typeof path !== 'string') throw new Error('watch() is for a manifest path; an object source calls schedule()');
     const isDir = statSync(path).isDirectory();
     const dir = isDir ? path : dirname(path);
     const name = basename(path);
@@ -130,7 +146,7 @@ export class ServiceSync {
       .then(() => this.syncNow())
       .then(
         () => undefined,
-        (e: unknown) => this.#o.log.error({ err: e }, `sync from ${this.#o.path} failed; retrying on the next change`),
+        (e: unknown) => this.#o.log.error({ err: e }, `sync from ${this.#label} failed; retrying on the next change`),
       )
       .finally(() => {
         this.#running = undefined;

@@ -1,0 +1,217 @@
+// The Kubernetes API source: @kubernetes/client-node informers for v1
+// Services, discovery.k8s.io/v1 EndpointSlices and v1 Nodes. The informers
+// are the object store (list, then watch from the list's resourceVersion;
+// the library relists on 410 Gone, follows BOOKMARKs and reconnects at once
+// when the server ends a watch cleanly). What the library leaves to us: an
+// informer that fails (connection refused, reset, a 5xx) stops, and is
+// restarted here with capped exponential backoff — the same informer, so
+// its store survives and a relist diffs against it. read() hands the
+// objects to the same conversion as the file source (k8s.ts).
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  makeInformer,
+  type Informer,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type ObjectCache,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { SourcedObject } from '../../engine/dataplane/k8s.js';
+import type { ManifestRead } from '../../engine/dataplane/manifest-files.js';
+
+export const DEFAULT_BACKOFF_MS = 500;
+export const DEFAULT_BACKOFF_CAP_MS = 30_000;
+export const DEFAULT_RESYNC_MS = 5 * 60_000;
+
+/** Where the API server is: a kubeconfig file, or the pod's service account. */
+export type ApiConfig = { kubeconfig: string } | { inCluster: true };
+
+export function loadKubeConfig(config: ApiConfig): KubeConfig {
+  const kc = new KubeConfig();
+  if ('kubeconfig' in config) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromCluster();
+  if (kc.getCurrentCluster() === null) throw new Error('kubeconfig: no current cluster');
+  return kc;
+}
+
+export interface K8sApiSourceOptions {
+  kubeConfig: KubeConfig;
+  /** This node: its Node object's InternalIPs are the NodePort addresses. */
+  nodeName: string;
+  log: Logger;
+  /** Called after every change once all three resources are listed, and on each resync. */
+  onChange: () => void;
+  backoffMs?: number;
+  backoffCapMs?: number;
+  /** A full sync from the store this often, changed or not; default 5 minutes. */
+  resyncMs?: number;
+}
+
+type Resource = 'services' | 'endpointslices' | 'nodes';
+
+interface Watched {
+  resource: Resource;
+  apiVersion: string;
+  kind: string;
+  informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
+  listed: boolean;
+  /** Failures since the last successful list or event. */
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Per resource: how many (re)starts and errors so far (tests and logs). */
+export interface InformerStats {
+  starts: number;
+  errors: number;
+  lists: number;
+}
+
+export class K8sApiSource {
+  readonly #o: K8sApiSourceOptions;
+  readonly #watched: Watched[] = [];
+  readonly #stats = new Map<Resource, InformerStats>();
+  #resync: NodeJS.Timeout | undefined;
+  #closed = false;
+  #ready = false;
+  #whenReady: { promise: Promise<void>; resolve: () => void };
+
+  constructor(options: K8sApiSourceOptions) {
+    this.#o = options;
+    let resolve!: () => void;
+    this.#whenReady = { promise: new Promise<void>((r) => (resolve = r)), resolve };
+    const core = options.kubeConfig.makeApiClient(CoreV1Api);
+    const discovery = options.kubeConfig.makeApiClient(DiscoveryV1Api);
+    this.#add('services', 'v1', 'Service', '/api/v1/services', () => core.listServiceForAllNamespaces());
+    this.#add('endpointslices', 'discovery.k8s.io/v1', 'EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', () =>
+      discovery.listEndpointSliceForAllNamespaces(),
+    );
+    this.#add('nodes', 'v1', 'Node', '/api/v1/nodes', () => core.listNode());
+  }
+
+  /** True once every resource has been listed: before that a sync would see a partial cluster. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Resolves when ready. */
+  whenReady(): Promise<void> {
+    return this.#whenReady.promise;
+  }
+
+  stats(resource: Resource): InformerStats {
+    return { ...this.#stats.get(resource)! };
+  }
+
+  #add(resource: Resource, apiVersion: string, kind: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): void {
+    const stats: InformerStats = { starts: 0, errors: 0, lists: 0 };
+    this.#stats.set(resource, stats);
+    const w: Watched = { resource, apiVersion, kind, listed: false, attempt: 0, timer: undefined } as Watched;
+    const listFn = async () => {
+      const result = await list();
+      stats.lists++;
+      w.attempt = 0;
+      // The informer stores the items right after this resolves; the sync it
+      // triggers runs after the debounce, and sees them.
+      if (!w.listed) {
+        w.listed = true;
+        this.#o.log.info({ resource, items: result.items.length }, `${resource}: listed ${result.items.length}`);
+        this.#checkReady();
+      } else {
+        this.#o.log.info({ resource, items: result.items.length }, `${resource}: relisted ${result.items.length}`);
+      }
+      this.#changed();
+      return result;
+    };
+    w.informer = makeInformer(this.#o.kubeConfig, path, listFn);
+    const changed = () => {
+      w.attempt = 0;
+      this.#changed();
+    };
+    w.informer.on('add', changed);
+    w.informer.on('update', changed);
+    w.informer.on('delete', changed);
+    w.informer.on('error', (err: unknown) => this.#failed(w, err));
+    this.#watched.push(w);
+  }
+
+  start(): this {
+    for (const w of this.#watched) this.#start(w);
+    const resyncMs = this.#o.resyncMs ?? DEFAULT_RESYNC_MS;
+    if (resyncMs > 0) {
+      this.#resync = setInterval(() => this.#changed(), resyncMs);
+      this.#resync.unref();
+    }
+    return this;
+  }
+
+  #start(w: Watched): void {
+    if (this.#closed) return;
+    w.timer = undefined;
+    const stats = this.#stats.get(w.resource)!;
+    stats.starts++;
+    this.#o.log.info({ resource: w.resource, start: stats.starts }, `${w.resource}: informer ${stats.starts === 1 ? 'starting' : 'restarting'}`);
+    w.informer.start().catch((err: unknown) => this.#failed(w, err));
+  }
+
+  #failed(w: Watched, err: unknown): void {
+    if (this.#closed || w.timer !== undefined) return;
+    const stats = this.#stats.get(w.resource)!;
+    stats.errors++;
+    const delay = Math.min((this.#o.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** w.attempt, this.#o.backoffCapMs ?? DEFAULT_BACKOFF_CAP_MS);
+    w.attempt++;
+    const message = err instanceof Error ? err.message : String(err);
+    this.#o.log.error({ resource: w.resource, attempt: w.attempt, retryMs: delay }, `${w.resource}: informer failed (${message}); restarting in ${delay} ms`);
+    w.timer = setTimeout(() => this.#start(w), delay);
+  }
+
+  #checkReady(): void {
+    if (this.#ready || !this.#watched.every((w) => w.listed)) return;
+    this.#ready = true;
+    this.#whenReady.resolve();
+  }
+
+  #changed(): void {
+    if (this.#ready && !this.#closed) this.#o.onChange();
+  }
+
+  /** The Services and EndpointSlices now in the store, as plain JSON objects. */
+  read(): ManifestRead {
+    const objects: SourcedObject[] = [];
+    for (const w of this.#watched) {
+      if (w.resource === 'nodes') continue;
+      for (const o of w.informer.list()) objects.push({ source: 'api', object: plain(o, w) });
+    }
+    return { objects, errors: [] };
+  }
+
+  /** This node's InternalIP IPv4 addresses from its Node object; undefined without one. */
+  nodeAddresses(): string[] | undefined {
+    const nodes = this.#watched.find((w) => w.resource === 'nodes')!;
+    const node = nodes.informer.get(this.#o.nodeName) as { status?: { addresses?: Array<{ type?: string; address?: string }> } } | undefined;
+    if (node === undefined) return undefined;
+    return (node.status?.addresses ?? [])
+      .filter((a) => a.type === 'InternalIP' && typeof a.address === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(a.address))
+      .map((a) => a.address!);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#resync);
+    for (const w of this.#watched) {
+      clearTimeout(w.timer);
+      await w.informer.stop();
+    }
+  }
+}
+
+/**
+ * The list's items come deserialized into the library's model classes (and
+ * without apiVersion/kind); watch events are raw JSON. Both become the plain
+ * JSON k8s.ts reads (the model's field names are the JSON names).
+ */
+function plain(o: KubernetesObject, w: Watched): unknown {
+  return { ...(JSON.parse(JSON.stringify(o)) as object), apiVersion: w.apiVersion, kind: w.kind };
+}
