@@ -37,10 +37,18 @@
 // (CT_F_REDIRECT) is forwarded past the stack both ways by a FIB lookup and
 // bpf_redirect_neigh() (lib/fib4.h says why).
 //
-// New flows to a frontend without backends are dropped (TC_ACT_SHOT);
-// rejecting them with an ICMP error or a RST instead comes later, as do
-// ICMP echo to services, IPv6 and hairpin traffic (a pod reaching itself
-// through a service).
+// A new flow to a frontend without endpoints is rejected as kube-proxy's
+// iptables mode rejects it (`-j REJECT`: ICMP port unreachable, for TCP as
+// for UDP; lib/icmp4.h), so the client fails at once instead of timing
+// out: from a pod, to a ClusterIP (or an external frontend's internal
+// scope); from outside, to an external frontend whose service has no
+// endpoints at all. A Local frontend that has endpoints, none of them on
+// this node, drops instead: kube-proxy writes DROP ("has no local
+// endpoints") there, so that a load balancer's health check, not the
+// client, finds the node out. Only the first packet of a flow is answered
+// (a UDP datagram, a TCP SYN); anything else without backends is dropped
+// (TC_ACT_SHOT). ICMP echo to services, IPv6 and hairpin traffic (a pod
+// reaching itself through a service) come later.
 //
 // A new flow's backend (lib/lb4.h, lb4_select_backend): with ClientIP
 // session affinity the one the client's address last got from the service
@@ -58,6 +66,7 @@
 #include "lib/common.h"
 #include "lib/ct4.h"
 #include "lib/fib4.h"
+#include "lib/icmp4.h"
 #include "lib/lb4.h"
 #include "lib/metrics.h"
 #include "lib/nat4.h"
@@ -75,13 +84,37 @@ static __always_inline enum ct_flags lb4_new_flow_flags(const struct lb4_service
 	return CT_F_REDIRECT;
 }
 
+// A new flow to a service scope without backends: LB_METRIC_REJECT_NO_BACKEND
+// when kube-proxy would reject it (see the top of the file) and it may be
+// answered at all (a flow's first packet, icmp4_may_answer()), else
+// DROP_NO_BACKEND. `svc_key` may be left pointing at the internal scope.
+static __always_inline int lb4_no_backend(struct __sk_buff *skb, const struct pkt4 *pkt, struct lb4_key *svc_key,
+					  const struct lb4_service *svc, bool from_outside)
+{
+	const struct lb4_service *internal;
+
+	if (pkt->tuple.proto == LB_PROTO_TCP &&
+	    (pkt->tcp_flags & (TCPHDR_SYN | TCPHDR_ACK | TCPHDR_RST | TCPHDR_FIN)) != TCPHDR_SYN)
+		return DROP_NO_BACKEND;
+	/* Local, from outside: reject only if the internal scope (every endpoint) is empty too. */
+	if (from_outside && (svc->flags & LB_SVC_F_LOCAL)) {
+		internal = lb4_internal_scope(svc_key, svc);
+		if (internal == svc || internal->count != 0)
+			return DROP_NO_BACKEND;
+	}
+	if (!icmp4_may_answer(skb, pkt))
+		return DROP_NO_BACKEND;
+	return LB_METRIC_REJECT_NO_BACKEND;
+}
+
 // A packet to a service: to the backend the flow is pinned to, or to a new
 // one (lb4_select_backend()) for a new flow (or when the pinned backend is gone). A flow already
 // tracked keeps its backend even once the service has no ready backends
 // left, as established connections do under kube-proxy, and keeps its
 // flags and source port. `from_outside`: from_uplink's packet (SNAT when
-// the service says so). Sets *ct_flags; returns LB_METRIC_TRANSLATED or a
-// drop code.
+// the service says so). Sets *ct_flags; returns LB_METRIC_TRANSLATED,
+// LB_METRIC_REJECT_NO_BACKEND (packet untouched: the caller answers it) or
+// a drop code.
 static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 *pkt, struct lb4_key *svc_key,
 				       const struct lb4_service *svc, bool from_outside, enum ct_flags *ct_flags)
 {
@@ -114,7 +147,7 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 		flow.rev_nat_index = svc->rev_nat_index;
 		flow.flags = lb4_new_flow_flags(svc, from_outside);
 		if (svc->count == 0)
-			return DROP_NO_BACKEND;
+			return created ? lb4_no_backend(skb, pkt, svc_key, svc, from_outside) : DROP_NO_BACKEND;
 		backend = lb4_select_backend(svc_key, svc, &pkt->tuple, &flow.backend_id);
 		if (!backend)
 			return DROP_NO_SLOT;
@@ -230,11 +263,19 @@ static __always_inline int lb_verdict(int outcome)
 }
 
 // lb_verdict(), except that a translated packet of a flow with
-// CT_F_REDIRECT is sent on by the FIB (lib/fib4.h).
+// CT_F_REDIRECT is sent on by the FIB (lib/fib4.h), and a rejected one goes
+// back to its sender as an ICMP error (lib/icmp4.h).
 static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt, int outcome, enum ct_flags ct_flags)
 {
 	int verdict;
 
+	if (outcome == LB_METRIC_REJECT_NO_BACKEND) {
+		verdict = icmp4_port_unreach(skb, pkt);
+		if (is_drop(verdict))
+			return lb_verdict(verdict);
+		lb_count(outcome);
+		return verdict;
+	}
 	if (!lb_translated(outcome) || !(ct_flags & CT_F_REDIRECT))
 		return lb_verdict(outcome);
 	verdict = fib4_redirect(skb, pkt);

@@ -238,7 +238,8 @@ enum lb_metric {
 	LB_METRIC_PASS_NO_SERVICE,	/* TCP/UDP to no service, and no tracked reply */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
 	LB_METRIC_PASS_NOT_EXTERNAL,	/* from_uplink: to a frontend served to pods only (ClusterIP) */
-	LB_METRIC_DROP_NO_BACKEND,	/* new flow to a service with no backends */
+	LB_METRIC_REJECT_NO_BACKEND,	/* new flow to a service with no endpoints: answered with ICMP port unreachable */
+	LB_METRIC_DROP_NO_BACKEND,	/* no backends, and not rejected: Local without a local endpoint, a tracked flow, no SYN ... */
 	LB_METRIC_DROP_NO_SLOT,		/* the chosen slot or its backend is missing */
 	LB_METRIC_DROP_CT_CREATE,	/* conntrack entries could not be written */
 	LB_METRIC_DROP_NAT,		/* a rewrite or checksum helper failed */

@@ -7,6 +7,7 @@
 #define FERRY_LIB_COMMON_H
 
 #define ETH_HLEN		14
+#define ETH_ALEN		6
 #define ETH_P_IP		0x0800
 #define AF_INET			2
 

@@ -98,6 +98,7 @@ export const LB_METRICS = Object.freeze([
   'pass_no_service',
   'pass_no_rev_nat',
   'pass_not_external',
+  'reject_no_backend',
   'drop_no_backend',
   'drop_no_slot',
   'drop_ct_create',

@@ -1,6 +1,6 @@
 // Connectivity probes from inside network namespaces: ICMP echo (ping.ts,
-// raw sockets) and TCP request/response through one worker thread per
-// namespace (tcp-worker.ts). Close the Prober to stop servers and workers.
+// raw sockets), and TCP request/response and one-datagram UDP exchanges
+// through one worker thread per namespace (tcp-worker.ts). Close the Prober to stop servers and workers.
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -111,6 +111,11 @@ export class Prober {
   /** Connects from inside `netns`, sends one line, returns the server's answer. */
   tcpExchange(netns: Netns, host: string, port: number, message: string, timeoutMs = 2000): Promise<TcpExchangeResult> {
     return this.worker(netns).call({ op: 'tcp-exchange', host, port, message, timeoutMs }) as Promise<TcpExchangeResult>;
+  }
+
+  /** Sends one datagram from a connected UDP socket inside `netns`, returns the first datagram back (ECONNREFUSED on port unreachable). */
+  udpExchange(netns: Netns, host: string, port: number, message: string, timeoutMs = 2000): Promise<string> {
+    return this.worker(netns).call({ op: 'udp-exchange', host, port, message, timeoutMs }) as Promise<string>;
   }
 
   async close(): Promise<void> {

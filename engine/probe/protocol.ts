@@ -37,6 +37,19 @@ export interface TcpStreamCloseRequest {
   stream: number;
 }
 
+/**
+ * Sends one datagram from a connected UDP socket and answers the first
+ * datagram back. A connected socket sees the ICMP errors its datagrams
+ * draw: port unreachable fails the request with ECONNREFUSED.
+ */
+export interface UdpExchangeRequest {
+  op: 'udp-exchange';
+  host: string;
+  port: number;
+  message: string;
+  timeoutMs: number;
+}
+
 export interface CloseServersRequest {
   op: 'close-servers';
 }
@@ -47,6 +60,7 @@ export type ProbeRequest = (
   | TcpStreamOpenRequest
   | TcpStreamSendRequest
   | TcpStreamCloseRequest
+  | UdpExchangeRequest
   | CloseServersRequest
 ) & { id: number };
 

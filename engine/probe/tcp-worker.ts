@@ -2,6 +2,7 @@
 // life. It moves into the namespace before anything else runs, so every
 // socket it makes (listening or connecting) lives there. Node's main thread
 // never changes namespace.
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +17,7 @@ import type {
   TcpStreamOpenRequest,
   TcpStreamSendRequest,
   TcpWorkerData,
+  UdpExchangeRequest,
 } from './protocol.js';
 
 const { nsFd, nsName } = workerData as TcpWorkerData;
@@ -120,6 +122,26 @@ async function streamSend(req: TcpStreamSendRequest): Promise<string> {
   }
 }
 
+/** One datagram out of a connected socket, the first one back; an ICMP error fails it (ECONNREFUSED ...). */
+async function udpExchange(req: UdpExchangeRequest): Promise<string> {
+  const socket = dgram.createSocket('udp4');
+  const timer = setTimeout(
+    () => socket.emit('error', Object.assign(new Error(`no answer from ${req.host}:${req.port}/udp within ${req.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    req.timeoutMs,
+  );
+  const failed = once(socket, 'error').then(([e]) => Promise.reject(e as Error));
+  try {
+    socket.connect(req.port, req.host);
+    await Promise.race([once(socket, 'connect'), failed]);
+    socket.send(`${req.message}\n`);
+    const [reply] = (await Promise.race([once(socket, 'message'), failed])) as [Buffer];
+    return reply.toString('utf8').trim();
+  } finally {
+    clearTimeout(timer);
+    socket.close();
+  }
+}
+
 async function handle(req: ProbeRequest): Promise<unknown> {
   switch (req.op) {
     case 'tcp-serve':
@@ -130,6 +152,8 @@ async function handle(req: ProbeRequest): Promise<unknown> {
       return streamOpen(req);
     case 'tcp-stream-send':
       return streamSend(req);
+    case 'udp-exchange':
+      return udpExchange(req);
     case 'tcp-stream-close':
       streams.get(req.stream)?.socket.destroy();
       streams.delete(req.stream);

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { backendId, ct4Key, ctEntry, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex } from '../../engine/dataplane/layout.js';
 import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
+import { readCounters } from '../../engine/dataplane/metrics.js';
 import { fromPodPin, linkPin } from '../../engine/dataplane/paths.js';
 import { Netns } from '../../engine/netns/netns.js';
 import { Prober } from '../../engine/probe/probe.js';
@@ -118,6 +119,27 @@ describe.skipIf(!isRoot)('ClusterIP through the eBPF dataplane (needs root)', ()
       if (key.dir === 'forward' && key.daddr === VIP) chosen.add(ctEntry.decode(v).backendId);
     }
     expect([...chosen].sort()).toEqual([1, 2]);
+  });
+
+  it('a ClusterIP without endpoints is refused at once: TCP connect and a connected UDP socket get ECONNREFUSED', async () => {
+    const { dp, add } = await setup();
+    const client = await add('client');
+    program(dp, []);
+    const udpKey = (slot: number) => lb4Key.encode({ address: VIP, port: 53, proto: 'udp', slot, scope: 'external' });
+    dp.maps.revNat.update(revNatIndex.encode(2), lb4ReverseNat.encode({ address: VIP, port: 53 }), 'any');
+    dp.maps.services.update(udpKey(0), lb4Service.encode({ backendId: 0, count: 0, revNatIndex: 2, flags: 0, affinityTimeout: 0 }), 'any');
+
+    const prober = new Prober();
+    cleanups.push(() => prober.close());
+    // Without the ICMP port unreachable the SYN would be retransmitted until the 3 s timeout.
+    let t0 = performance.now();
+    await expect(prober.tcpExchange(client.netns, VIP, 80, 'anyone?', 3000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    t0 = performance.now();
+    await expect(prober.udpExchange(client.netns, VIP, 53, 'anyone?', 3000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(readCounters(dp.maps.metrics).reject_no_backend).toBe(2n);
+    expect(dp.maps.conntrack.entries().next().done).toBe(true);
   });
 
   it('DEL removes the pinned link with the veth', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { backendId, CT_STATE, type Ct4Key, ct4Key, LB_EVENTS, LB_METRICS, revNatIndex } from '../../engine/dataplane/layout.js';
 import { isRoot } from '../support/netns.js';
-import { type Endpoint, type LbFixture, loadLb, NEXT, OK, SHOT } from './lb-fixture.js';
+import { type Endpoint, type LbFixture, loadLb, NEXT, OK, REDIRECT, SHOT } from './lb-fixture.js';
 import {
   ETH_HLEN,
   ETH_P_ARP,
@@ -223,15 +223,15 @@ describe.skipIf(!isRoot)('from_pod service load balancing (needs root: BPF_PROG_
     expect(lb.nonZeroCounters()).toEqual({ pass_no_service: 3n });
   });
 
-  it('drops new flows to a service without backends and counts them', async () => {
+  it('rejects new flows to a service without backends and counts them (reject.test.ts checks the ICMP error)', async () => {
     const lb = await withService('tcp', []);
     const frame = ipv4Packet({ proto: 'tcp', src: CLIENT, dst: VIP, sport: 40020, dport: 80 });
     const result = await lb.run(frame);
-    expect(result.retval).toBe(SHOT);
+    expect(result.retval).toBe(REDIRECT);
     expect(lb.flows()).toHaveLength(0);
-    expect(lb.nonZeroCounters()).toEqual({ drop_no_backend: 1n });
+    expect(lb.nonZeroCounters()).toEqual({ reject_no_backend: 1n });
     await lb.run(frame);
-    expect(lb.counters().drop_no_backend).toBe(2n);
+    expect(lb.counters().reject_no_backend).toBe(2n);
   });
 
   it('keeps tracked flows on their backend once the service has no backends left', async () => {
@@ -240,7 +240,8 @@ describe.skipIf(!isRoot)('from_pod service load balancing (needs root: BPF_PROG_
     const backend = await expectDnat(lb, spec);
     lb.addService({ address: VIP, port: 80, proto: 'tcp', revNatIndex: REV_NAT, backends: [] });
     expect(await expectDnat(lb, { ...spec, flags: TCP.ACK })).toEqual(backend);
-    expect((await lb.run(ipv4Packet({ ...spec, sport: 40022 }))).retval).toBe(SHOT);
+    expect((await lb.run(ipv4Packet({ ...spec, sport: 40022 }))).retval).toBe(REDIRECT);
+    expect((await lb.run(ipv4Packet({ ...spec, sport: 40023, flags: TCP.ACK }))).retval).toBe(SHOT);
   });
 
   it('moves a flow whose backend is gone to another one', async () => {

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { desiredState } from '../../engine/dataplane/desired.js';
-import { ct4Key, ctEntry, CT_FLAGS, LB_METRICS, metricKey, metricValue, type LbMetric } from '../../engine/dataplane/layout.js';
+import { ct4Key, ctEntry,
+  type CtEntry, CT_FLAGS, LB_METRICS, metricKey, metricValue, type LbMetric } from '../../engine/dataplane/layout.js';
 import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
 import { parseEndpoints, parseService, serviceKey, type Endpoint, type Service, type ServiceInput } from '../../engine/dataplane/model.js';
 import { fromUplinkPin, uplinkLinkPin } from '../../engine/dataplane/paths.js';
@@ -50,6 +51,22 @@ interface World {
   outside: Netns;
   pods: Pod[];
   prober: Prober;
+}
+
+/**
+ * Waits until no tcx link runs the pinned program. Unpinning drops the last
+ * reference to a link, but the kernel detaches it from a workqueue
+ * (bpf_link_put_deferred), a moment later: a probe sent at once can still
+ * be translated.
+ */
+async function untilNoTcxLinkRuns(progPin: string, timeoutMs = 2000): Promise<void> {
+  const prog = JSON.parse(run('bpftool', ['-j', 'prog', 'show', 'pinned', progPin])) as { id: number };
+  for (const deadline = performance.now() + timeoutMs; ; ) {
+    const links = JSON.parse(run('bpftool', ['-j', 'link', 'show'])) as Array<{ type: number | string; prog_id: number }>;
+    if (!links.some((l) => (l.type === LINK_TYPE_TCX || l.type === 'tcx') && l.prog_id === prog.id)) return;
+    if (performance.now() > deadline) throw new Error(`a tcx link still runs ${progPin} ${timeoutMs} ms after detach`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** The node, the outside, two pods added through CNI ADD, the dataplane on the uplink. */
@@ -149,13 +166,18 @@ async function exchanges(w: World, host: string, port: number, count: number): P
 }
 
 /** Backend ids of the forward conntrack entries for flows to host:port. */
-function backendsUsed(dp: Dataplane, host: string, port: number): Set<number> {
-  const ids = new Set<number>();
+/** The forward conntrack entries of flows to host:port. */
+function flowsTo(dp: Dataplane, host: string, port: number): CtEntry[] {
+  const out: CtEntry[] = [];
   for (const [k, v] of dp.maps.conntrack.entries()) {
     const key = ct4Key.decode(k);
-    if (key.dir === 'forward' && key.daddr === host && key.dport === port) ids.add(ctEntry.decode(v).backendId);
+    if (key.dir === 'forward' && key.daddr === host && key.dport === port) out.push(ctEntry.decode(v));
   }
-  return ids;
+  return out;
+}
+
+function backendsUsed(dp: Dataplane, host: string, port: number): Set<number> {
+  return new Set(flowsTo(dp, host, port).map((e) => e.backendId));
 }
 
 function counters(dp: Dataplane): Record<LbMetric, bigint> {
@@ -193,7 +215,11 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
         expect(address).toBe(NODE_IP); // SNAT: the backend sees the node
         expect(Number(sport)).toBeGreaterThanOrEqual(DEFAULT_SNAT_PORTS.min);
       }
-      expect(new Set(peers).size).toBe(peers.length);
+      // SNAT ports are claimed per backend: two flows to one backend never share one
+      // (flows to different backends may, their reply tuples differ).
+      const claims = flowsTo(w.dp, host, port).map((e) => `${e.backendId}/${e.natPort}`);
+      expect(claims).toHaveLength(peers.length);
+      expect(new Set(claims).size).toBe(claims.length);
       // Both backends took flows (12 flows, each backend 1/2: all on one has p = 2^-11).
       expect(backendsUsed(w.dp, host, port).size).toBe(2);
     }
@@ -234,7 +260,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
     }
   });
 
-  it('a Service without endpoints, and a Local one without a local endpoint: the connection fails', async () => {
+  it('a Service without endpoints is refused at once (ICMP port unreachable); a Local one without a local endpoint drops', async () => {
     const w = await world();
     reconcile(w.dp, [
       {
@@ -253,10 +279,13 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
         endpoints: w.pods.map((p) => endpoint(p, 'node-b')),
       },
     ]);
-    for (const port of [30082, 30083]) {
-      await expect(w.prober.tcpExchange(w.outside, NODE_IP, port, 'anyone?', 700)).rejects.toThrow();
-    }
-    expect(counters(w.dp).drop_no_backend).toBeGreaterThanOrEqual(2n);
+    const t0 = performance.now();
+    await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30082, 'anyone?', 2000)).rejects.toThrow(/ECONNREFUSED|refused/i);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // kube-proxy writes DROP for "has no local endpoints": the client times out.
+    await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30083, 'anyone?', 700)).rejects.toThrow(/ETIMEDOUT|no answer/i);
+    expect(counters(w.dp).reject_no_backend).toBeGreaterThanOrEqual(1n);
+    expect(counters(w.dp).drop_no_backend).toBeGreaterThanOrEqual(1n);
   });
 
   it('detachUplink removes the pinned link; the node then answers for itself (nothing listens: refused)', async () => {
@@ -271,6 +300,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
     expect(detachUplink(w.dp.pinRoot, 'uplink')).toBe(true);
     expect(detachUplink(w.dp.pinRoot, 'uplink')).toBe(false);
     expect(existsSync(uplinkLinkPin(w.dp.pinRoot, 'uplink'))).toBe(false);
+    await untilNoTcxLinkRuns(fromUplinkPin(w.dp.pinRoot));
     await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30080, 'still there?', 700)).rejects.toThrow(/ECONNREFUSED|refused/i);
   });
 });

@@ -192,3 +192,46 @@ export function parseIpv4Packet(frame: Buffer): ParsedIpv4 {
     payload: Buffer.from(l4.subarray(proto === 'tcp' ? 20 : 8)),
   };
 }
+
+export interface ParsedIcmpError {
+  src: string;
+  dst: string;
+  /** The Ethernet addresses, as hex strings (aa:bb:…). */
+  ethSrc: string;
+  ethDst: string;
+  type: number;
+  code: number;
+  ipChecksumValid: boolean;
+  /** Verified over the whole ICMP message (header and quote). */
+  icmpChecksumValid: boolean;
+  /** What the error quotes: the original IP header and the start of its payload. */
+  quote: Buffer;
+  /** The frame's length agrees with the IP total length. */
+  lengthConsistent: boolean;
+}
+
+function formatMac(b: Buffer, offset: number): string {
+  return [...b.subarray(offset, offset + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Reads back an Ethernet + IPv4 + ICMP error frame and verifies both checksums (RFC 792). */
+export function parseIcmpError(frame: Buffer): ParsedIcmpError {
+  if (frame.readUInt16BE(12) !== ETH_P_IP) throw new Error('not an IPv4 frame');
+  const ipLen = (frame[ETH_HLEN]! & 0x0f) * 4;
+  const totalLength = frame.readUInt16BE(ETH_HLEN + 2);
+  const ip = frame.subarray(ETH_HLEN, ETH_HLEN + ipLen);
+  if (ip[9] !== IPPROTO.icmp) throw new Error(`not ICMP: protocol ${ip[9]}`);
+  const icmp = frame.subarray(ETH_HLEN + ipLen, ETH_HLEN + totalLength);
+  return {
+    src: formatAddress(ip, 12),
+    dst: formatAddress(ip, 16),
+    ethDst: formatMac(frame, 0),
+    ethSrc: formatMac(frame, 6),
+    type: icmp[0]!,
+    code: icmp[1]!,
+    ipChecksumValid: onesSum(ip) === 0xffff,
+    icmpChecksumValid: onesSum(icmp) === 0xffff,
+    quote: Buffer.from(icmp.subarray(8)),
+    lengthConsistent: frame.length === ETH_HLEN + totalLength,
+  };
+}
