@@ -37,7 +37,8 @@ function makeFixture(): Fixture {
     pod: makeNetns('cnit-pod'),
     bridge: `fbr${randomBytes(4).toString('hex')}`, // 11 chars (IFNAMSIZ 15)
     network: `cnit-${randomBytes(4).toString('hex')}`,
-    subnetPrefix: `10.199.${randomInt(0, 256)}`,
+    // Never 0: its IPv6 twin (v6Prefix) must be written as printed, and a zero group is elided.
+    subnetPrefix: `10.199.${randomInt(1, 256)}`,
   };
   for (const d of [f.confDir, f.dataDir, f.cacheDir]) mkdirSync(d);
   fixture = f;

@@ -86,7 +86,8 @@ export function ferryFixture(prefix = 'fy'): FerryFixture {
     node: makeNetns(`${prefix}-node`),
     network: `${prefix}-${randomBytes(4).toString('hex')}`,
     v4: `10.${a}.${b}`,
-    v6: `fd00:${a.toString(16)}:${b.toString(16)}::`,
+    // Written as ferry prints it (canonical): a zero group would be elided (fd00:1a::), so never 0.
+    v6: `fd00:${a.toString(16)}:${(b + 1).toString(16)}::`,
     noDaemon: join(dir, 'no-daemon.sock'),
   };
   for (const d of [f.confDir, f.cacheDir]) mkdirSync(d);
