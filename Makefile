@@ -11,7 +11,7 @@ APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ipe
                 util-linux make g++ python3 pkg-config \
                 golang-go golang-github-appc-cni-dev containernetworking-plugins dpkg-dev
 
-ADDON := addon/build/Release/ferry.node
+ADDON := build/addon/ferry.node
 ADDON_SOURCES := addon/binding.gyp $(wildcard addon/src/*.cc addon/src/*.h)
 TS_SOURCES := $(shell find engine plugin -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 TS_STAMP := dist/.built
@@ -47,8 +47,12 @@ $(NPM_STAMP): package.json package-lock.json
 
 # --- build ------------------------------------------------------------------
 addon: $(ADDON)
+# node-gyp's tree (addon/build) is only a workspace: the module is copied out
+# and the tree removed, so the sources stay free of generated files.
 $(ADDON): $(ADDON_SOURCES) | $(NPM_STAMP) $(APT_STAMP)
 	npx node-gyp rebuild --directory addon
+	install -D -m 0755 addon/build/Release/ferry.node $@
+	rm -rf addon/build
 
 $(BPF_OBJECTS) $(BPF_BUILD)/vmlinux.h: | $(APT_STAMP)
 
@@ -92,10 +96,10 @@ bench-dataplane: deps all
 PREFIX ?= /opt/ferry
 CNI_BIN_DIR ?= /opt/cni/bin
 install: all
-	install -d $(DESTDIR)$(PREFIX)/addon/build/Release $(DESTDIR)$(PREFIX)/build/bpf $(DESTDIR)$(PREFIX)/bpf $(DESTDIR)$(CNI_BIN_DIR)
+	install -d $(DESTDIR)$(PREFIX)/build/addon $(DESTDIR)$(PREFIX)/build/bpf $(DESTDIR)$(PREFIX)/bpf $(DESTDIR)$(CNI_BIN_DIR)
 	cp -r dist node_modules package.json $(DESTDIR)$(PREFIX)/
 	install -m 0644 $(BPF_OBJECTS) $(DESTDIR)$(PREFIX)/build/bpf/
-	install -m 0755 $(ADDON) $(DESTDIR)$(PREFIX)/addon/build/Release/
+	install -m 0755 $(ADDON) $(DESTDIR)$(PREFIX)/build/addon/
 	cc -O2 -Wall -Wextra -Werror -DFERRY_PLUGIN_MAIN='"$(PREFIX)/dist/plugin/main.js"' -DFERRY_NODE='"$(shell command -v node)"' \
 	  -o $(DESTDIR)$(CNI_BIN_DIR)/ferry plugin/frontend/ferry-cni.c
 

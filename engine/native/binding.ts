@@ -1,6 +1,6 @@
 // The one loader of ferry's native addon, and the typed face of what it
 // exports. Arguments are validated in TypeScript before they cross into C++.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,14 +178,24 @@ export interface NativeBinding extends NativeBpf {
 
 function findPackageRoot(start: string): string {
   for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'addon'))) return dir;
+    if (isFerryRoot(dir)) return dir;
     if (dirname(dir) === dir) throw new Error(`ferry: cannot find the package root above ${start}`);
+  }
+}
+
+/** A checkout or an installation: the package.json of the package named ferry. */
+function isFerryRoot(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'ferry';
+  } catch {
+    return false;
   }
 }
 
 function load(): NativeBinding {
   const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
-  const path = join(root, 'addon', 'build', 'Release', 'ferry.node');
+  // The Makefile copies node-gyp's output here and removes node-gyp's build tree.
+  const path = join(root, 'build', 'addon', 'ferry.node');
   if (!existsSync(path)) {
     throw new Error(`ferry: native addon not built (${path} is missing); run \`make\` at ${root}`);
   }
