@@ -52,6 +52,18 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   return worker->Promise();
 }
 
+// tryFlock(fd, exclusive, label?) -> boolean: LOCK_NB, so it never waits and
+// runs synchronously; false when another open file description holds it.
+Napi::Value TryFlock(const Napi::CallbackInfo& info) {
+  int fd = FdArg(info);
+  bool exclusive = info.Length() > 1 && info[1].ToBoolean().Value();
+  while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) return Napi::Boolean::New(info.Env(), false);
+    if (errno != EINTR) ThrowErrno(info.Env(), exclusive ? "flock(LOCK_EX|LOCK_NB)" : "flock(LOCK_SH|LOCK_NB)", Label(info, 2, fd));
+  }
+  return Napi::Boolean::New(info.Env(), true);
+}
+
 // funlock(fd, label?): LOCK_UN never waits, so it runs synchronously.
 Napi::Value Funlock(const Napi::CallbackInfo& info) {
   int fd = FdArg(info);
@@ -65,6 +77,7 @@ Napi::Value Funlock(const Napi::CallbackInfo& info) {
 
 void InitFlock(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
+  exports.Set("tryFlock", Napi::Function::New(env, TryFlock, "tryFlock"));
   exports.Set("funlock", Napi::Function::New(env, Funlock, "funlock"));
 }
 

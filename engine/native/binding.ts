@@ -173,6 +173,8 @@ export interface NativeBinding extends NativeBpf {
    */
   flock(fd: number, exclusive: boolean, label?: string): Promise<void>;
   /** flock(fd, LOCK_UN), synchronously (unlocking never waits). */
+  /** flock with LOCK_NB: false when someone else holds the lock. */
+  tryFlock(fd: number, exclusive: boolean, label?: string): boolean;
   funlock(fd: number, label?: string): void;
 }
 

@@ -1,7 +1,8 @@
 // One JSON record per attachment: the pod's Kubernetes identity (from
 // CNI_ARGS), its addresses and host veth. The node daemon and the eBPF
 // dataplane read these; DEL and GC remove them.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { K8sArgs } from '../cni/index.js';
 
@@ -18,17 +19,21 @@ export interface EndpointRecord {
 
 const fileName = (containerId: string, ifname: string) => `${containerId}_${ifname}.json`;
 
-/** Written whole (temp file + rename), so a crash never leaves half a record. */
+/**
+ * Written whole (temp file + rename), so a crash never leaves half a record.
+ * Synchronous: one small local file, cheaper than pool round trips on the
+ * CNI path.
+ */
 export async function writeEndpoint(dir: string, record: EndpointRecord): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, fileName(record.containerId, record.ifname));
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, path);
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
 }
 
 export async function removeEndpoint(dir: string, containerId: string, ifname: string): Promise<void> {
-  await rm(join(dir, fileName(containerId, ifname)), { force: true });
+  rmSync(join(dir, fileName(containerId, ifname)), { force: true });
 }
 
 export async function listEndpoints(dir: string): Promise<EndpointRecord[]> {

@@ -1,6 +1,6 @@
 // The store's lock: flock(LOCK_EX) on a `lock` file in the store directory,
 // the same file host-local locks, so ferry and host-local exclude each other.
-import { open } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { native } from '../../engine/native/binding.js';
@@ -33,15 +33,18 @@ async function inTurn<T>(key: string, fn: () => Promise<T>): Promise<T> {
 /** Runs fn holding an exclusive flock on `path` (created when missing); released however fn ends. */
 export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   return inTurn(resolve(path), async () => {
-    let handle;
+    let fd: number;
     try {
-      handle = await open(path, 'a', 0o644);
+      fd = openSync(path, 'a', 0o644);
     } catch (e) {
       throw new IpamStoreError('open', path, e);
     }
     try {
       try {
-        await native.flock(handle.fd, true, path);
+        // Uncontended (the usual case: the queue above serializes this
+        // process) the lock is taken at once, without a pool thread; only a
+        // holder in another process makes us wait in a blocking flock.
+        if (!native.tryFlock(fd, true, path)) await native.flock(fd, true, path);
       } catch (e) {
         throw new IpamStoreError('flock', path, e);
       }
@@ -50,13 +53,13 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promi
       } finally {
         // Closing drops the lock anyway; unlocking first says so and cannot fail usefully.
         try {
-          native.funlock(handle.fd, path);
+          native.funlock(fd, path);
         } catch {
           /* the close below releases it */
         }
       }
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   });
 }

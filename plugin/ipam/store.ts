@@ -7,8 +7,8 @@
 // Every method but withLock expects the caller to hold the lock (the
 // allocator does); reads without it see whole records, never half-written ones.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { canonicalAddress } from './address.js';
@@ -67,22 +67,35 @@ export class IpamStore {
     // appears with its content: a crash leaves either no record or a whole
     // one (and maybe a temp file), never an empty file that holds an IP for
     // no one. (O_EXCL create-then-write would leave exactly that.)
+    //
+    // Synchronous on purpose: a reservation runs under the store's lock, so
+    // nothing could overlap it anyway, and a dozen tiny file operations done
+    // directly cost far less than a dozen round trips through libuv's pool.
     const path = join(this.dir, name);
-    const made = await this.writeTemp(formatRecord({ containerId, ifname }));
+    const made = this.writeTemp(formatRecord({ containerId, ifname }), { durable: true });
     try {
-      await link(made, path);
+      linkSync(made, path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new IpamStoreError('link', path, e);
     } finally {
-      await unlink(made).catch(() => undefined);
+      try {
+        unlinkSync(made);
+      } catch {
+        // already gone
+      }
     }
     try {
-      await this.syncDir();
-      await this.replace(`${LAST_RESERVED_PREFIX}${rangeSetIndex}`, name);
+      this.syncDir();
+      // A round-robin hint, not a claim: it needs no fsync (host-local syncs nothing).
+      this.replace(`${LAST_RESERVED_PREFIX}${rangeSetIndex}`, name);
     } catch (e) {
       // The caller sees a failure, so it must not be left holding the IP.
-      await unlink(path).catch(() => undefined);
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
       throw e;
     }
     return true;
@@ -193,40 +206,49 @@ export class IpamStore {
   }
 
   // Writes content to a fresh temporary file, synced, and returns its path.
-  private async writeTemp(content: string): Promise<string> {
+  // Writes `content` to a new temporary file in the store and returns its path.
+  private writeTemp(content: string, options: { durable: boolean }): string {
     const path = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
-    const handle = await fsCall('open', path, () => open(path, 'wx', 0o644));
+    const fd = fsSync('open', path, () => openSync(path, 'wx', 0o644));
     try {
-      await fsCall('write', path, () => handle.writeFile(content));
-      await fsCall('fsync', path, () => handle.sync());
+      fsSync('write', path, () => writeSync(fd, content));
+      if (options.durable) fsSync('fsync', path, () => fsyncSync(fd));
     } catch (e) {
-      await handle.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
+      closeSync(fd);
+      try {
+        unlinkSync(path);
+      } catch {
+        // never created
+      }
       throw e;
     }
-    await fsCall('close', path, () => handle.close());
+    fsSync('close', path, () => closeSync(fd));
     return path;
   }
 
   // Replaces a small file atomically (rename over it).
-  private async replace(name: string, content: string): Promise<void> {
+  private replace(name: string, content: string): void {
     const path = join(this.dir, name);
-    const made = await this.writeTemp(content);
+    const made = this.writeTemp(content, { durable: false });
     try {
-      await fsCall('rename', path, () => rename(made, path));
+      fsSync('rename', path, () => renameSync(made, path));
     } catch (e) {
-      await unlink(made).catch(() => undefined);
+      try {
+        unlinkSync(made);
+      } catch {
+        // already gone
+      }
       throw e;
     }
   }
 
   // Makes a new directory entry durable, so a reservation survives power loss.
-  private async syncDir(): Promise<void> {
-    const handle = await fsCall('open', this.dir, () => open(this.dir, 'r'));
+  private syncDir(): void {
+    const fd = fsSync('open', this.dir, () => openSync(this.dir, 'r'));
     try {
-      await fsCall('fsync', this.dir, () => handle.sync());
+      fsSync('fsync', this.dir, () => fsyncSync(fd));
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 }
@@ -254,6 +276,14 @@ async function readOrUndefined(path: string): Promise<string | undefined> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new IpamStoreError('read', path, e);
+  }
+}
+
+function fsSync<T>(syscall: string, path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw new IpamStoreError(syscall, path, e);
   }
 }
 

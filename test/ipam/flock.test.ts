@@ -26,6 +26,22 @@ describe('flock', () => {
     }
   });
 
+  it('tryFlock takes a free lock at once and says false, without waiting, when another open holds it', () => {
+    const path = join(tempDataDir(), 'lock');
+    const a = openSync(path, 'a');
+    const b = openSync(path, 'a');
+    try {
+      expect(native.tryFlock(a, true, path)).toBe(true);
+      expect(native.tryFlock(b, true, path)).toBe(false);
+      expect(native.tryFlock(b, false, path)).toBe(false);
+      native.funlock(a, path);
+      expect(native.tryFlock(b, true, path)).toBe(true);
+    } finally {
+      closeSync(a);
+      closeSync(b);
+    }
+  });
+
   it('shared locks coexist; an exclusive one waits for them', async () => {
     const path = join(tempDataDir(), 'lock');
     const [a, b, c] = [openSync(path, 'a'), openSync(path, 'a'), openSync(path, 'a')];
