@@ -8,9 +8,8 @@
 //   libcni 1.1.2 cannot drive).
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Netns } from '../../engine/netns/netns.js';
-import { Prober } from '../../engine/probe/probe.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { newProber, openNetns } from '../support/probing.js';
 import { referencePluginDir } from '../support/cnitool.js';
 import { isRoot, run } from '../support/netns.js';
 import {
@@ -39,19 +38,6 @@ import {
   type FerryFixture,
 } from '../support/ferry.js';
 
-let prober: Prober | undefined;
-const opened: Netns[] = [];
-afterEach(async () => {
-  await prober?.close();
-  prober = undefined;
-  for (const ns of opened.splice(0)) ns.close();
-});
-
-function open(name: string): Netns {
-  const ns = Netns.open(name);
-  opened.push(ns);
-  return ns;
-}
 
 const PORT_MAPPINGS = [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }];
 // Bits per second and bits, as the bandwidth capability has them.
@@ -135,8 +121,8 @@ describe.skipIf(!isRoot)('ferry in plugin chains (needs root: namespaces, iptabl
       expect(qdiscs(f).some((q) => q.kind === 'ingress' && q.dev === hostVeth)).toBe(true);
 
       // Traffic: node → its own address:18080 → DNAT → pod:80, both families.
-      prober = new Prober();
-      const [nodeNs, podNs] = [open(f.node), open(pod)];
+      const prober = newProber();
+      const [nodeNs, podNs] = [openNetns(f.node), openNetns(pod)];
       await prober.serveTcp(podNs, ip4!, 80);
       await prober.serveTcp(podNs, ip6!, 80);
       const v4 = await prober.tcpExchange(nodeNs, NODE_V4, 18080, 'via portmap');

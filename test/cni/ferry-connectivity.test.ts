@@ -4,9 +4,10 @@
 // server that echoes the client address, so no NAT hides in the path).
 // The node has addresses of its own (192.0.2.1, 2001:db8::1), as its uplink
 // would. After a pod's DEL, it is unreachable and the others still talk.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Netns } from '../../engine/netns/netns.js';
-import { Prober } from '../../engine/probe/probe.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Netns } from '../../engine/netns/netns.js';
+import type { Prober } from '../../engine/probe/probe.js';
+import { newProber, openNetns } from '../support/probing.js';
 import { isRoot } from '../support/netns.js';
 import {
   addNodeAddresses,
@@ -21,19 +22,6 @@ import {
   writeConflist,
 } from '../support/ferry.js';
 
-let prober: Prober | undefined;
-const opened: Netns[] = [];
-afterEach(async () => {
-  await prober?.close();
-  prober = undefined;
-  for (const ns of opened.splice(0)) ns.close();
-});
-
-function open(name: string): Netns {
-  const ns = Netns.open(name);
-  opened.push(ns);
-  return ns;
-}
 
 interface Pod {
   name: string;
@@ -82,10 +70,10 @@ describe.skipIf(!isRoot)('connectivity between pods ferry attached (needs root: 
         const add = ferryCnitool(f, 'add', name);
         expect(add.status, add.stderr).toBe(0);
         const [v4, v6] = add.result.ips.map((c: any) => (c.address as string).split('/')[0]!);
-        pods.push({ name, ns: open(name), v4: v4!, v6: v6! });
+        pods.push({ name, ns: openNetns(name), v4: v4!, v6: v6! });
       }
-      const node = open(f.node);
-      prober = new Prober();
+      const node = openNetns(f.node);
+      const prober = newProber();
       // Source addresses the node uses: its own in routed mode (the host veths
       // carry none), the bridge's gateway address in bridge mode.
       const nodeSrc4 = mode === 'routed' ? NODE_V4 : `${f.v4}.1`;

@@ -2,20 +2,13 @@
 // (with the thread back in its own namespace afterwards) and TCP through a
 // worker bound to one namespace. Fixtures are wired with iproute2.
 import { readlinkSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { native } from '../../engine/native/binding.js';
-import { Netns } from '../../engine/netns/netns.js';
-import { Prober } from '../../engine/probe/probe.js';
+import type { Netns } from '../../engine/netns/netns.js';
+import { newProber, openNetns } from '../support/probing.js';
 import { ip } from '../support/handle.js';
 import { ipJson, isRoot, makeNetns } from '../support/netns.js';
 
-const opened: Netns[] = [];
-let prober: Prober | undefined;
-afterEach(async () => {
-  await prober?.close();
-  prober = undefined;
-  for (const ns of opened.splice(0)) ns.close();
-});
 
 /** Two namespaces joined by a veth: a=10.77.0.1/24 fd77::1/64, b=10.77.0.2/24 fd77::2/64. */
 function pair(): { a: Netns; b: Netns } {
@@ -35,9 +28,8 @@ function pair(): { a: Netns; b: Netns } {
     ip(ns, 'neigh', 'add', `10.77.0.${n}`, 'lladdr', mac(peer), 'dev', 'eth0', 'nud', 'permanent');
     ip(ns, 'neigh', 'add', `fd77::${n}`, 'lladdr', mac(peer), 'dev', 'eth0', 'nud', 'permanent');
   }
-  const a = Netns.open(na);
-  const b = Netns.open(nb);
-  opened.push(a, b);
+  const a = openNetns(na);
+  const b = openNetns(nb);
   return { a, b };
 }
 
@@ -45,7 +37,7 @@ describe.skipIf(!isRoot)('probes inside namespaces (needs root)', () => {
   it('pings over IPv4 and IPv6 and leaves the main thread in its own namespace', async () => {
     const { a } = pair();
     const before = readlinkSync('/proc/thread-self/ns/net');
-    prober = new Prober();
+    const prober = newProber();
     for (const dst of ['10.77.0.2', 'fd77::2']) {
       const replies = await prober.ping(a, dst, { count: 3, intervalMs: 10 });
       expect(replies.map((r) => r.seq)).toEqual([1, 2, 3]);
@@ -56,20 +48,20 @@ describe.skipIf(!isRoot)('probes inside namespaces (needs root)', () => {
 
   it('reports no reply for an address nobody has', async () => {
     const { a } = pair();
-    prober = new Prober();
+    const prober = newProber();
     const replies = await prober.ping(a, '10.77.0.99', { count: 1, timeoutMs: 300 });
     expect(replies).toEqual([{ seq: 1 }]);
   });
 
   it('fails with the reason when there is no route, naming the namespace', async () => {
     const { a } = pair();
-    prober = new Prober();
+    const prober = newProber();
     await expect(prober.ping(a, '192.0.2.1', { count: 1 })).rejects.toThrow(new RegExp(`ping 192.0.2.1 from netns ${a.name}: Network is unreachable`));
   });
 
   it('exchanges a TCP line between two namespaces, the server seeing the client address', async () => {
     const { a, b } = pair();
-    prober = new Prober();
+    const prober = newProber();
     await prober.serveTcp(b, '10.77.0.2', 7001);
     const r = await prober.tcpExchange(a, '10.77.0.2', 7001, 'hello');
     expect(r.reply).toMatch(/^pong hello \(you are 10\.77\.0\.1:\d+\)$/);
@@ -78,7 +70,7 @@ describe.skipIf(!isRoot)('probes inside namespaces (needs root)', () => {
 
   it('reports a refused TCP connection with its code', async () => {
     const { a } = pair();
-    prober = new Prober();
+    const prober = newProber();
     await expect(prober.tcpExchange(a, '10.77.0.2', 7002, 'x')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
