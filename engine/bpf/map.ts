@@ -4,8 +4,7 @@
 import { native, type NativeMapInfo } from '../native/binding.js';
 import { possibleCpus } from './cpus.js';
 import { BpfError, KeyExistsError, KeyNotFoundError, wrapNative } from './errors.js';
-import { FdHandle, type Owner } from './fd.js';
-import { openPinned, pinFd, unpinPath } from './pin.js';
+import { PinnableFd, type FdOptions } from './pinnable.js';
 import { checkBuffer, checkInteger, checkOneOf } from './validate.js';
 
 export type MapInfo = NativeMapInfo;
@@ -26,7 +25,7 @@ function keyError(e: unknown): unknown {
   return new Class(e.message, e, { cause: e });
 }
 
-export class BpfMap {
+export class BpfMap extends PinnableFd {
   readonly name: string;
   /** libbpf's type name: 'array', 'hash', 'percpu_array', ... */
   readonly type: string;
@@ -42,12 +41,10 @@ export class BpfMap {
    * for per-CPU maps round_up(valueSize, 8) × possible CPUs.
    */
   readonly valueBufferSize: number;
-  readonly #handle: FdHandle;
-  readonly #label: string;
-  #pinPath: string | undefined;
 
   /** Use BpfCollection.map() or BpfMap.openPinned(); not for direct use. */
-  constructor(fd: number, info: MapInfo, options: { owner?: Owner; pinPath?: string } = {}) {
+  constructor(fd: number, info: MapInfo, options: FdOptions = {}) {
+    super(fd, `map ${info.name}`, options);
     this.name = info.name;
     this.type = info.type;
     this.id = info.id;
@@ -57,41 +54,19 @@ export class BpfMap {
     this.flags = info.flags;
     this.perCpu = PER_CPU_TYPES.has(info.type);
     this.valueBufferSize = this.perCpu ? Math.ceil(info.valueSize / 8) * 8 * possibleCpus() : info.valueSize;
-    this.#label = `map ${info.name}`;
-    this.#handle = new FdHandle(fd, this.#label, options.owner);
-    this.#pinPath = options.pinPath;
   }
 
   /** Opens the map pinned at `path`; the result owns its fd: close() it. */
   static openPinned(path: string): BpfMap {
-    const fd = openPinned(path);
-    try {
-      const info = wrapNative(() => native.bpfMapInfo(fd, path));
-      return new BpfMap(fd, info, { pinPath: path });
-    } catch (e) {
-      native.closeFd(fd);
-      throw e;
-    }
+    return PinnableFd.fromPin(path, (fd, label) => native.bpfMapInfo(fd, label), (fd, info) => new BpfMap(fd, info, { pinPath: path }));
   }
 
-  get fd(): number {
-    return this.#handle.fd;
-  }
-
-  get closed(): boolean {
-    return this.#handle.closed;
-  }
-
-  /** Where the map is pinned, when it is. */
-  get pinPath(): string | undefined {
-    return this.#pinPath;
-  }
 
   /** The value stored under `key`, or undefined when there is none. */
   lookup(key: Buffer): Buffer | undefined {
     checkBuffer('key', key, this.keySize);
     const value = Buffer.alloc(this.valueBufferSize);
-    const found = wrapNative(() => native.bpfMapLookup(this.fd, key, value, this.#label));
+    const found = wrapNative(() => native.bpfMapLookup(this.fd, key, value, this.label));
     return found ? value : undefined;
   }
 
@@ -104,7 +79,7 @@ export class BpfMap {
     checkBuffer('value', value, this.valueBufferSize);
     checkOneOf('mode', mode, UPDATE_MODES);
     try {
-      wrapNative(() => native.bpfMapUpdate(this.fd, key, value, native.bpfUpdateFlags[mode], this.#label));
+      wrapNative(() => native.bpfMapUpdate(this.fd, key, value, native.bpfUpdateFlags[mode], this.label));
     } catch (e) {
       throw keyError(e);
     }
@@ -113,7 +88,7 @@ export class BpfMap {
   /** Removes `key`; false when it was not there. (Array entries cannot be deleted: EINVAL.) */
   delete(key: Buffer): boolean {
     checkBuffer('key', key, this.keySize);
-    return wrapNative(() => native.bpfMapDelete(this.fd, key, this.#label));
+    return wrapNative(() => native.bpfMapDelete(this.fd, key, this.label));
   }
 
   /**
@@ -125,7 +100,7 @@ export class BpfMap {
     for (;;) {
       const next = Buffer.alloc(this.keySize);
       const prev = previous;
-      if (!wrapNative(() => native.bpfMapNextKey(this.fd, prev, next, this.#label))) return;
+      if (!wrapNative(() => native.bpfMapNextKey(this.fd, prev, next, this.label))) return;
       yield next;
       previous = next;
     }
@@ -160,7 +135,7 @@ export class BpfMap {
     if (keys.length === 0) return 0;
     const fd = this.fd;
     return wrapNative(() =>
-      native.bpfMapUpdateBatch(fd, Buffer.concat(keys), Buffer.concat(values), keys.length, 0, this.#label),
+      native.bpfMapUpdateBatch(fd, Buffer.concat(keys), Buffer.concat(values), keys.length, 0, this.label),
     );
   }
 
@@ -183,7 +158,7 @@ export class BpfMap {
       let batch: { count: number; done: boolean };
       try {
         const from = cursor;
-        batch = wrapNative(() => native.bpfMapLookupBatch(this.fd, from, next, keys, values, size, this.#label));
+        batch = wrapNative(() => native.bpfMapLookupBatch(this.fd, from, next, keys, values, size, this.label));
       } catch (e) {
         // A hash bucket holds more entries than `size`: retry it with room.
         if (e instanceof BpfError && e.code === 'ENOSPC' && size < this.maxEntries) {
@@ -205,29 +180,11 @@ export class BpfMap {
 
   /** Splits a per-CPU value Buffer into one valueSize Buffer per possible CPU. */
   perCpuValues(value: Buffer): Buffer[] {
-    if (!this.perCpu) throw new TypeError(`${this.#label} (${this.type}) is not a per-CPU map`);
+    if (!this.perCpu) throw new TypeError(`${this.label} (${this.type}) is not a per-CPU map`);
     checkBuffer('value', value, this.valueBufferSize);
     const stride = Math.ceil(this.valueSize / 8) * 8;
     const out: Buffer[] = [];
     for (let offset = 0; offset < value.length; offset += stride) out.push(value.subarray(offset, offset + this.valueSize));
     return out;
-  }
-
-  /** Pins the map at `path` on bpffs. */
-  pin(path: string): void {
-    pinFd(this.fd, path, this.#label);
-    this.#pinPath = path;
-  }
-
-  /** Removes the map's pin, if any; false when there was none. */
-  unpin(): boolean {
-    const path = this.#pinPath;
-    this.#pinPath = undefined;
-    return path !== undefined && unpinPath(path);
-  }
-
-  /** Closes a map opened from a pin; a collection's map closes with it. */
-  close(): void {
-    this.#handle.close();
   }
 }

@@ -1,9 +1,8 @@
 // A live (loaded, verified) BPF program: its fd for attaching, pinning, and
 // BPF_PROG_TEST_RUN to unit-test it on crafted input without attaching it.
 import { native, type NativeProgInfo } from '../native/binding.js';
-import { wrapNative, wrapNativeAsync } from './errors.js';
-import { FdHandle, type Owner } from './fd.js';
-import { openPinned, pinFd, unpinPath } from './pin.js';
+import { wrapNativeAsync } from './errors.js';
+import { PinnableFd, type FdOptions } from './pinnable.js';
 import { checkInteger } from './validate.js';
 
 export type ProgramInfo = NativeProgInfo;
@@ -36,51 +35,28 @@ export interface TestRunResult {
   data: Buffer;
 }
 
-export class BpfProgram {
+export class BpfProgram extends PinnableFd {
   readonly name: string;
   /** libbpf's type name: 'sched_cls', 'xdp', ... */
   readonly type: string;
   readonly id: number;
   /** The kernel's tag (hash of the translated instructions), hex. */
   readonly tag: string;
-  readonly #handle: FdHandle;
-  readonly #label: string;
-  #pinPath: string | undefined;
 
   /** Use BpfCollection.program() or BpfProgram.openPinned(); not for direct use. */
-  constructor(fd: number, info: ProgramInfo, options: { owner?: Owner; pinPath?: string } = {}) {
+  constructor(fd: number, info: ProgramInfo, options: FdOptions = {}) {
+    super(fd, `program ${info.name}`, options);
     this.name = info.name;
     this.type = info.type;
     this.id = info.id;
     this.tag = info.tag;
-    this.#label = `program ${info.name}`;
-    this.#handle = new FdHandle(fd, this.#label, options.owner);
-    this.#pinPath = options.pinPath;
   }
 
   /** Opens the program pinned at `path`; the result owns its fd: close() it. */
   static openPinned(path: string): BpfProgram {
-    const fd = openPinned(path);
-    try {
-      const info = wrapNative(() => native.bpfProgInfo(fd, path));
-      return new BpfProgram(fd, info, { pinPath: path });
-    } catch (e) {
-      native.closeFd(fd);
-      throw e;
-    }
+    return PinnableFd.fromPin(path, (fd, label) => native.bpfProgInfo(fd, label), (fd, info) => new BpfProgram(fd, info, { pinPath: path }));
   }
 
-  get fd(): number {
-    return this.#handle.fd;
-  }
-
-  get closed(): boolean {
-    return this.#handle.closed;
-  }
-
-  get pinPath(): string | undefined {
-    return this.#pinPath;
-  }
 
   /** Runs the program once (or `repeat` times) on `data` with BPF_PROG_TEST_RUN. */
   async testRun(options: TestRunOptions): Promise<TestRunResult> {
@@ -95,26 +71,8 @@ export class BpfProgram {
     if (ctx !== undefined && !Buffer.isBuffer(ctx)) throw new TypeError('ctx must be a Buffer');
     const fd = this.fd;
     const result = await wrapNativeAsync(() =>
-      native.bpfProgTestRun(fd, data, dataOutSize, ctx ?? null, repeat, this.#label),
+      native.bpfProgTestRun(fd, data, dataOutSize, ctx ?? null, repeat, this.label),
     );
     return { retval: result.retval | 0, duration: result.duration, data: result.data };
-  }
-
-  /** Pins the program at `path` on bpffs. */
-  pin(path: string): void {
-    pinFd(this.fd, path, this.#label);
-    this.#pinPath = path;
-  }
-
-  /** Removes the program's pin, if any; false when there was none. */
-  unpin(): boolean {
-    const path = this.#pinPath;
-    this.#pinPath = undefined;
-    return path !== undefined && unpinPath(path);
-  }
-
-  /** Closes a program opened from a pin; a collection's program closes with it. */
-  close(): void {
-    this.#handle.close();
   }
 }
