@@ -26,9 +26,13 @@ import {
   type CtFlag,
   type CtStateName,
   type Lb4Backend,
+  type MapRole,
+  type MapSet,
   type Proto,
   type Scope,
 } from './layout.js';
+
+export type { MapRole } from './layout.js';
 import { conntrackFill, readCounters, type ConntrackFill, type MetricsMap } from './metrics.js';
 import { DEFAULT_PIN_ROOT } from './paths.js';
 
@@ -42,16 +46,8 @@ export interface InspectMaps {
   metrics: MetricsMap;
 }
 
-export interface PinnedMaps {
+export interface PinnedMaps extends MapSet<BpfMap> {
   readonly pinRoot: string;
-  readonly services: BpfMap;
-  readonly backends: BpfMap;
-  readonly revNat: BpfMap;
-  readonly conntrack: BpfMap;
-  readonly metrics: BpfMap;
-  readonly nodeConfig: BpfMap;
-  readonly affinity: BpfMap;
-  readonly maglev: BpfMap;
   /** Closes this process's fds; the pins stay. */
   close(): void;
 }
@@ -77,7 +73,6 @@ export class DataplaneLayoutError extends Error {
   }
 }
 
-export type MapRole = keyof typeof MAPS;
 const ROLES = Object.keys(MAPS) as MapRole[];
 
 /**

@@ -39,6 +39,12 @@ export const MAPS = {
   maglev: 'ferry_lb4_maglv',
 } as const;
 
+/** A map's role in the dataplane: a key of MAPS. */
+export type MapRole = keyof typeof MAPS;
+
+/** One M per map role, e.g. the live maps of a loaded dataplane. */
+export type MapSet<M> = { readonly [R in MapRole]: M };
+
 // --- enums (enum lb_proto, lb_scope, lb_svc_flags, ct_dir, ct_state, ct_flags, lb_metric)
 
 export type Proto = 'tcp' | 'udp';

@@ -5,12 +5,12 @@
 // attachUplink() (uplink.ts) does.
 import { mkdirSync } from 'node:fs';
 import { BpfObject, ensureBpffs, unpinPath, type BpfCollection, type BpfMap } from '../bpf/index.js';
-import { MAPS, OBJECT_FILE, PROGRAMS } from './layout.js';
+import { MAPS, OBJECT_FILE, PROGRAMS, type MapSet } from './layout.js';
 import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin, fromUplinkPin } from './paths.js';
 
 export interface Dataplane {
   readonly pinRoot: string;
-  readonly maps: { services: BpfMap; backends: BpfMap; revNat: BpfMap; conntrack: BpfMap; metrics: BpfMap; nodeConfig: BpfMap; affinity: BpfMap; maglev: BpfMap };
+  readonly maps: MapSet<BpfMap>;
   /** Closes this process's fds; pinned maps, program and links stay. */
   close(): void;
 }
@@ -32,16 +32,7 @@ export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpf
     }
     return {
       pinRoot,
-      maps: {
-        services: collection.map(MAPS.services),
-        backends: collection.map(MAPS.backends),
-        revNat: collection.map(MAPS.revNat),
-        conntrack: collection.map(MAPS.conntrack),
-        metrics: collection.map(MAPS.metrics),
-        nodeConfig: collection.map(MAPS.nodeConfig),
-        affinity: collection.map(MAPS.affinity),
-        maglev: collection.map(MAPS.maglev),
-      },
+      maps: Object.fromEntries(Object.entries(MAPS).map(([role, name]) => [role, collection.map(name)])) as MapSet<BpfMap>,
       close: () => collection.close(),
     };
   } catch (e) {
