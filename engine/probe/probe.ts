@@ -82,6 +82,13 @@ export interface TcpStream {
   close(): Promise<void>;
 }
 
+/** A connected UDP socket that keeps its source port (Prober.openUdpSocket). */
+export interface UdpSocket {
+  /** Sends one datagram, resolves with the first one back; ECONNREFUSED on port unreachable. */
+  send(message: string, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
 export class Prober {
   private readonly workers = new Map<Netns, TcpWorker>();
 
@@ -116,6 +123,21 @@ export class Prober {
   /** Sends one datagram from a connected UDP socket inside `netns`, returns the first datagram back (ECONNREFUSED on port unreachable). */
   udpExchange(netns: Netns, host: string, port: number, message: string, timeoutMs = 2000): Promise<string> {
     return this.worker(netns).call({ op: 'udp-exchange', host, port, message, timeoutMs }) as Promise<string>;
+  }
+
+  /** Starts a datagram server inside `netns` (stopped by close()); its answers name its address. */
+  serveUdp(netns: Netns, host: string, port: number): Promise<{ address: string; port: number }> {
+    return this.worker(netns).call({ op: 'udp-serve', host, port }) as Promise<{ address: string; port: number }>;
+  }
+
+  /** Opens a connected UDP socket inside `netns` that keeps its source port across sends. */
+  async openUdpSocket(netns: Netns, host: string, port: number): Promise<UdpSocket> {
+    const worker = this.worker(netns);
+    const socket = (await worker.call({ op: 'udp-socket-open', host, port })) as number;
+    return {
+      send: (message, timeoutMs = 2000) => worker.call({ op: 'udp-socket-send', socket, message, timeoutMs }) as Promise<string>,
+      close: async () => void (await worker.call({ op: 'udp-socket-close', socket })),
+    };
   }
 
   async close(): Promise<void> {

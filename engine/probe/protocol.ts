@@ -50,6 +50,33 @@ export interface UdpExchangeRequest {
   timeoutMs: number;
 }
 
+/** Starts a datagram server answering each datagram with one line (udp-serve). */
+export interface UdpServeRequest {
+  op: 'udp-serve';
+  host: string;
+  port: number;
+}
+
+/** Opens a connected UDP socket that keeps its source port for udp-socket-send; answers its id. */
+export interface UdpSocketOpenRequest {
+  op: 'udp-socket-open';
+  host: string;
+  port: number;
+}
+
+/** One datagram out of a held socket, the first one back (or its ICMP error). */
+export interface UdpSocketSendRequest {
+  op: 'udp-socket-send';
+  socket: number;
+  message: string;
+  timeoutMs: number;
+}
+
+export interface UdpSocketCloseRequest {
+  op: 'udp-socket-close';
+  socket: number;
+}
+
 export interface CloseServersRequest {
   op: 'close-servers';
 }
@@ -61,6 +88,10 @@ export type ProbeRequest = (
   | TcpStreamSendRequest
   | TcpStreamCloseRequest
   | UdpExchangeRequest
+  | UdpServeRequest
+  | UdpSocketOpenRequest
+  | UdpSocketSendRequest
+  | UdpSocketCloseRequest
   | CloseServersRequest
 ) & { id: number };
 

@@ -18,16 +18,23 @@ import type {
   TcpStreamSendRequest,
   TcpWorkerData,
   UdpExchangeRequest,
+  UdpServeRequest,
+  UdpSocketOpenRequest,
+  UdpSocketSendRequest,
 } from './protocol.js';
 
 const { nsFd, nsName } = workerData as TcpWorkerData;
 native.enterNetnsOnThisThread(nsFd, nsName);
 
-const servers: net.Server[] = [];
+const servers: Array<net.Server | dgram.Socket> = [];
+/** Server-side connections: closing a server waits for them, and a peer that vanished never ends its own. */
+const accepted = new Set<net.Socket>();
 
 /** A line server: answers "pong <line> (you are ADDR:PORT)" and closes (or, with echo, answers every line). */
 async function serve(req: TcpServeRequest): Promise<{ address: string; port: number }> {
   const server = net.createServer((conn) => {
+    accepted.add(conn);
+    conn.once('close', () => accepted.delete(conn));
     conn.setEncoding('utf8');
     let buffered = '';
     conn.on('data', (chunk: string) => {
@@ -122,23 +129,76 @@ async function streamSend(req: TcpStreamSendRequest): Promise<string> {
   }
 }
 
-/** One datagram out of a connected socket, the first one back; an ICMP error fails it (ECONNREFUSED ...). */
-async function udpExchange(req: UdpExchangeRequest): Promise<string> {
+/**
+ * A datagram server: answers each datagram "pong <line> from ADDR (you are
+ * ADDR:PORT)", naming its own address so that a client of a service can tell
+ * which backend answered.
+ */
+async function serveUdp(req: UdpServeRequest): Promise<{ address: string; port: number }> {
+  const server = dgram.createSocket('udp4');
+  server.on('message', (msg, rinfo) => {
+    const answer = `pong ${msg.toString('utf8').trim()} from ${req.host} (you are ${rinfo.address}:${rinfo.port})\n`;
+    server.send(answer, rinfo.port, rinfo.address);
+  });
+  server.bind(req.port, req.host);
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+  servers.push(server);
+  const addr = server.address();
+  return { address: addr.address, port: addr.port };
+}
+
+/**
+ * Connected UDP sockets (udp-socket-*): a connected socket keeps its source
+ * port, like a resolver's, and sees the ICMP errors its datagrams draw
+ * (port unreachable: ECONNREFUSED).
+ */
+const udpSockets = new Map<number, dgram.Socket>();
+let nextUdpSocket = 1;
+
+async function udpOpen(req: UdpSocketOpenRequest): Promise<number> {
   const socket = dgram.createSocket('udp4');
+  socket.on('error', () => {}); // reported to the send waiting for it
+  socket.connect(req.port, req.host);
+  await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([e]) => Promise.reject(e))]);
+  const id = nextUdpSocket++;
+  udpSockets.set(id, socket);
+  return id;
+}
+
+async function udpSend(req: UdpSocketSendRequest): Promise<string> {
+  const socket = udpSockets.get(req.socket);
+  if (socket === undefined) throw new Error(`no open UDP socket ${req.socket}`);
+  const { address, port } = socket.remoteAddress();
+  const ac = new AbortController();
   const timer = setTimeout(
-    () => socket.emit('error', Object.assign(new Error(`no answer from ${req.host}:${req.port}/udp within ${req.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+    () => socket.emit('error', Object.assign(new Error(`no answer from ${address}:${port}/udp within ${req.timeoutMs} ms`), { code: 'ETIMEDOUT' })),
     req.timeoutMs,
   );
-  const failed = once(socket, 'error').then(([e]) => Promise.reject(e as Error));
   try {
-    socket.connect(req.port, req.host);
-    await Promise.race([once(socket, 'connect'), failed]);
     socket.send(`${req.message}\n`);
-    const [reply] = (await Promise.race([once(socket, 'message'), failed])) as [Buffer];
-    return reply.toString('utf8').trim();
+    const [first] = (await Promise.race([
+      once(socket, 'message', { signal: ac.signal }),
+      once(socket, 'error', { signal: ac.signal }).then(([e]) => Promise.reject(e as Error)),
+    ])) as [Buffer];
+    return first.toString('utf8').trim();
   } finally {
     clearTimeout(timer);
-    socket.close();
+    ac.abort();
+  }
+}
+
+function udpClose(id: number): void {
+  udpSockets.get(id)?.close();
+  udpSockets.delete(id);
+}
+
+/** One datagram out of a fresh connected socket, the first one back. */
+async function udpExchange(req: UdpExchangeRequest): Promise<string> {
+  const socket = await udpOpen({ op: 'udp-socket-open', host: req.host, port: req.port });
+  try {
+    return await udpSend({ op: 'udp-socket-send', socket, message: req.message, timeoutMs: req.timeoutMs });
+  } finally {
+    udpClose(socket);
   }
 }
 
@@ -154,6 +214,14 @@ async function handle(req: ProbeRequest): Promise<unknown> {
       return streamSend(req);
     case 'udp-exchange':
       return udpExchange(req);
+    case 'udp-serve':
+      return serveUdp(req);
+    case 'udp-socket-open':
+      return udpOpen(req);
+    case 'udp-socket-send':
+      return udpSend(req);
+    case 'udp-socket-close':
+      return udpClose(req.socket);
     case 'tcp-stream-close':
       streams.get(req.stream)?.socket.destroy();
       streams.delete(req.stream);
@@ -161,7 +229,9 @@ async function handle(req: ProbeRequest): Promise<unknown> {
     case 'close-servers':
       for (const s of streams.values()) s.socket.destroy();
       streams.clear();
-      await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+      for (const id of [...udpSockets.keys()]) udpClose(id);
+      for (const conn of accepted) conn.destroy();
+      await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       return undefined;
   }
 }

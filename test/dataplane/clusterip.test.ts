@@ -2,76 +2,21 @@
 // attached by ferry's CNI ADD (which hooks from_pod onto each host veth), a
 // ClusterIP programmed into the maps, and real TCP from a client pod to the
 // VIP reaching the backends, replies coming back from the VIP.
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { backendId, ct4Key, ctEntry, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex } from '../../engine/dataplane/layout.js';
-import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
+import type { Dataplane } from '../../engine/dataplane/loader.js';
 import { readCounters } from '../../engine/dataplane/metrics.js';
 import { fromPodPin, linkPin } from '../../engine/dataplane/paths.js';
-import { Netns } from '../../engine/netns/netns.js';
 import { Prober } from '../../engine/probe/probe.js';
-import { runCni } from '../../plugin/cni/index.js';
-import { createHandlers } from '../../plugin/commands/handlers.js';
-import { isRoot, makeNetns, run } from '../support/netns.js';
+import { isRoot, run } from '../support/netns.js';
+import { podNode, type Pod } from './pod-node.js';
 
 const VIP = '10.96.0.10';
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-interface Pod {
-  netns: Netns;
-  ip: string;
-  hostVeth: string;
-}
-
-interface Setup {
-  dp: Dataplane;
-  node: Netns;
-  add(label: string): Promise<Pod>;
-  del(label: string, pod: Pod): Promise<void>;
-}
-
-async function setup(): Promise<Setup> {
-  const pinRoot = makePinDir('ferry-e2e');
-  cleanups.push(() => removePinDir(pinRoot));
-  const dp = await loadDataplane(pinRoot);
-  cleanups.push(() => dp.close());
-  const state = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
-  cleanups.push(() => rmSync(state, { recursive: true, force: true }));
-  const node = Netns.open(makeNetns('fe2e-node'));
-  cleanups.push(() => node.close());
-  const handlers = createHandlers({ nodeNetns: node });
-  const conf = JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'e2e',
-    type: 'ferry',
-    logFile: join(state, 'cni.log'),
-    dataDir: join(state, 'state'),
-    ebpf: { pinRoot },
-    ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }]] },
-  });
-  const call = async (command: 'ADD' | 'DEL', label: string, netns: Netns) => {
-    const env = { CNI_COMMAND: command, CNI_CONTAINERID: `e2e-${label}`, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0' };
-    const out = await runCni({ env, stdin: conf }, handlers);
-    expect(out.exitCode, out.stdout).toBe(0);
-    return out.stdout;
-  };
-  const add = async (label: string): Promise<Pod> => {
-    const netns = Netns.open(makeNetns(`fe2e-${label}`));
-    cleanups.push(() => netns.close());
-    const result = JSON.parse(await call('ADD', label, netns)) as { interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
-    return { netns, ip: result.ips[0]!.address.split('/')[0]!, hostVeth: result.interfaces[0]!.name };
-  };
-  const del = async (label: string, pod: Pod) => {
-    await call('DEL', label, pod.netns);
-  };
-  return { dp, node, add, del };
-}
 
 /** A ClusterIP VIP:80/tcp with the given backends on :8080, written through the layout codecs. */
 function program(dp: Dataplane, backends: Pod[]): void {
@@ -96,7 +41,7 @@ function tcxLinksOf(dp: Dataplane): number {
 
 describe.skipIf(!isRoot)('ClusterIP through the eBPF dataplane (needs root)', () => {
   it('CNI ADD attaches from_pod with tcx; a client pod reaches the VIP, load-balanced over both backends', async () => {
-    const { dp, node, add } = await setup();
+    const { dp, add } = await podNode(cleanups, 'fe2e');
     const client = await add('client');
     const backends = [await add('be1'), await add('be2')];
     for (const pod of [client, ...backends]) expect(existsSync(linkPin(dp.pinRoot, pod.hostVeth))).toBe(true);
@@ -122,7 +67,7 @@ describe.skipIf(!isRoot)('ClusterIP through the eBPF dataplane (needs root)', ()
   });
 
   it('a ClusterIP without endpoints is refused at once: TCP connect and a connected UDP socket get ECONNREFUSED', async () => {
-    const { dp, add } = await setup();
+    const { dp, add } = await podNode(cleanups, 'fe2e');
     const client = await add('client');
     program(dp, []);
     const udpKey = (slot: number) => lb4Key.encode({ address: VIP, port: 53, proto: 'udp', slot, scope: 'external' });
@@ -132,18 +77,15 @@ describe.skipIf(!isRoot)('ClusterIP through the eBPF dataplane (needs root)', ()
     const prober = new Prober();
     cleanups.push(() => prober.close());
     // Without the ICMP port unreachable the SYN would be retransmitted until the 3 s timeout.
-    let t0 = performance.now();
+    // (ECONNREFUSED comes only from that ICMP error; a lost SYN ends in ETIMEDOUT.)
     await expect(prober.tcpExchange(client.netns, VIP, 80, 'anyone?', 3000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    expect(performance.now() - t0).toBeLessThan(1000);
-    t0 = performance.now();
     await expect(prober.udpExchange(client.netns, VIP, 53, 'anyone?', 3000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(readCounters(dp.maps.metrics).reject_no_backend).toBe(2n);
     expect(dp.maps.conntrack.entries().next().done).toBe(true);
   });
 
   it('DEL removes the pinned link with the veth', async () => {
-    const { dp, add, del } = await setup();
+    const { dp, add, del } = await podNode(cleanups, 'fe2e');
     const pod = await add('solo');
     expect(existsSync(linkPin(dp.pinRoot, pod.hostVeth))).toBe(true);
     expect(tcxLinksOf(dp)).toBe(1);
