@@ -58,7 +58,13 @@ export interface Skipped {
 export interface DesiredState {
   /** By frontendKey(). */
   frontends: Map<string, DesiredFrontend>;
-  /** Every backend some frontend uses, by backendKey(). */
+  /**
+   * Every backend some frontend uses, by backendKey(), and every other
+   * serving endpoint of a programmed port (a terminating pod while ready
+   * ones are left): new flows never pick those, but flows already pinned to
+   * them keep them, as kube-proxy's conntrack keeps a terminating pod's
+   * connections until the pod is gone.
+   */
   backends: Map<string, BackendAddress>;
   /** What the maps cannot express (yet), with the reason. */
   skipped: Skipped[];
@@ -183,11 +189,10 @@ function addService(
         skip(`${f.kind} ${revNatKey({ ...f, proto })}`, `already the frontend of ${owner.service}${owner.portName ? ` port ${owner.portName}` : ''}`);
         continue;
       }
-      for (const entry of entries) {
-        state.frontends.set(frontendKey(entry), entry);
-        for (const key of entry.backends) {
-          if (!state.backends.has(key)) state.backends.set(key, backends.byKey.get(key)!.address);
-        }
+      for (const entry of entries) state.frontends.set(frontendKey(entry), entry);
+      // Every backend chosen above is ready or serving.
+      for (const c of backends.candidates) {
+        if ((c.endpoint.ready || c.endpoint.serving) && !state.backends.has(c.key)) state.backends.set(c.key, c.address);
       }
     }
   }

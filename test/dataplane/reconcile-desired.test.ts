@@ -99,7 +99,7 @@ describe('desiredState', () => {
     expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp', '10.0.0.2:9090/tcp'] });
   });
 
-  it('uses only ready endpoints; serving terminating ones only when none is ready', () => {
+  it('new flows: ready endpoints only, serving terminating ones when none is ready; flows already pinned keep any serving one', () => {
     const mixed = state([svc()], {
       'default/web': [
         ep('10.0.0.1'),
@@ -108,6 +108,8 @@ describe('desiredState', () => {
       ],
     });
     expect(backendsOf(mixed)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp'] });
+    // The terminating pod stays a backend for the flows pinned to it; the one not serving does not.
+    expect([...mixed.backends.keys()].sort()).toEqual(['10.0.0.1:8080/tcp', '10.0.0.2:8080/tcp']);
 
     const fallback = state([svc()], {
       'default/web': [
@@ -117,7 +119,7 @@ describe('desiredState', () => {
       ],
     });
     expect(backendsOf(fallback)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.2:8080/tcp'] });
-    expect([...fallback.backends.keys()]).toEqual(['10.0.0.2:8080/tcp']);
+    expect([...fallback.backends.keys()].sort()).toEqual(['10.0.0.2:8080/tcp', '10.0.0.4:8080/tcp']);
   });
 
   it('keeps a frontend with no backends (count 0), so the datapath knows the VIP', () => {
