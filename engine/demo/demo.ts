@@ -3,7 +3,8 @@
 // ferry's CNI plugin (the same ADD kubelet runs, with ferry's IPAM, in routed
 // mode, dual stack), which hooks the dataplane onto each pod's veth; pod-a
 // probes pod-b with ICMP and TCP, then reaches a ClusterIP served by pod-b
-// and pod-c through eBPF load balancing; finally DEL detaches every pod and
+// and pod-c through eBPF load balancing, programmed from manifests by the
+// daemon's file source (service.ts); finally DEL detaches every pod and
 // everything is removed. Later stages add NodePorts and more nodes.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,15 +14,12 @@ import Table from 'cli-table3';
 import { runCni } from '../../plugin/cni/index.js';
 import { createHandlers } from '../../plugin/commands/handlers.js';
 import { makePinDir, removePinDir } from '../bpf/index.js';
-import { ct4Key, ctEntry } from '../dataplane/layout.js';
 import { loadDataplane, type Dataplane } from '../dataplane/loader.js';
-import { parseEndpoints, parseService } from '../dataplane/model.js';
-import { backendKey } from '../dataplane/desired.js';
-import { desiredState, Reconciler } from '../dataplane/reconcile.js';
 import { Handle } from '../handle.js';
 import { RTPROT_KERNEL } from '../netlink/constants.js';
 import { Netns } from '../netns/netns.js';
 import { Prober, type EchoResult } from '../probe/probe.js';
+import { demoService } from './service.js';
 
 interface Pod {
   label: string;
@@ -34,7 +32,6 @@ interface Pod {
 
 const POD_LABELS = ['pod-a', 'pod-b', 'pod-c'];
 const TCP_PORT = 8080;
-const CLUSTER_IP = '10.96.0.10';
 
 /** The network config a node would have in /etc/cni/net.d (state kept in `dir`). */
 function networkConfig(dir: string, pinRoot: string): string {
@@ -119,7 +116,7 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
         log(`TCP   ${a.label} → ${b.label} ${hostPort}: FAILED — ${(e as Error).message}`);
       }
     }
-    const service = await clusterIp(dataplane, prober, a, [b, c]);
+    const service = await demoService(dataplane, prober, a, [b, c], join(stateDir, 'services.yaml'), TCP_PORT);
     ok &&= service.ok;
     log(`\n${service.text}`);
     log('');
@@ -150,43 +147,6 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
   }
   log(ok ? '\ndemo OK' : '\ndemo FAILED');
   return ok;
-}
-
-/**
- * Programs Service demo/web (ClusterIP 10.96.0.10:80 → targetPort 8080 on the
- * backends) through the reconciler, then connects to it from the client
- * several times and reports which backend each connection reached, as the
- * dataplane's conntrack recorded it.
- */
-async function clusterIp(dp: Dataplane, prober: Prober, client: Pod, backends: Pod[]): Promise<{ ok: boolean; text: string }> {
-  const service = parseService({ namespace: 'demo', name: 'web', clusterIPs: [CLUSTER_IP], ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: TCP_PORT }] });
-  const endpoints = parseEndpoints(service, backends.map((b) => ({ addresses: [b.ips[0]!], ports: [{ name: 'http', port: TCP_PORT, protocol: 'TCP' }] })));
-  const reconciler = await Reconciler.adopt(dp.maps);
-  const applied = reconciler.apply(desiredState([service], new Map([['demo/web', endpoints]]), { nodeName: 'demo' }));
-  const lines = [`Service demo/web: ClusterIP ${CLUSTER_IP}:80 → ${backends.map((b) => `${b.label} ${b.ips[0]}:${TCP_PORT}`).join(', ')}`];
-  lines.push(`  reconciler wrote services +${applied.services.added}, backends +${applied.backends.added}, rev-NAT +${applied.revNat.added}`);
-  const byBackendId = new Map<number, number>();
-  let failures = 0;
-  const attempts = 20; // with two backends, each is picked at least once but for odds of 2 in a million
-  for (let i = 0; i < attempts; i++) {
-    try {
-      await prober.tcpExchange(client.netns, CLUSTER_IP, 80, `hello ${i} from ${client.label}`);
-    } catch {
-      failures++;
-    }
-  }
-  for (const [k, v] of dp.maps.conntrack.entries()) {
-    const key = ct4Key.decode(k);
-    if (key.dir !== 'forward' || key.daddr !== CLUSTER_IP) continue;
-    const id = ctEntry.decode(v).backendId;
-    byBackendId.set(id, (byBackendId.get(id) ?? 0) + 1);
-  }
-  const spread = backends.map((b) => {
-    const id = reconciler.backendId(backendKey({ address: b.ips[0]!, port: TCP_PORT, proto: 'tcp' }));
-    return `${b.label} ${byBackendId.get(id ?? -1) ?? 0}`;
-  });
-  lines.push(`TCP   ${client.label} → ${CLUSTER_IP}:80 ×${attempts}: ${attempts - failures} answered, DNAT spread by conntrack: ${spread.join(', ')}${failures ? '  ← FAILED' : ''}`);
-  return { ok: failures === 0 && backends.every((b) => !spread.includes(`${b.label} 0`)), text: lines.join('\n') };
 }
 
 async function describeNode(nodeNs: Netns, node: Handle, pods: Pod[]): Promise<string> {
