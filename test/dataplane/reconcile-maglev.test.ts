@@ -6,28 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { lb4Key, lb4Maglev, lb4MaglevKey, lb4Service, SVC_FLAGS } from '../../engine/dataplane/layout.js';
 import { maglevTable } from '../../engine/dataplane/maglev.js';
 import { LB_ALGORITHM_ANNOTATION, parseEndpoints, parseService } from '../../engine/dataplane/model.js';
-import { desiredState, type MapLike, Reconciler } from '../../engine/dataplane/reconcile.js';
+import { MemoryMap } from '../../engine/dataplane/memory-map.js';
+import { desiredState, Reconciler } from '../../engine/dataplane/reconcile.js';
 
-class FakeMap implements MapLike {
-  readonly data = new Map<string, Buffer>();
-  lookup(key: Buffer) {
-    return this.data.get(key.toString('hex'));
-  }
-  update(key: Buffer, value: Buffer) {
-    this.data.set(key.toString('hex'), Buffer.from(value));
-  }
-  delete(key: Buffer) {
-    return this.data.delete(key.toString('hex'));
-  }
-  *entries(): Iterable<[Buffer, Buffer]> {
-    for (const [k, v] of this.data) yield [Buffer.from(k, 'hex'), v];
-  }
-  updateBatch(entries: Iterable<readonly [Buffer, Buffer]>) {
-    let n = 0;
-    for (const [k, v] of entries) (this.update(k, v), n++);
-    return n;
-  }
-}
+/** The Reconciler's maps, in memory. */
+const FakeMap = MemoryMap.bind(null, 'test');
 
 function world(addresses: string[], extra: Record<string, unknown> = {}) {
   const service = parseService({
@@ -83,7 +66,7 @@ describe('Reconciler: Maglev tables and session affinity', () => {
 
     const off = reconciler.apply(world(addresses));
     expect(off.maglev).toMatchObject({ removed: 1 });
-    expect(maps.maglev.data.size).toBe(0);
+    expect(maps.maglev.size).toBe(0);
     expect(lb4Service.decode(maps.services.lookup(headKey)!).flags).toBe(0);
   });
 
@@ -95,6 +78,6 @@ describe('Reconciler: Maglev tables and session affinity', () => {
 
     const withMap = { ...maps, maglev: new FakeMap() };
     new Reconciler(withMap).apply(world([], { loadBalancing: 'maglev' }));
-    expect(withMap.maglev.data.size).toBe(0);
+    expect(withMap.maglev.size).toBe(0);
   });
 });
