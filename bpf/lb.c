@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 //
-// ferry's service load balancer, IPv4 TCP and UDP: the kube-proxy
-// replacement's datapath. Two programs share the maps of
+// ferry's service load balancer and NAT, IPv4 TCP, UDP and ICMP: the
+// kube-proxy replacement's datapath. Three programs share the maps of
 // include/ferry_lb.h.
 //
 // from_pod runs at tcx ingress of each pod's host-side veth in routed mode,
@@ -14,6 +14,11 @@
 //  - a reply from a backend to a client of a service: rewrite its source
 //    back to the frontend (and for an SNATed flow from outside its
 //    destination back to the client);
+//  - hairpin: when the backend is the client pod itself, also rewrite its
+//    source to the node's side (LB_HAIRPIN_ADDR4, routed mode's gateway) as
+//    kube-proxy masquerades hairpin traffic, so the pod neither sees a
+//    request from itself nor answers it inside itself; its packets both ways
+//    go straight back out of the veth into the pod (CT_F_HAIRPIN);
 //  - anything else: TCX_NEXT (-1), untouched: the rest of the hook and the
 //    stack decide.
 //
@@ -28,14 +33,32 @@
 //    frontend's external scope holds this node's endpoints only: none, and
 //    new flows are dropped);
 //  - a reply from a backend behind the uplink (another node's pod), of a
-//    flow from outside or of a pod's ClusterIP flow: undo the translation;
+//    flow from outside or of a pod's ClusterIP flow, or a reply to a
+//    masqueraded flow: undo the translation;
 //  - a ClusterIP: passed (LB_METRIC_PASS_NOT_EXTERNAL), served to pods only;
 //  - anything else: TCX_NEXT.
 //
-// Where translated packets go: a ClusterIP flow's into the stack
-// (TC_ACT_OK), which routes them like any; a flow of an external frontend
-// (CT_F_REDIRECT) is forwarded past the stack both ways by a FIB lookup and
-// bpf_redirect_neigh() (lib/fib4.h says why).
+// to_uplink runs at tcx egress of the node's uplink(s), so it sees what
+// leaves the node: a pod's packet to outside the cluster (from one of the
+// pod CIDRs in ferry_node_cfg to none of them, and no service flow's) is
+// masqueraded, its source rewritten to the node's address and a port (an
+// echo: identifier) claimed like an SNATed flow's (lib/masq4.h); pod to
+// pod and pod to node traffic never is. Anything else: TCX_NEXT.
+//
+// ICMP: echo is tracked like a flow, its identifier standing for the ports
+// (masqueraded pings). ICMP errors (destination unreachable, fragmentation
+// needed among them, time exceeded, parameter problem) about a packet of a
+// tracked flow are translated as that flow is, outer header and quoted
+// packet both, either way (lib/icmp4_error.h): a backend's port
+// unreachable reaches the client from the service, a router's
+// "fragmentation needed" about a masqueraded flow reaches the pod.
+//
+// Where translated packets go: a ClusterIP flow's, a masqueraded flow's,
+// into the stack (TC_ACT_OK), which routes them like any; a flow of an
+// external frontend (CT_F_REDIRECT) is forwarded past the stack both ways
+// by a FIB lookup and bpf_redirect_neigh() (lib/fib4.h says why); a hairpin
+// flow's back into its pod (lib/eth.h). An ICMP error goes where its flow's
+// packets in the same direction go.
 //
 // A new flow to a frontend without endpoints is rejected as kube-proxy's
 // iptables mode rejects it (`-j REJECT`: ICMP port unreachable, for TCP as
@@ -47,8 +70,8 @@
 // endpoints") there, so that a load balancer's health check, not the
 // client, finds the node out. Only the first packet of a flow is answered
 // (a UDP datagram, a TCP SYN); anything else without backends is dropped
-// (TC_ACT_SHOT). ICMP echo to services, IPv6 and hairpin traffic (a pod
-// reaching itself through a service) come later.
+// (TC_ACT_SHOT). ICMP echo to services, IPv6 and fragment tracking (later
+// fragments carry no ports and pass untranslated) come later.
 //
 // A new flow's backend (lib/lb4.h, lb4_select_backend): with ClientIP
 // session affinity the one the client's address last got from the service
@@ -65,9 +88,13 @@
 #include "include/ferry_lb.h"
 #include "lib/common.h"
 #include "lib/ct4.h"
+#include "lib/eth.h"
 #include "lib/fib4.h"
+#include "lib/flow4.h"
 #include "lib/icmp4.h"
+#include "lib/icmp4_error.h"
 #include "lib/lb4.h"
+#include "lib/masq4.h"
 #include "lib/metrics.h"
 #include "lib/nat4.h"
 #include "lib/pkt4.h"
@@ -112,7 +139,9 @@ static __always_inline int lb4_no_backend(struct __sk_buff *skb, const struct pk
 // tracked keeps its backend even once the service has no ready backends
 // left, as established connections do under kube-proxy, and keeps its
 // flags and source port. `from_outside`: from_uplink's packet (SNAT when
-// the service says so). Sets *ct_flags; returns LB_METRIC_TRANSLATED,
+// the service says so). A pod whose flow lands on itself gets its source
+// SNATed to LB_HAIRPIN_ADDR4, keeping its port when no other flow to it has
+// that one (CT_F_HAIRPIN). Sets *ct_flags; returns LB_METRIC_TRANSLATED,
 // LB_METRIC_REJECT_NO_BACKEND (packet untouched: the caller answers it) or
 // a drop code.
 static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 *pkt, struct lb4_key *svc_key,
@@ -151,6 +180,8 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 		backend = lb4_select_backend(svc_key, svc, &pkt->tuple, &flow.backend_id);
 		if (!backend)
 			return DROP_NO_SLOT;
+		if (!from_outside && backend->address == pkt->tuple.saddr)
+			flow.flags |= CT_F_SNAT | CT_F_HAIRPIN;
 	}
 	addr = backend->address;
 	port = backend->port;
@@ -159,10 +190,17 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 	if (flow.flags & CT_F_SNAT) {
 		const struct node_cfg *cfg = node_cfg();
 
-		if (!cfg || !cfg->snat_addr)
+		if (!cfg)
 			return DROP_NO_SNAT_ADDR;
-		if (!held)
+		if (flow.flags & CT_F_HAIRPIN) {
+			flow.snat_addr = bpf_htonl(LB_HAIRPIN_ADDR4);
+			if (!held)
+				held = pkt->tuple.sport;
+		} else if (!held) {
+			if (!cfg->snat_addr)
+				return DROP_NO_SNAT_ADDR;
 			flow.snat_addr = cfg->snat_addr;
+		}
 		flow.client_addr = pkt->tuple.saddr;
 		flow.client_port = pkt->tuple.sport;
 		ct4_key_set(&reply_key, pkt->tuple.proto, CT_REVERSE, addr, port, flow.snat_addr, 0);
@@ -190,64 +228,55 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 	return LB_METRIC_TRANSLATED;
 }
 
-// A packet to no service: a reply of a load-balanced flow if conntrack knows
-// its tuple as one. Sets *ct_flags; returns LB_METRIC_REV_TRANSLATED, a
-// LB_METRIC_PASS_* reason, or a drop code.
+// A packet to no service: a reply of a load-balanced or masqueraded flow if
+// conntrack knows its tuple as one (flow4_translate() says what it becomes).
+// Sets *ct_flags; returns LB_METRIC_REV_TRANSLATED, a LB_METRIC_PASS_*
+// reason, or a drop code.
 static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *pkt, enum ct_flags *ct_flags)
 {
 	struct ct4_key key = pkt->tuple;
 	struct ct4_key forward_key;
 	struct ct4_flow flow = {};
-	const struct lb4_reverse_nat *rev_nat;
+	struct nat4_ends to;
 	struct ct_entry *own;
-	__be32 client_addr = pkt->tuple.daddr;
-	__be16 client_port = pkt->tuple.dport;
-	__be32 addr;
-	__be16 port;
 	int ret;
 
 	key.dir = CT_REVERSE;
 	own = ct4_lookup(&key);
 	if (!own)
 		return LB_METRIC_PASS_NO_SERVICE;
-	rev_nat = lb4_lookup_rev_nat(own->rev_nat_index);
-	if (!rev_nat)
+	if (!flow4_translate(&key, own, &to))
 		return LB_METRIC_PASS_NO_REV_NAT;
-	addr = rev_nat->address;
-	port = rev_nat->port;
 
 	flow.backend_id = own->backend_id;
 	flow.rev_nat_index = own->rev_nat_index;
 	flow.flags = own->flags;
 	if (flow.flags & CT_F_SNAT) {
-		client_addr = own->nat_addr;
-		client_port = own->nat_port;
-		flow.client_addr = client_addr;
-		flow.client_port = client_port;
+		flow.client_addr = to.daddr;
+		flow.client_port = to.dport;
 		flow.snat_addr = pkt->tuple.daddr;
 		flow.snat_port = pkt->tuple.dport;
 	}
 	*ct_flags = flow.flags;
 
-	ct4_key_set(&forward_key, pkt->tuple.proto, CT_FORWARD, client_addr, client_port, addr, port);
+	ct4_key_set(&forward_key, pkt->tuple.proto, CT_FORWARD, to.daddr, to.dport, to.saddr, to.sport);
 	ret = ct4_track(own, &key, &forward_key, &flow, pkt->tcp_flags);
 	if (is_drop(ret))
 		return ret;
 
-	ret = nat4_rewrite_src(skb, pkt, addr, port);
+	ret = nat4_rewrite_src(skb, pkt, to.saddr, to.sport);
 	if (is_drop(ret))
 		return ret;
-	if (flow.flags & CT_F_SNAT) {
-		ret = nat4_rewrite_dst(skb, pkt, client_addr, client_port);
-		if (is_drop(ret))
-			return ret;
-	}
+	ret = nat4_rewrite_dst(skb, pkt, to.daddr, to.dport);
+	if (is_drop(ret))
+		return ret;
 	return LB_METRIC_REV_TRANSLATED;
 }
 
 static __always_inline bool lb_translated(int outcome)
 {
-	return outcome == LB_METRIC_TRANSLATED || outcome == LB_METRIC_REV_TRANSLATED;
+	return outcome == LB_METRIC_TRANSLATED || outcome == LB_METRIC_REV_TRANSLATED ||
+	       outcome == LB_METRIC_MASQUERADED || outcome == LB_METRIC_ICMP_TRANSLATED;
 }
 
 // Counts a packet's outcome (an lb_metric, or a drop code) and turns it into
@@ -262,9 +291,10 @@ static __always_inline int lb_verdict(int outcome)
 	return lb_translated(outcome) ? FERRY_ACT_OK : FERRY_ACT_NEXT;
 }
 
-// lb_verdict(), except that a translated packet of a flow with
-// CT_F_REDIRECT is sent on by the FIB (lib/fib4.h), and a rejected one goes
-// back to its sender as an ICMP error (lib/icmp4.h).
+// lb_verdict(), except that a translated packet of a hairpin flow goes
+// straight back into its pod (lib/eth.h), one of a flow with CT_F_REDIRECT
+// is sent on by the FIB (lib/fib4.h), and a rejected one goes back to its
+// sender as an ICMP error (lib/icmp4.h).
 static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt, int outcome, enum ct_flags ct_flags)
 {
 	int verdict;
@@ -276,8 +306,16 @@ static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt
 		lb_count(outcome);
 		return verdict;
 	}
-	if (!lb_translated(outcome) || !(ct_flags & CT_F_REDIRECT))
+	if (!lb_translated(outcome) || !(ct_flags & (CT_F_HAIRPIN | CT_F_REDIRECT)))
 		return lb_verdict(outcome);
+	if (ct_flags & CT_F_HAIRPIN) {
+		verdict = eth_bounce(skb);
+		if (is_drop(verdict))
+			return lb_verdict(verdict);
+		lb_count(outcome);
+		lb_count(LB_METRIC_HAIRPIN);
+		return verdict;
+	}
 	verdict = fib4_redirect(skb, pkt);
 	if (is_drop(verdict))
 		return lb_verdict(verdict);
@@ -298,6 +336,8 @@ int from_pod(struct __sk_buff *skb)
 
 	if (!pkt4_parse(skb, &pkt, &why))
 		return lb_verdict(why);
+	if (pkt.icmp_error)
+		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags);
 	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
 	if (svc)
 		outcome = lb4_forward(skb, &pkt, &svc_key, lb4_internal_scope(&svc_key, svc), false, &ct_flags);
@@ -318,6 +358,8 @@ int from_uplink(struct __sk_buff *skb)
 
 	if (!pkt4_parse(skb, &pkt, &why))
 		return lb_verdict(why);
+	if (pkt.icmp_error)
+		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags);
 	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
 	if (svc && !(svc->flags & LB_SVC_F_EXTERNAL))
 		return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
@@ -326,6 +368,20 @@ int from_uplink(struct __sk_buff *skb)
 	else
 		outcome = lb4_reply(skb, &pkt, &ct_flags);
 	return lb_send(skb, &pkt, outcome, ct_flags);
+}
+
+SEC("tc")
+int to_uplink(struct __sk_buff *skb)
+{
+	struct pkt4 pkt = {};
+	enum ct_flags ct_flags = 0;
+	__u32 why;
+
+	if (!pkt4_parse(skb, &pkt, &why))
+		return lb_verdict(why);
+	if (pkt.icmp_error)
+		return lb_verdict(icmp4_error_translate(skb, &pkt, true, &ct_flags));
+	return lb_verdict(masq4_snat(skb, &pkt));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -22,8 +22,13 @@
 #ifndef FERRY_LB_H
 #define FERRY_LB_H
 
-/* L4 protocols the load balancer translates; the values are IPPROTO_*. */
+/*
+ * L4 protocols the programs translate; the values are IPPROTO_*. Services
+ * are TCP or UDP; ICMP appears in conntrack only: echo of masqueraded flows,
+ * with the identifier as the port (ct4_key).
+ */
 enum lb_proto : __u8 {
+	LB_PROTO_ICMP = 1,
 	LB_PROTO_TCP = 6,
 	LB_PROTO_UDP = 17,
 };
@@ -154,7 +159,9 @@ struct lb4_reverse_nat {
  * Which way a conntrack entry looks. A load-balanced flow has two entries:
  * CT_FORWARD keyed by the client's tuple (client -> service IP:port) and
  * CT_REVERSE keyed by the backend's reply tuple (backend -> client, or
- * backend -> node address:SNAT port for a flow with CT_F_SNAT).
+ * backend -> node address:SNAT port for a flow with CT_F_SNAT). A
+ * masqueraded flow (CT_F_MASQ) likewise: pod -> outside, and
+ * outside -> node address:SNAT port.
  */
 enum ct_dir : __u8 {
 	CT_FORWARD = 0,
@@ -174,10 +181,11 @@ enum ct_state : __u8 {
 /* A conntrack entry's flags (ct_entry.flags), a bit mask, the same in both entries. */
 enum ct_flags : __u8 {
 	/*
-	 * Source NAT (externalTrafficPolicy Cluster, from outside): the
-	 * forward entry's nat_* is the node address:port the client's source
-	 * became, the reverse entry's nat_* the client's own address:port,
-	 * which replies get back as their destination.
+	 * Source NAT (externalTrafficPolicy Cluster from outside; with
+	 * CT_F_MASQ or CT_F_HAIRPIN below): the forward entry's nat_* is the
+	 * address:port the client's source became, the reverse entry's nat_*
+	 * the client's own address:port, which replies get back as their
+	 * destination.
 	 */
 	CT_F_SNAT = 1 << 0,
 	/*
@@ -188,9 +196,29 @@ enum ct_flags : __u8 {
 	 * the node's own address: the stack would drop either as martian.
 	 */
 	CT_F_REDIRECT = 1 << 1,
+	/*
+	 * Masquerade (with CT_F_SNAT): a pod's flow to outside the cluster,
+	 * its source rewritten to the node's address and a port of its own as
+	 * it leaves through the uplink. No service: backend_id and
+	 * rev_nat_index are 0, and replies keep their source.
+	 */
+	CT_F_MASQ = 1 << 2,
+	/*
+	 * Hairpin (with CT_F_SNAT): the backend is the client pod itself. Its
+	 * source is rewritten to LB_HAIRPIN_ADDR4 (so it neither sees a request
+	 * from itself nor answers it inside itself), and packets both ways go
+	 * straight back out of the pod's veth.
+	 */
+	CT_F_HAIRPIN = 1 << 3,
 };
 
-/* Conntrack key: a packet's tuple as it is on the wire where the program sees it. */
+/*
+ * Conntrack key: a packet's tuple as it is on the wire where the program
+ * sees it. ICMP echo has no ports: the identifier stands in for the
+ * source port of a request and the destination port of a reply, the
+ * other port is 0, so a request and its reply key like a TCP/UDP
+ * packet and its reply.
+ */
 struct ct4_key {
 	__be32 saddr;
 	__be32 daddr;
@@ -222,22 +250,25 @@ struct ct_entry {
 
 /*
  * Per-CPU counters, indexed by this enum. The first group are outcomes:
- * each packet from_pod or from_uplink sees is counted under exactly one of
- * them, so their sum is the number of packets. The events after them are
- * counted on top.
+ * each packet from_pod, from_uplink or to_uplink sees is counted under
+ * exactly one of them, so their sum is the number of packets. The events
+ * after them are counted on top.
  * A drop's code is its metric negated (include/ferry_drop.h), so the drop
  * metrics must never be index 0.
  */
 enum lb_metric {
 	LB_METRIC_TRANSLATED = 0,	/* DNAT to a backend: new or tracked flow */
-	LB_METRIC_REV_TRANSLATED,	/* reply source rewritten to the service */
+	LB_METRIC_REV_TRANSLATED,	/* a reply translated back: source to the service, destination to an SNATed client */
+	LB_METRIC_MASQUERADED,		/* to_uplink: a pod's packet to outside the cluster, source rewritten to the node's */
+	LB_METRIC_ICMP_TRANSLATED,	/* an ICMP error about a translated flow: outer and quoted headers rewritten */
 	LB_METRIC_PASS_NOT_IPV4,	/* not IPv4 (ARP, IPv6, ...) */
-	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/TCP/UDP header */
+	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/TCP/UDP/ICMP header, or ICMP error quote */
 	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment: no L4 header */
-	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but neither TCP nor UDP */
-	LB_METRIC_PASS_NO_SERVICE,	/* TCP/UDP to no service, and no tracked reply */
+	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error */
+	LB_METRIC_PASS_NO_SERVICE,	/* to no service, and no tracked flow's (an ICMP error: about none) */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
 	LB_METRIC_PASS_NOT_EXTERNAL,	/* from_uplink: to a frontend served to pods only (ClusterIP) */
+	LB_METRIC_PASS_NO_MASQ,		/* to_uplink: not a pod's packet to outside the cluster, or a service flow's */
 	LB_METRIC_REJECT_NO_BACKEND,	/* new flow to a service with no endpoints: answered with ICMP port unreachable */
 	LB_METRIC_DROP_NO_BACKEND,	/* no backends, and not rejected: Local without a local endpoint, a tracked flow, no SYN ... */
 	LB_METRIC_DROP_NO_SLOT,		/* the chosen slot or its backend is missing */
@@ -251,19 +282,43 @@ enum lb_metric {
 	LB_METRIC_CT_RESTORED,		/* event: a flow's missing twin entry rewritten */
 	LB_METRIC_FIB_REDIRECT,		/* event: a translated packet sent on by bpf_redirect_neigh() */
 	LB_METRIC_FIB_MISS,		/* event: a packet to redirect the FIB had no answer for: handed to the stack */
+	LB_METRIC_HAIRPIN,		/* event: a packet of a hairpin flow sent straight back into its pod */
 	LB_METRIC_MAX,
 };
 
+/* An IPv4 prefix: addr & mask == addr. mask 0 marks an unused entry. */
+struct cidr4 {
+	__be32 addr;
+	__be32 mask;
+};
+
+#define NODE_CLUSTER_CIDRS_MAX	4
+
 /*
  * What user space tells the programs about the node: ferry_node_cfg's only
- * entry (key 0). All zero until written: then nothing is SNATed and new
- * Cluster-policy flows from outside are dropped (DROP_NO_SNAT_ADDR).
+ * entry (key 0). All zero until written: then nothing is SNATed, new
+ * Cluster-policy flows from outside are dropped (DROP_NO_SNAT_ADDR), and
+ * nothing is masqueraded (no address is a pod's).
  */
 struct node_cfg {
-	__be32 snat_addr;	/* the node address SNATed flows leave with */
+	__be32 snat_addr;	/* the node address SNATed and masqueraded flows leave with */
 	__u16 snat_port_min;	/* their source ports, host order, inclusive */
 	__u16 snat_port_max;
+	/*
+	 * The cluster's pod CIDRs: a packet from one of them leaving through
+	 * the uplink to none of them is masqueraded (to_uplink).
+	 */
+	struct cidr4 cluster_cidrs[NODE_CLUSTER_CIDRS_MAX];
 };
+
+/*
+ * The source hairpin flows (CT_F_HAIRPIN) are given, host order: routed
+ * mode's link-local gateway, 169.254.1.1, the address pods know the node
+ * by (plugin/network/routed.ts). A macro, so not in BTF: layout.ts's
+ * HAIRPIN_ADDRESS mirrors it, and test/dataplane/hairpin.test.ts checks the
+ * programs use that one.
+ */
+#define LB_HAIRPIN_ADDR4	0xa9fe0101
 
 /* The sizes layout.ts declares; BTF holds the rest (offsets), checked by a test. */
 _Static_assert(sizeof(struct lb4_key) == 12, "lb4_key is 12 bytes");
@@ -272,7 +327,7 @@ _Static_assert(sizeof(struct lb4_backend) == 8, "lb4_backend is 8 bytes");
 _Static_assert(sizeof(struct lb4_reverse_nat) == 8, "lb4_reverse_nat is 8 bytes");
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key is 16 bytes");
 _Static_assert(sizeof(struct ct_entry) == 32, "ct_entry is 32 bytes");
-_Static_assert(sizeof(struct node_cfg) == 8, "node_cfg is 8 bytes");
+_Static_assert(sizeof(struct node_cfg) == 8 + 8 * NODE_CLUSTER_CIDRS_MAX, "node_cfg is 8 + 8 * NODE_CLUSTER_CIDRS_MAX bytes");
 _Static_assert(sizeof(struct lb4_affinity_key) == 8, "lb4_affinity_key is 8 bytes");
 _Static_assert(sizeof(struct lb4_affinity) == 16, "lb4_affinity is 16 bytes");
 _Static_assert(sizeof(struct lb4_maglev_key) == 4, "lb4_maglev_key is 4 bytes");

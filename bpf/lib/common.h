@@ -20,6 +20,13 @@
 #define TCPHDR_ACK		0x10
 #define TCP_FLAGS_OFF		13
 
+/* ICMP types (RFC 792) the programs tell apart. */
+#define ICMP4_ECHO_REPLY	0
+#define ICMP4_DEST_UNREACH	3
+#define ICMP4_ECHO		8
+#define ICMP4_TIME_EXCEEDED	11
+#define ICMP4_PARAM_PROB	12
+
 #define NSEC_PER_SEC		1000000000ULL
 
 /*

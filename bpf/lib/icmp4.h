@@ -12,8 +12,8 @@
  *           the original IP header | its first 8 bytes of L4
  *
  * RFC 1122 3.2.2: no ICMP error about an ICMP error (only TCP and UDP reach
- * here: pkt4_parse() passes anything else), a non-first fragment (passed
- * too), a link-layer broadcast or multicast, or a packet whose source is
+ * here: services are TCP or UDP), a non-first fragment (pkt4_parse() passes
+ * it), a link-layer broadcast or multicast, or a packet whose source is
  * not one host (0.0.0.0, multicast, broadcast): those are dropped instead.
  */
 #ifndef FERRY_LIB_ICMP4_H
@@ -23,10 +23,11 @@
 
 #include "include/ferry_drop.h"
 #include "lib/common.h"
+#include "lib/csum.h"
+#include "lib/eth.h"
 #include "lib/pkt4.h"
 
 /* Macros in the kernel's headers, so not in vmlinux.h (IPPROTO_ICMP is an enum there). */
-#define ICMP4_DEST_UNREACH	3
 #define ICMP4_PORT_UNREACH	3
 #define ICMP_TTL		64
 #define ICMP_TOS		0xc0	/* IPTOS_PREC_INTERNETCONTROL, as the kernel's icmp_send() */
@@ -41,16 +42,6 @@ struct icmp4_reply {
 	struct icmphdr icmp;
 	__u8 quote[ICMP4_QUOTE_MAX];
 };
-
-/* Folds bpf_csum_diff()'s 32-bit ones' complement sum to the 16-bit checksum field. */
-static __always_inline __sum16 csum_fold32(__s64 sum)
-{
-	__u32 s = (__u32)sum;
-
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__sum16)~s;
-}
 
 static __always_inline bool ipv4_is_one_host(__be32 addr)
 {
@@ -79,20 +70,15 @@ static __always_inline bool icmp4_may_answer(struct __sk_buff *skb, const struct
 
 /*
  * Rewrites the packet (pkt4_parse()d, untranslated) into the port
- * unreachable for it and redirects it out of skb->ifindex, the interface
- * it came in on: at tcx ingress of a pod's host veth that is the veth's own
- * egress, which delivers into the pod; at the uplink, back to the L2 hop
- * the request came from (the MACs are swapped). Returns FERRY_ACT_REDIRECT
- * or DROP_NAT when a helper fails.
+ * unreachable for it and sends it back where it came from (eth_bounce()):
+ * into the pod, or to the L2 hop the request came from at the uplink.
+ * Returns FERRY_ACT_REDIRECT or DROP_NAT when a helper fails.
  */
 static __always_inline int icmp4_port_unreach(struct __sk_buff *skb, const struct pkt4 *pkt)
 {
 	struct icmp4_reply reply = {};
-	__u8 macs[2 * ETH_ALEN];
-	__u8 swapped[2 * ETH_ALEN];
 	__u32 quote_len, icmp_len;
 	__s64 sum;
-	int i;
 
 	/*
 	 * Verifier workaround: the quote's length is variable (IP options),
@@ -112,8 +98,6 @@ static __always_inline int icmp4_port_unreach(struct __sk_buff *skb, const struc
 	quote_len &= ~3U;
 	icmp_len = sizeof(struct icmphdr) + quote_len;
 
-	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0)
-		return DROP_NAT;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, reply.quote, quote_len) < 0)
 		return DROP_NAT;
 
@@ -134,23 +118,13 @@ static __always_inline int icmp4_port_unreach(struct __sk_buff *skb, const struc
 		return DROP_NAT;
 	reply.icmp.checksum = csum_fold32(sum);
 
-	/* Back where it came from: source and destination MACs swapped. */
-	for (i = 0; i < ETH_ALEN; i++) {
-		swapped[i] = macs[ETH_ALEN + i];
-		swapped[ETH_ALEN + i] = macs[i];
-	}
-
 	/* To exactly the reply's length: grows a short SYN, cuts a long datagram. */
 	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(struct iphdr) + icmp_len, 0) < 0)
-		return DROP_NAT;
-	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) < 0)
 		return DROP_NAT;
 	/* A new packet: let the stack recompute the flow hash. */
 	if (bpf_skb_store_bytes(skb, ETH_HLEN, &reply, sizeof(struct iphdr) + icmp_len, BPF_F_INVALIDATE_HASH) < 0)
 		return DROP_NAT;
-
-	/* Egress of the interface it arrived on (flags 0: not BPF_F_INGRESS). */
-	return bpf_redirect(skb->ifindex, 0) == FERRY_ACT_REDIRECT ? FERRY_ACT_REDIRECT : DROP_NAT;
+	return eth_bounce(skb);
 }
 
 #endif /* FERRY_LIB_ICMP4_H */

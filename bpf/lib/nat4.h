@@ -2,8 +2,10 @@
 /*
  * IPv4 address and port rewrites with incremental checksum fix-ups: the IP
  * header checksum, and the TCP/UDP checksum, whose pseudo header covers the
- * addresses. Everything goes through helpers by offset, so no packet pointer
- * is held across them (they may move the data and invalidate pointers).
+ * addresses. ICMP echo's identifier is its "port" (ct4_key); ICMP's
+ * checksum has no pseudo header. Everything goes through helpers by offset,
+ * so no packet pointer is held across them (they may move the data and
+ * invalidate pointers).
  */
 #ifndef FERRY_LIB_NAT4_H
 #define FERRY_LIB_NAT4_H
@@ -31,10 +33,26 @@ _Static_assert(__builtin_offsetof(struct tcphdr, source) == __builtin_offsetof(s
 	       __builtin_offsetof(struct tcphdr, dest) == __builtin_offsetof(struct udphdr, dest),
 	       "TCP and UDP ports share offsets");
 
+#define ICMP4_CSUM_OFF	__builtin_offsetof(struct icmphdr, checksum)
+
 static __always_inline __u32 l4_csum_off(const struct pkt4 *pkt)
 {
-	return pkt->l4_off + (pkt->tuple.proto == LB_PROTO_TCP ? __builtin_offsetof(struct tcphdr, check)
-							       : __builtin_offsetof(struct udphdr, check));
+	switch (pkt->tuple.proto) {
+	case LB_PROTO_TCP:
+		return pkt->l4_off + __builtin_offsetof(struct tcphdr, check);
+	case LB_PROTO_UDP:
+		return pkt->l4_off + __builtin_offsetof(struct udphdr, check);
+	default:
+		return pkt->l4_off + ICMP4_CSUM_OFF;
+	}
+}
+
+/* Where the tuple's source or destination port is, from the L4 header: an echo has one identifier for both. */
+static __always_inline __u32 l4_port_off(const struct pkt4 *pkt, bool dst)
+{
+	if (pkt->tuple.proto == LB_PROTO_ICMP)
+		return ICMP4_ECHO_ID_OFF;
+	return dst ? L4_DPORT_OFF : L4_SPORT_OFF;
 }
 
 /*
@@ -52,7 +70,8 @@ static __always_inline int nat4_rewrite_addr(struct __sk_buff *skb, const struct
 {
 	if (from == to)
 		return 0;
-	if (bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to,
+	if (pkt->tuple.proto != LB_PROTO_ICMP &&
+	    bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to,
 				l4_csum_flags(pkt) | BPF_F_PSEUDO_HDR | sizeof(to)) < 0)
 		return DROP_NAT;
 	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, from, to, sizeof(to)) < 0)
@@ -63,7 +82,7 @@ static __always_inline int nat4_rewrite_addr(struct __sk_buff *skb, const struct
 	return 0;
 }
 
-/* Rewrites the L4 port at `off` from the L4 header (L4_SPORT_OFF, L4_DPORT_OFF). */
+/* Rewrites the L4 port at `off` from the L4 header (l4_port_off()). */
 static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct pkt4 *pkt,
 					     __u32 off, __be16 from, __be16 to)
 {
@@ -78,7 +97,7 @@ static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct
 
 /*
  * The destination becomes addr:port: a service's backend (DNAT), or the
- * client's own address again (a reply of an SNATed flow).
+ * client's own address again (a reply of an SNATed or masqueraded flow).
  */
 static __always_inline int nat4_rewrite_dst(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
 {
@@ -86,12 +105,13 @@ static __always_inline int nat4_rewrite_dst(struct __sk_buff *skb, const struct 
 
 	if (ret < 0)
 		return ret;
-	return nat4_rewrite_port(skb, pkt, L4_DPORT_OFF, pkt->tuple.dport, port);
+	return nat4_rewrite_port(skb, pkt, l4_port_off(pkt, true), pkt->tuple.dport, port);
 }
 
 /*
  * The source becomes addr:port: the service IP:port (a reply's reverse
- * NAT), or the node's address and an allocated port (SNAT).
+ * NAT), or an address of the node and an allocated port (SNAT, masquerade,
+ * hairpin).
  */
 static __always_inline int nat4_rewrite_src(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
 {
@@ -99,7 +119,7 @@ static __always_inline int nat4_rewrite_src(struct __sk_buff *skb, const struct 
 
 	if (ret < 0)
 		return ret;
-	return nat4_rewrite_port(skb, pkt, L4_SPORT_OFF, pkt->tuple.sport, port);
+	return nat4_rewrite_port(skb, pkt, l4_port_off(pkt, false), pkt->tuple.sport, port);
 }
 
 /*

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * IPv4 packet parsing for tc programs: Ethernet, IPv4 (options included),
- * and the TCP or UDP ports the load balancer keys on.
+ * and what the load balancer keys on: TCP and UDP ports, ICMP echo
+ * identifiers; ICMP errors are recognised (lib/icmp4_error.h reads their
+ * quote).
  */
 #ifndef FERRY_LIB_PKT4_H
 #define FERRY_LIB_PKT4_H
@@ -11,12 +13,37 @@
 #include "include/ferry_lb.h"
 #include "lib/common.h"
 
-/* What the load balancer needs to know about an IPv4 TCP/UDP packet. */
+/* What the load balancer needs to know about an IPv4 TCP, UDP or ICMP packet. */
 struct pkt4 {
-	struct ct4_key tuple;	/* as on the wire; dir CT_FORWARD */
-	__u32 l4_off;		/* TCP/UDP header, from the Ethernet header */
-	__u8 tcp_flags;		/* TCP: the segment's flags byte; UDP: 0 */
+	struct ct4_key tuple;	/* as on the wire; dir CT_FORWARD; ICMP: see ct4_key, an error's ports are 0 */
+	__u32 l4_off;		/* TCP/UDP/ICMP header, from the Ethernet header */
+	__u8 tcp_flags;		/* TCP: the segment's flags byte; otherwise 0 */
+	bool icmp_error;	/* an ICMP error (icmp4_is_error()): its quote says which flow */
 };
+
+/* Where an ICMP echo keeps its identifier. */
+#define ICMP4_ECHO_ID_OFF	__builtin_offsetof(struct icmphdr, un.echo.id)
+
+static __always_inline bool icmp4_is_echo(__u8 type)
+{
+	return type == ICMP4_ECHO || type == ICMP4_ECHO_REPLY;
+}
+
+/* The errors that quote a packet of the flow they are about (RFC 792). */
+static __always_inline bool icmp4_is_error(__u8 type)
+{
+	return type == ICMP4_DEST_UNREACH || type == ICMP4_TIME_EXCEEDED || type == ICMP4_PARAM_PROB;
+}
+
+/*
+ * An echo's identifier as its tuple's ports (see ct4_key): the request's
+ * source port, the reply's destination port.
+ */
+static __always_inline void icmp4_echo_ports(struct ct4_key *tuple, __u8 type, __be16 id)
+{
+	tuple->sport = type == ICMP4_ECHO ? id : 0;
+	tuple->dport = type == ICMP4_ECHO ? 0 : id;
+}
 
 /* A non-first fragment: no L4 header, so nothing to key on. */
 static __always_inline bool ipv4_is_later_fragment(const struct iphdr *ip)
@@ -26,13 +53,15 @@ static __always_inline bool ipv4_is_later_fragment(const struct iphdr *ip)
 
 static __always_inline bool lb_proto_supported(__u8 proto)
 {
-	return proto == LB_PROTO_TCP || proto == LB_PROTO_UDP;
+	return proto == LB_PROTO_TCP || proto == LB_PROTO_UDP || proto == LB_PROTO_ICMP;
 }
 
+/* TCP's header without options, UDP's, or ICMP's first 8 bytes (as many as UDP's header). */
 static __always_inline __u32 l4_hdr_len(__u8 proto)
 {
 	return proto == LB_PROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr);
 }
+_Static_assert(sizeof(struct udphdr) == sizeof(struct icmphdr), "UDP and ICMP headers are both 8 bytes");
 
 /*
  * Makes the first `len` bytes directly readable. veth hands headers over in
@@ -47,13 +76,14 @@ static __always_inline bool pkt_pull(struct __sk_buff *skb, __u32 len)
 }
 
 /*
- * Fills `pkt` from an Ethernet + IPv4 + TCP/UDP packet and returns true, or
- * returns false with the LB_METRIC_PASS_* reason to pass it on untouched in
- * `why`. First fragments parse like any packet; later ones (no L4 header)
- * pass: fragmented datagrams to a service need fragment tracking, not here
- * yet. The L4 header is copied out with bpf_skb_load_bytes(): its offset
- * depends on the IP header length, and the helper needs no packet pointer
- * the verifier must bound (it also reads non-linear data).
+ * Fills `pkt` from an Ethernet + IPv4 + TCP/UDP/ICMP packet and returns
+ * true, or returns false with the LB_METRIC_PASS_* reason to pass it on
+ * untouched in `why`. ICMP parses when it is an echo or an error; other
+ * messages pass. First fragments parse like any packet; later ones (no L4
+ * header) pass: fragmented datagrams need fragment tracking, not here yet.
+ * The L4 header is copied out with bpf_skb_load_bytes(): its offset depends
+ * on the IP header length, and the helper needs no packet pointer the
+ * verifier must bound (it also reads non-linear data).
  */
 static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, __u32 *why)
 {
@@ -109,13 +139,26 @@ static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, 
 		pkt->tuple.sport = th.source;
 		pkt->tuple.dport = th.dest;
 		pkt->tcp_flags = ((__u8 *)&th)[TCP_FLAGS_OFF];
-	} else {
+	} else if (pkt->tuple.proto == LB_PROTO_UDP) {
 		struct udphdr uh;
 
 		if (bpf_skb_load_bytes(skb, pkt->l4_off, &uh, sizeof(uh)) < 0)
 			return false;
 		pkt->tuple.sport = uh.source;
 		pkt->tuple.dport = uh.dest;
+	} else {
+		struct icmphdr ih;
+
+		if (bpf_skb_load_bytes(skb, pkt->l4_off, &ih, sizeof(ih)) < 0)
+			return false;
+		if (icmp4_is_echo(ih.type)) {
+			icmp4_echo_ports(&pkt->tuple, ih.type, ih.un.echo.id);
+		} else if (icmp4_is_error(ih.type)) {
+			pkt->icmp_error = true;
+		} else {
+			*why = LB_METRIC_PASS_OTHER_PROTO;
+			return false;
+		}
 	}
 	return true;
 }

@@ -4,7 +4,9 @@
  * externalTrafficPolicy Cluster, as kube-proxy masquerades them: the
  * client's source becomes the node's address (ferry_node_cfg) and a port of
  * the configured range, so that the backend, wherever it runs, replies
- * through this node, which restores the client's address.
+ * through this node, which restores the client's address. Pods' flows to
+ * outside the cluster (lib/masq4.h) and hairpin flows (CT_F_HAIRPIN) claim
+ * their ports here too.
  *
  * A port is free for a backend when no flow's reverse entry holds the reply
  * tuple (backend -> node address:port): claiming one writes that entry with
@@ -33,21 +35,26 @@ static __always_inline const struct node_cfg *node_cfg(void)
 	return bpf_map_lookup_elem(&ferry_node_cfg, &key);
 }
 
-/* Whether `entry`, found under a reply tuple, is the reverse entry of this flow. */
+/*
+ * Whether `entry`, found under a reply tuple, is the reverse entry of this
+ * flow: same client, backend and service (one client port may reach one
+ * backend through two services, as a hairpin flow offering its own port does).
+ */
 static __always_inline bool snat4_ours(const struct ct_entry *entry, const struct ct4_flow *flow)
 {
 	return (entry->flags & CT_F_SNAT) && entry->nat_addr == flow->client_addr &&
-	       entry->nat_port == flow->client_port && entry->backend_id == flow->backend_id;
+	       entry->nat_port == flow->client_port && entry->backend_id == flow->backend_id &&
+	       entry->rev_nat_index == flow->rev_nat_index;
 }
 
 /*
  * Claims a source port for `flow` (its snat_addr, client_* and backend
  * filled in) towards the backend in `reply_key` (saddr, sport, proto and
  * daddr filled in): the port the flow already holds when it is still its
- * own (`held`, network order; 0: none), otherwise a random one of the
- * range. The flow's reverse entry is written on the way; ct4_track() then
- * completes both entries. Sets flow->snat_port and reply_key->dport;
- * returns 0 or DROP_NO_SNAT_PORT.
+ * own (`held`, network order; 0: none; a hairpin flow offers the client's
+ * own), otherwise a random one of the range. The flow's reverse entry is
+ * written on the way; ct4_track() then completes both entries. Sets
+ * flow->snat_port and reply_key->dport; returns 0 or DROP_NO_SNAT_PORT.
  */
 static __always_inline int snat4_claim(struct ct4_key *reply_key, struct ct4_flow *flow,
 				       const struct node_cfg *cfg, __be16 held)
@@ -74,7 +81,8 @@ static __always_inline int snat4_claim(struct ct4_key *reply_key, struct ct4_flo
 		}
 	}
 
-	if (cfg->snat_port_max < cfg->snat_port_min)
+	/* No range (node config not written: port 0 is none). */
+	if (!cfg->snat_port_min || cfg->snat_port_max < cfg->snat_port_min)
 		return DROP_NO_SNAT_PORT;
 	for (i = 0; i < SNAT_TRIES; i++) {
 		__be16 port = bpf_htons(min + bpf_get_prandom_u32() % span);

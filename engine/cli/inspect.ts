@@ -19,7 +19,7 @@ import {
   type PinnedMaps,
   type ServiceView,
 } from '../dataplane/inspect.js';
-import { LB_METRICS, type LbMetric, type Proto } from '../dataplane/layout.js';
+import { LB_METRICS, type LbMetric, type CtProto } from '../dataplane/layout.js';
 import { conntrackFill, formatPrometheus, isOutcome, readCounters } from '../dataplane/metrics.js';
 import { DEFAULT_PIN_ROOT } from '../dataplane/paths.js';
 import { action, formatDuration, paint, print, printJson, renderTable, type OutputFormat } from './output.js';
@@ -32,7 +32,7 @@ interface CommonOptions {
 interface FilterOptions extends CommonOptions {
   src?: string;
   dst?: string;
-  proto?: Proto;
+  proto?: CtProto;
   backend?: string;
 }
 
@@ -46,7 +46,7 @@ function filters(cmd: Command): Command {
   return cmd
     .option('--src <ip>', "the client's address")
     .option('--dst <ip>', 'the service address the client sent to')
-    .addOption(new Option('--proto <proto>', 'L4 protocol').choices(['tcp', 'udp']))
+    .addOption(new Option('--proto <proto>', 'L4 protocol').choices(['tcp', 'udp', 'icmp']))
     .option('--backend <id|address>', 'a backend id, or its address (IP or IP:port)');
 }
 
@@ -111,9 +111,14 @@ function conntrackRows(entries: CtView[]): string[][] {
     e.tcpFlags === '' ? '-' : e.tcpFlags,
     formatDuration(e.idleMs),
     e.stale ? warn('expired') : formatDuration(e.expiresInMs),
-    e.backend === null ? warn(`${e.backendId} (gone)`) : `${e.backendId} ${e.backend}`,
-    [e.snat === null ? '' : `snat ${e.snat} client ${e.client}`, e.flags.includes('redirect') ? 'redirect' : ''].filter((x) => x !== '').join(', '),
+    e.flags.includes('masq') ? '-' : e.backend === null ? warn(`${e.backendId} (gone)`) : `${e.backendId} ${e.backend}`,
+    [e.snat === null ? '' : `${natKind(e)} ${e.snat} client ${e.client}`, e.flags.includes('redirect') ? 'redirect' : ''].filter((x) => x !== '').join(', '),
   ]);
+}
+
+/** What rewrote a flow's source: `snat` (from outside), `masq` (a pod to outside the cluster), `hairpin`. */
+function natKind(e: CtView): string {
+  return e.flags.includes('masq') ? 'masq' : e.flags.includes('hairpin') ? 'hairpin' : 'snat';
 }
 
 function describeFilter(filter: CtFilter): string {
@@ -204,9 +209,9 @@ export function registerInspectCommands(program: Command): void {
 
   common(program.command('metrics').description('datapath counters (summed over CPUs) and conntrack fill'), ['table', 'json', 'prometheus']).action(
     action('metrics', (opts: { pinRoot: string; output: OutputFormat | 'prometheus' }) =>
-      withMaps(opts.pinRoot, ['metrics', 'conntrack'], (maps) => {
+      withMaps(opts.pinRoot, ['metrics', 'conntrack'], async (maps) => {
         if (opts.output === 'prometheus') {
-          process.stdout.write(formatPrometheus({ counters: readCounters(maps.metrics), conntrack: conntrackFill(maps.conntrack) }));
+          process.stdout.write(await formatPrometheus({ counters: readCounters(maps.metrics), conntrack: conntrackFill(maps.conntrack) }));
           return;
         }
         const view = readMetrics(maps);

@@ -4,7 +4,7 @@
 // kernels without tcx, stays on the interface by itself.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { attachTc, BpfProgram, unpinPath, type NetnsRef, type TcMode } from '../bpf/index.js';
+import { attachTc, BpfProgram, unpinPath, type NetnsRef, type TcDirection, type TcMode } from '../bpf/index.js';
 
 export interface PinnedAttach {
   netns: NetnsRef;
@@ -13,17 +13,19 @@ export interface PinnedAttach {
   programPin: string;
   /** Where to pin the tcx link (an earlier link pinned there is replaced). */
   linkPin: string;
+  /** Default 'ingress'. */
+  direction?: TcDirection;
   mode?: TcMode;
 }
 
 /**
- * Equivalent to: `bpftool net attach tcx_ingress pinned PROGRAM dev IF` with
- * the link pinned at LINKPIN. Returns the attach mode used.
+ * Equivalent to: `bpftool net attach tcx_ingress pinned PROGRAM dev IF` (or
+ * tcx_egress) with the link pinned at LINKPIN. Returns the attach mode used.
  */
 export async function attachPinnedProgram(a: PinnedAttach): Promise<'tcx' | 'tc'> {
   const program = BpfProgram.openPinned(a.programPin);
   try {
-    const attachment = await attachTc({ netns: a.netns, ifindex: a.ifindex, direction: 'ingress', program, mode: a.mode ?? 'auto' });
+    const attachment = await attachTc({ netns: a.netns, ifindex: a.ifindex, direction: a.direction ?? 'ingress', program, mode: a.mode ?? 'auto' });
     if (attachment.mode === 'tcx') {
       unpinPath(a.linkPin);
       mkdirSync(dirname(a.linkPin), { recursive: true });

@@ -8,6 +8,9 @@
 //    serves their service (it was removed from this Service and stays for
 //    another), or the service itself is gone.
 //
+// Masqueraded flows (CT_FLAGS.masq) have no backend or service: they go
+// when they expire.
+//
 // Orphaned and withdrawn UDP entries are kube-proxy's stale-UDP-conntrack
 // bug class: a UDP "flow" (say DNS from one client socket) never ends, so an
 // entry pinned to a backend that left the Service would keep sending the
@@ -31,10 +34,12 @@ import {
   ct4Key,
   ctEntry,
   ctStale,
+  CT_FLAGS,
   lb4Key,
   lb4Service,
   type Ct4Key,
   type CtEntry,
+  type CtProto,
   type Proto,
 } from './layout.js';
 
@@ -144,6 +149,7 @@ export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bi
   const served = maps.services === undefined ? undefined : servedBackends(maps.services);
   const reasonOf = (key: Ct4Key, entry: CtEntry): CtGcReason | undefined => {
     if (ctStale(entry, now)) return 'expired';
+    if ((entry.flags ?? 0) & CT_FLAGS.masq) return undefined;
     if (!live.has(entry.backendId)) return 'orphaned';
     if (served !== undefined && key.proto === 'udp' && !served.get(entry.revNatIndex)?.has(entry.backendId)) return 'withdrawn';
     return undefined;
@@ -178,7 +184,7 @@ export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bi
 export function forgetBackends(conntrack: ConntrackMap, ids: Iterable<number>, protos: readonly Proto[] = ['udp']): number {
   const gone = new Set(ids);
   if (gone.size === 0) return 0;
-  const wanted = new Set<Proto>(protos);
+  const wanted = new Set<CtProto>(protos);
   let deleted = 0;
   const names = (value: Buffer | undefined) => value !== undefined && gone.has(ctEntry.decode(value).backendId);
   for (const [raw, value] of conntrackEntries(conntrack)) {

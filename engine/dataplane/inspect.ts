@@ -24,6 +24,7 @@ import {
   revNatIndex as revNatIndexCodec,
   type CtDir,
   type CtFlag,
+  type CtProto,
   type CtStateName,
   type Lb4Backend,
   type MapRole,
@@ -297,13 +298,13 @@ export interface CtFilter {
   src?: string;
   /** The service address the client sent to (the forward entry's destination; for reverse entries, from the rev-NAT table). */
   dst?: string;
-  proto?: Proto;
+  proto?: CtProto;
   /** A backend id, or a backend address (`10.0.0.5` or `10.0.0.5:8080`). */
   backend?: number | string;
 }
 
 export interface CtView {
-  proto: Proto;
+  proto: CtProto;
   dir: CtDir;
   /** The entry's key: the tuple as from_pod sees the packet. */
   saddr: string;
@@ -312,7 +313,7 @@ export interface CtView {
   dport: number;
   /** The client of the flow, `10.244.0.5:40000` (its own address, also for a source-NATed flow). */
   client: string;
-  /** The service address the client sent to, `10.96.0.10:80`; null when unknown (rev-NAT entry gone). */
+  /** The service address the client sent to, `10.96.0.10:80` (a masqueraded flow's: its outside peer); null when unknown (rev-NAT entry gone). */
   service: string | null;
   backendId: number;
   /** `10.244.0.7:8080`; null when the backend is gone. */
@@ -321,9 +322,9 @@ export interface CtView {
   state: CtStateName | `unknown(${number})`;
   /** TCP flags seen in this direction: `SYN,ACK`. */
   tcpFlags: string;
-  /** The flow's CT_FLAGS: `snat`, `redirect`. */
+  /** The flow's CT_FLAGS: `snat`, `redirect`, `masq`, `hairpin`. */
   flags: CtFlag[];
-  /** A source-NATed flow (from outside): the node address:port the client's source became; null otherwise. */
+  /** A source-NATed flow (from outside, masqueraded, hairpin): the address:port the client's source became; null otherwise. */
   snat: string | null;
   idleMs: number;
   /** Until the entry goes stale; negative once it is. */
@@ -353,8 +354,8 @@ export function validateCtFilter(filter: CtFilter): CtFilter {
     const v = filter[field];
     if (v !== undefined && !isIPv4(v)) throw new TypeError(`--${field}: not an IPv4 address: ${v}`);
   }
-  if (filter.proto !== undefined && filter.proto !== 'tcp' && filter.proto !== 'udp') {
-    throw new TypeError(`--proto: tcp or udp, not ${String(filter.proto)}`);
+  if (filter.proto !== undefined && filter.proto !== 'tcp' && filter.proto !== 'udp' && filter.proto !== 'icmp') {
+    throw new TypeError(`--proto: tcp, udp or icmp, not ${String(filter.proto)}`);
   }
   const b = filter.backend;
   if (typeof b === 'number' && (!Number.isInteger(b) || b < 0 || b > 0xffff_ffff)) throw new TypeError(`--backend: not a backend id: ${b}`);
@@ -392,7 +393,8 @@ function ctView(raw: Buffer, value: Buffer, ctx: CtContext): CtView {
   const snatted = flags.includes('snat');
   const client = forward ? `${key.saddr}:${key.sport}` : snatted ? nat : `${key.daddr}:${key.dport}`;
   const snat = !snatted ? null : forward ? nat : `${key.daddr}:${key.dport}`;
-  const service = forward ? `${key.daddr}:${key.dport}` : rev === undefined ? null : hostPort(rev);
+  // A masqueraded flow has no service: what the client sent to is the reply's source.
+  const service = forward ? `${key.daddr}:${key.dport}` : flags.includes('masq') ? `${key.saddr}:${key.sport}` : rev === undefined ? null : hostPort(rev);
   const idle = ctx.now - entry.lastSeenNs;
   return {
     proto: key.proto,

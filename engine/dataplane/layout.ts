@@ -4,6 +4,7 @@
 // test/dataplane/layout.test.ts compares all of it with the BTF of
 // build/bpf/lb.o: struct sizes, member offsets and sizes, enumerators, and
 // which struct each map uses. Change both sides together.
+import ipaddr from 'ipaddr.js';
 import { type CCodec, nameOf, type RawStruct, scalarCodec, structCodec, valueOf } from './cstruct.js';
 
 export type { CCodec, Codec, FieldLayout } from './cstruct.js';
@@ -15,8 +16,10 @@ export const OBJECT_FILE = 'lb.o';
 export const PROGRAMS = {
   /** tcx ingress of a pod's host-side veth (routed mode): traffic leaving the pod. */
   fromPod: 'from_pod',
-  /** tcx ingress of the node's uplink: traffic from outside the node (NodePort, external and LB IPs). */
+  /** tcx ingress of the node's uplink: traffic from outside the node (NodePort, external and LB IPs), replies of masqueraded flows. */
   fromUplink: 'from_uplink',
+  /** tcx egress of the node's uplink: masquerades pods' traffic to outside the cluster. */
+  toUplink: 'to_uplink',
 } as const;
 
 /** Maps in OBJECT_FILE, pinned by name under the loader's pin root. */
@@ -47,13 +50,19 @@ export type MapSet<M> = { readonly [R in MapRole]: M };
 
 // --- enums (enum lb_proto, lb_scope, lb_svc_flags, ct_dir, ct_state, ct_flags, lb_metric)
 
+/** A service's protocol. */
 export type Proto = 'tcp' | 'udp';
+/** A conntrack entry's protocol: a service's, or ICMP (echo of masqueraded flows). */
+export type CtProto = Proto | 'icmp';
 export type Scope = 'external' | 'internal';
 export type CtDir = 'forward' | 'reverse';
 export type CtStateName = 'new' | 'established' | 'closing';
 
-/** enum lb_proto: IPPROTO_* numbers. */
+/** enum lb_proto as services use it: IPPROTO_* numbers. */
 export const PROTO: Readonly<Record<Proto, number>> = Object.freeze({ tcp: 6, udp: 17 });
+
+/** enum lb_proto, all of it: conntrack keys also hold ICMP. */
+export const CT_PROTO: Readonly<Record<CtProto, number>> = Object.freeze({ icmp: 1, ...PROTO });
 
 /**
  * enum lb_scope. Every lookup finds 'external' first; 'internal' exists beside
@@ -79,24 +88,37 @@ export const CT_DIR: Readonly<Record<CtDir, number>> = Object.freeze({ forward: 
 /** enum ct_state, the value of CtEntry.state. It picks the entry's lifetime. */
 export const CT_STATE: Readonly<Record<CtStateName, number>> = Object.freeze({ new: 0, established: 1, closing: 2 });
 
-export type CtFlag = 'snat' | 'redirect';
+export type CtFlag = 'snat' | 'redirect' | 'masq' | 'hairpin';
 
 /**
- * enum ct_flags: bits of CtEntry.flags. 'snat': the flow came from outside
- * and its source was rewritten to the node's address (CtEntry.nat*: the
- * forward entry's is that address:port, the reverse entry's the client's own).
- * 'redirect': its packets are forwarded by FIB lookup and bpf_redirect_neigh.
+ * enum ct_flags: bits of CtEntry.flags. 'snat': the client's source was
+ * rewritten (CtEntry.nat*: the forward entry's is the address:port it
+ * became, the reverse entry's the client's own): a flow from outside to a
+ * Cluster-policy frontend, a masqueraded or a hairpin flow. 'redirect': its
+ * packets are forwarded by FIB lookup and bpf_redirect_neigh. 'masq': a
+ * pod's flow to outside the cluster, masqueraded as it leaves through the
+ * uplink (no service: backendId and revNatIndex 0). 'hairpin': a pod that
+ * reached itself through a service, its source rewritten to HAIRPIN_ADDRESS.
  */
-export const CT_FLAGS: Readonly<Record<CtFlag, number>> = Object.freeze({ snat: 1, redirect: 2 });
+export const CT_FLAGS: Readonly<Record<CtFlag, number>> = Object.freeze({ snat: 1, redirect: 2, masq: 4, hairpin: 8 });
+
+/**
+ * LB_HAIRPIN_ADDR4: the source hairpin flows are given, routed mode's
+ * link-local gateway (plugin/network/routed.ts). A C macro, not in BTF:
+ * test/dataplane/hairpin.test.ts checks the programs use this one.
+ */
+export const HAIRPIN_ADDRESS = '169.254.1.1';
 
 /**
  * enum lb_metric: counter names by index into MAPS.metrics. The outcomes
- * (translated … drop_ttl) count each packet from_pod and from_uplink see
- * exactly once; the events (LB_EVENTS) are counted on top.
+ * (translated … drop_ttl) count each packet from_pod, from_uplink and
+ * to_uplink see exactly once; the events (LB_EVENTS) are counted on top.
  */
 export const LB_METRICS = Object.freeze([
   'translated',
   'rev_translated',
+  'masqueraded',
+  'icmp_translated',
   'pass_not_ipv4',
   'pass_malformed',
   'pass_fragment',
@@ -104,6 +126,7 @@ export const LB_METRICS = Object.freeze([
   'pass_no_service',
   'pass_no_rev_nat',
   'pass_not_external',
+  'pass_no_masq',
   'reject_no_backend',
   'drop_no_backend',
   'drop_no_slot',
@@ -117,6 +140,7 @@ export const LB_METRICS = Object.freeze([
   'ct_restored',
   'fib_redirect',
   'fib_miss',
+  'hairpin',
 ] as const);
 export type LbMetric = (typeof LB_METRICS)[number];
 
@@ -141,7 +165,7 @@ export const C_ENUMS: ReadonlyArray<{
   readonly values: Readonly<Record<string, number>>;
   readonly sentinel?: string;
 }> = Object.freeze([
-  { cType: 'lb_proto', prefix: 'LB_PROTO_', values: PROTO },
+  { cType: 'lb_proto', prefix: 'LB_PROTO_', values: CT_PROTO },
   { cType: 'lb_scope', prefix: 'LB_SCOPE_', values: SCOPE },
   { cType: 'lb_svc_flags', prefix: 'LB_SVC_F_', values: SVC_FLAGS },
   { cType: 'ct_dir', prefix: 'CT_', values: CT_DIR },
@@ -192,13 +216,16 @@ export interface Lb4ReverseNat {
   port: number;
 }
 
-/** struct ct4_key: a packet's tuple as the program sees it. */
+/**
+ * struct ct4_key: a packet's tuple as the program sees it. ICMP echo: the
+ * identifier is a request's sport and a reply's dport, the other port 0.
+ */
 export interface Ct4Key {
   saddr: string;
   daddr: string;
   sport: number;
   dport: number;
-  proto: Proto;
+  proto: CtProto;
   dir: 'forward' | 'reverse';
 }
 
@@ -228,11 +255,21 @@ export interface CtEntry {
 
 /** struct node_cfg: what the programs know of the node (MAPS.nodeConfig, key 0). */
 export interface NodeConfig {
-  /** The node address flows from outside with externalTrafficPolicy Cluster are SNATed to; '0.0.0.0': none (they are dropped). */
+  /**
+   * The node address flows from outside with externalTrafficPolicy Cluster
+   * are SNATed to, and pods' flows to outside the cluster masqueraded to;
+   * '0.0.0.0': none (they are dropped).
+   */
   snatAddress: string;
   /** Their source ports, inclusive. */
   snatPortMin: number;
   snatPortMax: number;
+  /**
+   * The cluster's pod CIDRs, at most NODE_CLUSTER_CIDRS_MAX, e.g.
+   * '10.244.0.0/16': traffic from them leaving through the uplink to none of
+   * them is masqueraded. Optional when encoding (none: nothing is), always decoded.
+   */
+  clusterCidrs?: readonly string[];
 }
 
 export const lb4Key: CCodec<Lb4Key> = structCodec<Lb4Key>(
@@ -337,7 +374,7 @@ export const ct4Key: CCodec<Ct4Key> = structCodec<Ct4Key>(
     daddr: v.daddr,
     sport: v.sport,
     dport: v.dport,
-    proto: valueOf(PROTO, v.proto, 'ct4_key.proto'),
+    proto: valueOf(CT_PROTO, v.proto, 'ct4_key.proto'),
     dir: valueOf(CT_DIR, v.dir, 'ct4_key.dir'),
   }),
   (r) => ({
@@ -345,7 +382,7 @@ export const ct4Key: CCodec<Ct4Key> = structCodec<Ct4Key>(
     daddr: r.daddr as string,
     sport: r.sport as number,
     dport: r.dport as number,
-    proto: nameOf(PROTO, r.proto, 'ct4_key.proto'),
+    proto: nameOf(CT_PROTO, r.proto, 'ct4_key.proto'),
     dir: nameOf(CT_DIR, r.dir, 'ct4_key.dir'),
   }),
 );
@@ -397,16 +434,86 @@ export const metricValue: CCodec<bigint> = scalarCodec('__u64', 'u64');
 /** Key of MAPS.nodeConfig (__u32, always 0). */
 export const nodeConfigKey: CCodec<number> = scalarCodec('__u32', 'u32');
 
-export const nodeConfig: CCodec<NodeConfig> = structCodec<NodeConfig>(
+/** NODE_CLUSTER_CIDRS_MAX: how many cluster CIDRs struct node_cfg holds. */
+export const NODE_CLUSTER_CIDRS_MAX = 4;
+
+/** struct cidr4: an IPv4 prefix as address and netmask; mask '0.0.0.0' marks an unused entry. */
+export interface Cidr4 {
+  address: string;
+  mask: string;
+}
+
+export const cidr4: CCodec<Cidr4> = structCodec<Cidr4>(
+  'cidr4',
+  [
+    ['addr', 'ipv4'],
+    ['mask', 'ipv4'],
+  ],
+  (v) => ({ addr: v.address, mask: v.mask }),
+  (r) => ({ address: r.addr as string, mask: r.mask as string }),
+);
+
+/** '10.244.0.0/16' → struct cidr4; throws naming `where` unless it is an IPv4 network address and prefix. */
+function encodeCidr(text: string, where: string): Cidr4 {
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    parsed = ipaddr.parseCIDR(text);
+  } catch {
+    throw new TypeError(`${where} must be an IPv4 CIDR such as 10.244.0.0/16, got ${String(text)}`);
+  }
+  const [address, prefixLen] = parsed;
+  if (address.kind() !== 'ipv4' || !ipaddr.IPv4.isValidFourPartDecimal(text.split('/')[0]!)) {
+    throw new TypeError(`${where} must be an IPv4 CIDR such as 10.244.0.0/16, got ${text}`);
+  }
+  // Mask 0 marks an unused entry; a /0 cluster would masquerade nothing, as no CIDR does.
+  if (prefixLen === 0) throw new RangeError(`${where}: ${text} takes in every address; leave the CIDRs out to masquerade nothing`);
+  const network = ipaddr.IPv4.networkAddressFromCIDR(text).toString();
+  if (network !== address.toString()) throw new RangeError(`${where}: ${text} has host bits set (the network is ${network}/${prefixLen})`);
+  return { address: network, mask: ipaddr.IPv4.subnetMaskFromPrefixLength(prefixLen).toString() };
+}
+
+function decodeCidr(c: Cidr4): string {
+  return `${c.address}/${ipaddr.IPv4.parse(c.mask).prefixLengthFromSubnetMask()}`;
+}
+
+// node_cfg's cluster_cidrs array is laid out by structCodec as bytes (it has
+// no arrays) and filled with cidr4 entries by hand.
+const nodeConfigHead = structCodec<Omit<NodeConfig, 'clusterCidrs'>>(
   'node_cfg',
   [
     ['snat_addr', 'ipv4'],
     ['snat_port_min', 'u16'],
     ['snat_port_max', 'u16'],
+    ['cluster_cidrs', 'pad', NODE_CLUSTER_CIDRS_MAX * cidr4.size],
   ],
   (v) => ({ snat_addr: v.snatAddress, snat_port_min: v.snatPortMin, snat_port_max: v.snatPortMax }),
   (r) => ({ snatAddress: r.snat_addr as string, snatPortMin: r.snat_port_min as number, snatPortMax: r.snat_port_max as number }),
 );
+const CLUSTER_CIDRS_OFF = nodeConfigHead.fields.find((f) => f.name === 'cluster_cidrs')!.offset;
+
+export const nodeConfig: CCodec<NodeConfig> = Object.freeze({
+  cType: nodeConfigHead.cType,
+  size: nodeConfigHead.size,
+  fields: nodeConfigHead.fields,
+  encode(value: NodeConfig): Buffer {
+    const cidrs = value.clusterCidrs ?? [];
+    if (cidrs.length > NODE_CLUSTER_CIDRS_MAX) {
+      throw new RangeError(`node_cfg.cluster_cidrs: ${cidrs.length} CIDRs, at most ${NODE_CLUSTER_CIDRS_MAX}`);
+    }
+    const buf = nodeConfigHead.encode(value);
+    cidrs.forEach((text, i) => cidr4.encode(encodeCidr(text, `node_cfg.cluster_cidrs[${i}]`)).copy(buf, CLUSTER_CIDRS_OFF + i * cidr4.size));
+    return buf;
+  },
+  decode(bytes: Buffer): NodeConfig {
+    const head = nodeConfigHead.decode(bytes);
+    const clusterCidrs: string[] = [];
+    for (let i = 0; i < NODE_CLUSTER_CIDRS_MAX; i++) {
+      const c = cidr4.decode(bytes.subarray(CLUSTER_CIDRS_OFF + i * cidr4.size, CLUSTER_CIDRS_OFF + (i + 1) * cidr4.size));
+      if (c.mask !== '0.0.0.0') clusterCidrs.push(decodeCidr(c));
+    }
+    return { ...head, clusterCidrs };
+  },
+});
 
 /** struct lb4_affinity_key: a client of one frontend scope (rev-NAT index and scope). */
 export interface Lb4AffinityKey {

@@ -1,12 +1,12 @@
 // Loading ferry's eBPF dataplane: the load-balancer object is loaded with its
 // maps pinned by name under the pin root (so a restarted daemon reuses the
 // same maps, and live flows keep their conntrack entries and backends), the
-// from_pod program is pinned where CNI ADD finds it, and from_uplink where
-// attachUplink() (uplink.ts) does.
+// from_pod program is pinned where CNI ADD finds it, and from_uplink and
+// to_uplink where attachUplink() (uplink.ts) does.
 import { mkdirSync } from 'node:fs';
 import { BpfObject, ensureBpffs, unpinPath, type BpfCollection, type BpfMap } from '../bpf/index.js';
-import { MAPS, OBJECT_FILE, PROGRAMS, type MapSet } from './layout.js';
-import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin, fromUplinkPin } from './paths.js';
+import { MAPS, OBJECT_FILE, PROGRAMS, type MapRole, type MapSet } from './layout.js';
+import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin, fromUplinkPin, toUplinkPin } from './paths.js';
 
 export interface Dataplane {
   readonly pinRoot: string;
@@ -15,17 +15,24 @@ export interface Dataplane {
   close(): void;
 }
 
-/** Equivalent to: `bpftool prog loadall lb.o PINROOT pinmaps PINROOT` (programs pinned as from_pod and from_uplink). */
-export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpfObjectPath(OBJECT_FILE)): Promise<Dataplane> {
+export interface LoadOptions {
+  /** Capacities other than the object's (lb.o's LB4_*_MAX), by map role. */
+  maxEntries?: Partial<Record<MapRole, number>>;
+}
+
+/** Equivalent to: `bpftool prog loadall lb.o PINROOT pinmaps PINROOT` (programs pinned as from_pod, from_uplink and to_uplink). */
+export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpfObjectPath(OBJECT_FILE), options: LoadOptions = {}): Promise<Dataplane> {
   ensureBpffs();
   mkdirSync(pinRoot, { recursive: true });
-  const collection: BpfCollection = await BpfObject.open(objectPath, { pinRoot }).load();
+  const maxEntries = Object.fromEntries(Object.entries(options.maxEntries ?? {}).map(([role, n]) => [MAPS[role as MapRole], n]));
+  const collection: BpfCollection = await BpfObject.open(objectPath, { pinRoot, maxEntries }).load();
   try {
     // A new program replaces the pin; pods (and uplinks) attached earlier keep
     // running the old one until attached again (their links hold it).
     for (const [name, pin] of [
       [PROGRAMS.fromPod, fromPodPin(pinRoot)],
       [PROGRAMS.fromUplink, fromUplinkPin(pinRoot)],
+      [PROGRAMS.toUplink, toUplinkPin(pinRoot)],
     ] as const) {
       unpinPath(pin);
       collection.program(name).pin(pin);

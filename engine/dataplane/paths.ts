@@ -17,8 +17,14 @@ export const fromUplinkPin = (pinRoot: string) => join(pinRoot, 'from_uplink');
 /** The pinned tcx link of one host veth. */
 export const linkPin = (pinRoot: string, hostVeth: string) => join(pinRoot, 'links', hostVeth);
 
-/** The pinned tcx link of one uplink. */
+/** The pinned program attachUplink() attaches to the node's uplink (tcx egress): masquerade. */
+export const toUplinkPin = (pinRoot: string) => join(pinRoot, 'to_uplink');
+
+/** The pinned tcx link of one uplink (from_uplink, at ingress). */
 export const uplinkLinkPin = (pinRoot: string, ifname: string) => join(pinRoot, 'uplinks', ifname);
+
+/** The pinned tcx link of one uplink's egress (to_uplink). */
+export const uplinkEgressLinkPin = (pinRoot: string, ifname: string) => join(pinRoot, 'uplinks-egress', ifname);
 
 /** build/bpf/NAME of this checkout or installation (found by walking up to package.json). */
 export function bpfObjectPath(name: string): string {

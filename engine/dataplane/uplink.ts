@@ -1,17 +1,20 @@
-// Serving Services to clients outside the node: the pinned from_uplink
-// program attached at tcx ingress of the node's uplink, and the node
-// configuration it reads (MAPS.nodeConfig: the address and source ports
-// flows from outside are SNATed to under externalTrafficPolicy Cluster).
+// Serving Services to clients outside the node, and masquerading pods'
+// traffic to outside the cluster: the pinned from_uplink program attached at
+// tcx ingress of the node's uplink and to_uplink at its egress, and the node
+// configuration they read (MAPS.nodeConfig: the address and source ports
+// flows from outside are SNATed to under externalTrafficPolicy Cluster and
+// pods' flows to outside are masqueraded to, and the cluster's pod CIDRs).
 //
 // NodePort frontends must be in the services map once per node address:
 // pass the node's addresses to desiredState() (DesiredOptions.nodeAddresses).
 import { isIPv4 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { unpinPath, type TcMode } from '../bpf/index.js';
 import type { Handle } from '../handle.js';
 import { attachPinnedProgram } from './attach.js';
 import { nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
 import type { Dataplane } from './loader.js';
-import { fromUplinkPin, uplinkLinkPin } from './paths.js';
+import { fromUplinkPin, toUplinkPin, uplinkEgressLinkPin, uplinkLinkPin } from './paths.js';
 
 /**
  * SNAT source ports by default: above Linux's ephemeral range (32768–60999)
@@ -21,11 +24,39 @@ import { fromUplinkPin, uplinkLinkPin } from './paths.js';
  */
 export const DEFAULT_SNAT_PORTS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 61000, max: 65535 });
 
+/**
+ * The cluster's pod CIDRs by default: the usual 10.244.0.0/16 (flannel's,
+ * kubeadm's examples), which holds the demo's pod range 10.244.0.0/24.
+ */
+export const DEFAULT_CLUSTER_CIDRS: readonly string[] = Object.freeze(['10.244.0.0/16']);
+
+/**
+ * kube-proxy's clusterCIDR ("10.244.0.0/16"; comma-separated for dual
+ * stack) as attachUplink() takes it: its IPv4 CIDRs, as ferry masquerades
+ * IPv4 only. Throws naming a CIDR that is not one, has host bits set, or
+ * one too many.
+ */
+export function parseClusterCidrs(text: string): string[] {
+  const cidrs = text.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const bad = cidrs.find((c) => !ipaddr.isValidCIDR(c));
+  if (bad !== undefined) throw new TypeError(`"${bad}" is not a CIDR like 10.244.0.0/16`);
+  const v4 = cidrs.filter((c) => ipaddr.parseCIDR(c)[0].kind() === 'ipv4');
+  // The encoder checks the rest (host bits, how many) as writeNodeConfig() will.
+  nodeConfig.encode({ snatAddress: '0.0.0.0', snatPortMin: 0, snatPortMax: 0, clusterCidrs: v4 });
+  return v4;
+}
+
 export interface UplinkOptions {
-  /** The node address SNATed flows leave with; default: the uplink's first global IPv4 address. */
+  /** The node address SNATed and masqueraded flows leave with; default: the uplink's first global IPv4 address. */
   snatAddress?: string;
   /** Their source ports, inclusive; default DEFAULT_SNAT_PORTS. */
   snatPorts?: { min: number; max: number };
+  /**
+   * The cluster's pod CIDRs (at most NODE_CLUSTER_CIDRS_MAX): traffic from
+   * them to none of them leaving through the uplink is masqueraded; default
+   * DEFAULT_CLUSTER_CIDRS; [] masquerades nothing.
+   */
+  clusterCidrs?: readonly string[];
   /** tcx (default: auto, tcx where the kernel has it). */
   mode?: TcMode;
 }
@@ -44,7 +75,7 @@ export interface NodeConfigMap {
   lookup(key: Buffer): Buffer | undefined;
 }
 
-/** Checks `config` and writes it as the only entry of MAPS.nodeConfig. */
+/** Checks `config` and writes it as the only entry of MAPS.nodeConfig (a bad cluster CIDR is named by the encoder). */
 export function writeNodeConfig(map: NodeConfigMap, config: NodeConfig): void {
   if (!isIPv4(config.snatAddress)) throw new TypeError(`node config: snatAddress must be an IPv4 address, got ${String(config.snatAddress)}`);
   const { snatPortMin: min, snatPortMax: max } = config;
@@ -62,13 +93,14 @@ export function readNodeConfig(map: NodeConfigMap): NodeConfig {
 }
 
 /**
- * Attaches from_uplink (pinned by loadDataplane()) at tcx ingress of the
- * uplink `ifname` in the node's namespace and pins the link, after writing
- * the node configuration. The SNAT address and ports are node-wide: with
- * several uplinks, the last call's are used.
+ * Attaches from_uplink and to_uplink (pinned by loadDataplane()) at tcx
+ * ingress and egress of the uplink `ifname` in the node's namespace and pins
+ * the links, after writing the node configuration. The configuration is
+ * node-wide: with several uplinks, the last call's is used.
  *
  * Equivalent to: `bpftool map update pinned PINROOT/ferry_node_cfg key 0 …;
- * bpftool net attach tcx_ingress pinned PINROOT/from_uplink dev IFNAME`.
+ * bpftool net attach tcx_ingress pinned PINROOT/from_uplink dev IFNAME;
+ * bpftool net attach tcx_egress pinned PINROOT/to_uplink dev IFNAME`.
  */
 export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, options: UplinkOptions = {}): Promise<UplinkAttachment> {
   const link = await node.link.get(ifname);
@@ -82,23 +114,22 @@ export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, 
     }
   }
   const ports = options.snatPorts ?? DEFAULT_SNAT_PORTS;
-  const config: NodeConfig = { snatAddress, snatPortMin: ports.min, snatPortMax: ports.max };
+  const config: NodeConfig = { snatAddress, snatPortMin: ports.min, snatPortMax: ports.max, clusterCidrs: [...(options.clusterCidrs ?? DEFAULT_CLUSTER_CIDRS)] };
   writeNodeConfig(dp.maps.nodeConfig, config);
 
-  const mode = await attachPinnedProgram({
-    netns: node.netns,
-    ifindex: link.index,
-    programPin: fromUplinkPin(dp.pinRoot),
-    linkPin: uplinkLinkPin(dp.pinRoot, ifname),
-    ...(options.mode ? { mode: options.mode } : {}),
-  });
+  const attach = (programPin: string, linkPin: string, direction: 'ingress' | 'egress') =>
+    attachPinnedProgram({ netns: node.netns, ifindex: link.index, programPin, linkPin, direction, ...(options.mode ? { mode: options.mode } : {}) });
+  const mode = await attach(fromUplinkPin(dp.pinRoot), uplinkLinkPin(dp.pinRoot, ifname), 'ingress');
+  await attach(toUplinkPin(dp.pinRoot), uplinkEgressLinkPin(dp.pinRoot, ifname), 'egress');
   return { ifname, ifindex: link.index, config, mode };
 }
 
 /**
- * Removes the pin of the uplink's link: the pin is its only reference, so
- * the kernel detaches from_uplink. Nothing pinned: nothing to do (returns false).
+ * Removes the pins of the uplink's links: the pins are their only
+ * references, so the kernel detaches from_uplink and to_uplink. Nothing
+ * pinned: nothing to do (returns false).
  */
 export function detachUplink(pinRoot: string, ifname: string): boolean {
-  return unpinPath(uplinkLinkPin(pinRoot, ifname));
+  const egress = unpinPath(uplinkEgressLinkPin(pinRoot, ifname));
+  return unpinPath(uplinkLinkPin(pinRoot, ifname)) || egress;
 }

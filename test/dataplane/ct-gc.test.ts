@@ -198,7 +198,7 @@ describe('ConntrackGc', () => {
     vi.useRealTimers();
   });
 
-  it('collects every interval on an unref\'d timer, keeps the last result and totals, and stops', () => {
+  it('collects every interval on an unref\'d timer, keeps the last result and totals, and stops', async () => {
     vi.useFakeTimers();
     const w = world();
     let now = NOW;
@@ -221,7 +221,7 @@ describe('ConntrackGc', () => {
     vi.advanceTimersByTime(5000);
     expect(gc.totals.runs).toBe(2);
 
-    const text = formatPrometheus({
+    const text = await formatPrometheus({
       counters: { translated: 3n } as never,
       conntrack: { entries: 0, maxEntries: 65536 },
       gc: { totals: gc.totals, last: gc.last },

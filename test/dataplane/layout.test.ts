@@ -16,6 +16,10 @@ import {
   ctEntry,
   ctStale,
   affinityExpired,
+  cidr4,
+  CT_PROTO,
+  HAIRPIN_ADDRESS,
+  NODE_CLUSTER_CIDRS_MAX,
   lb4Affinity,
   lb4AffinityKey,
   lb4Maglev,
@@ -34,6 +38,7 @@ import {
   PROGRAMS,
   revNatIndex,
 } from '../../engine/dataplane/layout.js';
+import { ROUTED_GATEWAY_V4 } from '../../plugin/network/routed.js';
 import { bpfObject } from '../bpf/support.js';
 import { run } from '../support/netns.js';
 
@@ -109,7 +114,11 @@ function mapMember(mapName: string, member: 'key' | 'value' | 'type'): BtfType {
   return byId(byId(m.type_id).type_id!);
 }
 
-const STRUCT_CODECS = Object.values(MAP_CODECS).flatMap(({ key, value }) => [key, value] as CCodec<unknown>[]).filter((c) => c.fields.length > 0);
+// cidr4 sits inside node_cfg (its cluster_cidrs), so no map names it.
+const STRUCT_CODECS = [
+  ...Object.values(MAP_CODECS).flatMap(({ key, value }) => [key, value] as CCodec<unknown>[]),
+  cidr4 as CCodec<unknown>,
+].filter((c) => c.fields.length > 0);
 
 describe(`layout.ts against ${OBJECT_FILE}'s BTF (bpftool)`, () => {
   it.each(STRUCT_CODECS.map((c) => [c.cType, c] as const))('struct %s: size, and every member at the same offset with the same size', (_name, codec) => {
@@ -162,6 +171,14 @@ describe(`layout.ts against ${OBJECT_FILE}'s BTF (bpftool)`, () => {
   it('PROGRAMS name global functions', () => {
     for (const name of Object.values(PROGRAMS)) expect(named('FUNC', name).linkage).toBe('global');
   });
+
+  it('node_cfg holds NODE_CLUSTER_CIDRS_MAX cidr4 entries', () => {
+    const member = named('STRUCT', 'node_cfg').members!.find((m) => m.name === 'cluster_cidrs')!;
+    const array = resolve(byId(member.type_id));
+    expect(array.kind).toBe('ARRAY');
+    expect(array.nr_elems).toBe(NODE_CLUSTER_CIDRS_MAX);
+    expect(resolve(byId(array.type_id!)).name).toBe(cidr4.cType);
+  });
 });
 
 describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
@@ -191,6 +208,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
       expect(spec.programs.map((p) => ({ name: p.name, section: p.section, type: p.type }))).toEqual([
         { name: PROGRAMS.fromPod, section: 'tc', type: 'sched_cls' },
         { name: PROGRAMS.fromUplink, section: 'tc', type: 'sched_cls' },
+        { name: PROGRAMS.toUplink, section: 'tc', type: 'sched_cls' },
       ]);
       for (const name of Object.values(MAPS)) expect(name.length).toBeLessThanOrEqual(15);
     } finally {
@@ -222,6 +240,7 @@ describe('layout.ts codecs', () => {
       [revNatIndex, 42],
       [lb4ReverseNat, { address: '255.255.255.255', port: 65535 }],
       [ct4Key, { saddr: '10.244.0.9', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp', dir: 'reverse' }],
+      [ct4Key, { saddr: '10.244.0.9', daddr: '192.0.2.100', sport: 4321, dport: 0, proto: 'icmp', dir: 'forward' }],
       [
         ctEntry,
         {
@@ -236,7 +255,8 @@ describe('layout.ts codecs', () => {
           flags: CT_FLAGS.snat | CT_FLAGS.redirect,
         },
       ],
-      [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535 }],
+      [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535, clusterCidrs: [] }],
+      [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 1, snatPortMax: 2, clusterCidrs: ['10.244.0.0/16', '100.64.0.0/10', '0.0.0.0/1', '10.0.0.7/32'] }],
       [lb4AffinityKey, { clientAddress: '10.244.0.9', revNatIndex: 7, scope: 'internal' }],
       [lb4Affinity, { lastUsedNs: 123456789012345n, backendId: 9, slot: 3 }],
       [lb4MaglevKey, { revNatIndex: 65535, scope: 'external' }],
@@ -257,9 +277,26 @@ describe('layout.ts codecs', () => {
     expect(() => lb4Key.encode({ ...key, proto: 'sctp' as 'tcp' })).toThrow(/lb4_key\.proto/);
     expect(() => backendId.encode(2 ** 32)).toThrow(RangeError);
     expect(() => ctEntry.decode(Buffer.alloc(31))).toThrow(/32 bytes/);
+    // ICMP is a conntrack protocol, no service's.
     const badProto = lb4Backend.encode({ address: '10.0.0.1', port: 1, proto: 'tcp', flags: 0 });
-    badProto[6] = 1;
+    badProto[6] = CT_PROTO.icmp;
     expect(() => lb4Backend.decode(badProto)).toThrow(/lb4_backend\.proto: unknown value 1/);
+  });
+
+  it('writes cluster CIDRs as address and mask, and refuses host bits, IPv6, and more than NODE_CLUSTER_CIDRS_MAX', () => {
+    const config = { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535 };
+    const bytes = nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0/16'] });
+    expect(bytes.subarray(8, 24)).toEqual(Buffer.from([10, 244, 0, 0, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    expect(nodeConfig.decode(nodeConfig.encode(config)).clusterCidrs).toEqual([]);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.1/16'] })).toThrow(/cluster_cidrs\[0\]: 10\.244\.0\.1\/16 has host bits set/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0/16', 'fd00::/64'] })).toThrow(/cluster_cidrs\[1\] must be an IPv4 CIDR/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0'] })).toThrow(/cluster_cidrs\[0\] must be an IPv4 CIDR/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['0.0.0.0/0'] })).toThrow(/cluster_cidrs\[0\]: 0\.0\.0\.0\/0 takes in every address/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: new Array<string>(NODE_CLUSTER_CIDRS_MAX + 1).fill('10.0.0.0/8') })).toThrow(/at most 4/);
+  });
+
+  it('HAIRPIN_ADDRESS is routed mode’s gateway, the address pods know the node by', () => {
+    expect(HAIRPIN_ADDRESS).toBe(ROUTED_GATEWAY_V4);
   });
 
   it('names metrics by index, and judges staleness by last_seen + lifetime', () => {

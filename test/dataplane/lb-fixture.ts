@@ -56,6 +56,7 @@ export class LbFixture {
   /** from_pod */
   readonly program: BpfProgram;
   readonly uplink: BpfProgram;
+  readonly toUplink: BpfProgram;
   readonly services: BpfMap;
   readonly backends: BpfMap;
   readonly revNat: BpfMap;
@@ -69,6 +70,7 @@ export class LbFixture {
     this.collection = collection;
     this.program = collection.program(PROGRAMS.fromPod);
     this.uplink = collection.program(PROGRAMS.fromUplink);
+    this.toUplink = collection.program(PROGRAMS.toUplink);
     this.services = collection.map(MAPS.services);
     this.backends = collection.map(MAPS.backends);
     this.revNat = collection.map(MAPS.revNat);
@@ -108,6 +110,11 @@ export class LbFixture {
   /** Runs from_uplink on a frame. */
   async runUplink(data: Buffer): Promise<TestRunResult> {
     return this.uplink.testRun({ data });
+  }
+
+  /** Runs to_uplink on a frame. */
+  async runEgress(data: Buffer): Promise<TestRunResult> {
+    return this.toUplink.testRun({ data });
   }
 
   /** Every conntrack entry, decoded. */

@@ -82,7 +82,7 @@ describe.skipIf(!isRoot)('from_pod/from_uplink: a Service without endpoints reje
 
   it('never answers an ICMP error, a broadcast or multicast frame, or a source that is no one host', async () => {
     const lb = await emptyService('udp');
-    // An ICMP port unreachable to the VIP: no TCP/UDP, passed on untouched, never answered.
+    // An ICMP port unreachable to the VIP (quoting nothing readable): passed on untouched, never answered.
     const icmp = Buffer.alloc(8 + 28);
     icmp[0] = 3;
     icmp[1] = 3;
@@ -99,7 +99,7 @@ describe.skipIf(!isRoot)('from_pod/from_uplink: a Service without endpoints reje
     for (const frame of [broadcast, multicast, ipv4Packet({ ...spec, src: '0.0.0.0' }), ipv4Packet({ ...spec, src: '224.0.0.1' })]) {
       expect((await lb.run(frame)).retval).toBe(SHOT);
     }
-    expect(lb.nonZeroCounters()).toEqual({ pass_other_proto: 1n, drop_no_backend: 4n });
+    expect(lb.nonZeroCounters()).toEqual({ pass_malformed: 1n, drop_no_backend: 4n });
   });
 
   it('from outside: an empty Cluster-policy frontend rejects; Local rejects only without endpoints anywhere', async () => {

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Sending a packet back the way it came, at L2. */
+#ifndef FERRY_LIB_ETH_H
+#define FERRY_LIB_ETH_H
+
+#include "include/ferry_drop.h"
+#include "lib/common.h"
+
+/*
+ * Swaps the Ethernet addresses and redirects the packet to the egress of
+ * skb->ifindex, the interface it came in on: at tcx ingress of a pod's host
+ * veth that delivers into the pod, from the host end's MAC to the pod's, as
+ * the node itself would send it; at the uplink, back to the L2 hop it came
+ * from. Returns FERRY_ACT_REDIRECT, or DROP_NAT when a helper fails.
+ */
+static __always_inline int eth_bounce(struct __sk_buff *skb)
+{
+	__u8 macs[2 * ETH_ALEN];
+	__u8 swapped[2 * ETH_ALEN];
+	int i;
+
+	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0)
+		return DROP_NAT;
+	for (i = 0; i < ETH_ALEN; i++) {
+		swapped[i] = macs[ETH_ALEN + i];
+		swapped[ETH_ALEN + i] = macs[i];
+	}
+	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) < 0)
+		return DROP_NAT;
+	/* Flags 0: egress, not BPF_F_INGRESS. */
+	return bpf_redirect(skb->ifindex, 0) == FERRY_ACT_REDIRECT ? FERRY_ACT_REDIRECT : DROP_NAT;
+}
+
+#endif /* FERRY_LIB_ETH_H */
