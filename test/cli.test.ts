@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { listServices, openPinnedMaps } from '../engine/dataplane/inspect.js';
+import { lb4Maglev, lb4MaglevKey } from '../engine/dataplane/layout.js';
+import { listMaglevTables } from '../engine/dataplane/maglev-view.js';
 import { loadSample } from './dataplane/inspect-fixture.js';
 import { isRoot } from './support/netns.js';
 
@@ -40,13 +42,13 @@ async function ok(...args: string[]): Promise<string> {
 describe('ferry (no dataplane needed)', () => {
   it('keeps demo and daemon beside the inspection commands', async () => {
     const help = await ok('--help');
-    for (const command of ['demo', 'daemon', 'services', 'endpoints', 'conntrack', 'nat', 'metrics']) expect(help).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['demo', 'daemon', 'services', 'endpoints', 'maglev', 'conntrack', 'nat', 'metrics']) expect(help).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     expect(await ok('conntrack', '--help')).toMatch(/list \[options\].*\n\s+flush \[options\]/s);
   });
 
   it('a missing pin root: exit 1, one line naming the path, no stack trace', async () => {
     const missing = '/sys/fs/bpf/ferry-cli-test-missing';
-    for (const args of [['services'], ['endpoints', '-o', 'json'], ['conntrack', 'list'], ['nat', 'list'], ['metrics']]) {
+    for (const args of [['services'], ['endpoints', '-o', 'json'], ['maglev'], ['conntrack', 'list'], ['nat', 'list'], ['metrics']]) {
       const run = await ferry(...args, '--pin-root', missing);
       expect(run.code).toBe(1);
       expect(run.stdout).toBe('');
@@ -116,6 +118,25 @@ describe.skipIf(!isRoot)('ferry inspection commands on a pinned dataplane (needs
       { index: 2, address: '10.96.0.53', port: 53, frontends: ['10.96.0.53:53/udp'] },
       { index: 9, address: '10.96.0.77', port: 80, frontends: [] },
     ]);
+  });
+
+  it('maglev: each table with its backends\' shares, as a table and JSON', async () => {
+    const { lb, pinRoot } = await loadSample();
+    expect(await ferry('maglev', '--pin-root', pinRoot)).toMatchObject({ code: 0, stdout: '', stderr: 'no Maglev tables (no service asks for maglev)\n' });
+    // A 7-entry table for 10.96.0.10:80 (rev-NAT 1): backend 1 owns 4 entries, backend 2 three.
+    lb.maglev.update(lb4MaglevKey.encode({ revNatIndex: 1, scope: 'external' }), lb4Maglev.encode({ seed: 0xabc, backendIds: [1, 2, 1, 2, 1, 2, 1] }));
+    const maps = openPinnedMaps(pinRoot);
+    const expected = listMaglevTables(maps);
+    maps.close();
+    expect(JSON.parse(await ok('maglev', '--pin-root', pinRoot, '-o', 'json'))).toEqual(expected);
+    expect(await ok('maglev', '--pin-root', pinRoot)).toBe(
+      [
+        'FRONTEND           SCOPE     SIZE  SEED   ID  BACKEND          ENTRIES  VS M/N  NOTE',
+        '10.96.0.10:80/tcp  external     7  0xabc   1  10.244.0.5:8080        4  +14.3%',
+        '                                           2  10.244.0.6:8080        3  -14.3%',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('conntrack list with filters, then flush with filters', async () => {

@@ -1,4 +1,4 @@
-// `ferry services | endpoints | conntrack | nat | metrics`: the pinned
+// `ferry services | endpoints | maglev | conntrack | nat | metrics`: the pinned
 // dataplane's maps, read back for people (tables) and scripts (-o json).
 // The data comes from engine/dataplane/inspect.ts; this file only prints.
 import { Command, Option } from 'commander';
@@ -20,6 +20,7 @@ import {
   type ServiceView,
 } from '../dataplane/inspect.js';
 import { LB_METRICS, type LbMetric, type CtProto } from '../dataplane/layout.js';
+import { listMaglevTables } from '../dataplane/maglev-view.js';
 import { conntrackFill, formatPrometheus, isOutcome, readCounters } from '../dataplane/metrics.js';
 import { DEFAULT_PIN_ROOT } from '../dataplane/paths.js';
 import { action, formatDuration, paint, print, printJson, renderTable, type OutputFormat } from './output.js';
@@ -152,6 +153,24 @@ export function registerInspectCommands(program: Command): void {
           e.frontends.length === 0 ? warn('(none)') : e.frontends.join(', '),
         ]);
         printRows('no endpoints', ['ID', 'BACKEND', 'PROTO', 'FLOWS', 'FRONTENDS'], rows, [0, 3]);
+      }),
+    ),
+  );
+
+  common(program.command('maglev').description("Maglev tables: each backend's share of entries beside the even M/N")).action(
+    action('maglev', (opts: CommonOptions) =>
+      withMaps(opts.pinRoot, ['services', 'backends', 'revNat', 'maglev'], (maps) => {
+        const tables = listMaglevTables(maps);
+        if (opts.output === 'json') return printJson(tables);
+        const rows: Array<Array<string | number>> = [];
+        for (const t of tables) {
+          const head = [t.frontend, t.scope, t.size, `0x${t.seed.toString(16)}`];
+          t.backends.forEach((b, i) => {
+            const deviation = `${b.deviation >= 0 ? '+' : ''}${(100 * b.deviation).toFixed(1)}%`;
+            rows.push([...(i === 0 ? head : ['', '', '', '']), b.backendId, b.backend ?? warn('MISSING'), b.entries, deviation, i === 0 ? warn(t.problems.join('; ')) : '']);
+          });
+        }
+        printRows('no Maglev tables (no service asks for maglev)', ['FRONTEND', 'SCOPE', 'SIZE', 'SEED', 'ID', 'BACKEND', 'ENTRIES', 'VS M/N', 'NOTE'], rows, [2, 4, 6, 7]);
       }),
     ),
   );
