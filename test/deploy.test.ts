@@ -4,8 +4,9 @@
 // for its OpenAPI document), so this is the equivalent: the documents parse,
 // each is a kind Kubernetes 1.2x serves under that apiVersion, the DaemonSet
 // hangs together (mounts name volumes, $(VARS) are defined, ConfigMap keys
-// exist, probes hit the metrics port), the daemon's arguments are flags
-// `ferry daemon --help` lists, the conflist passes ferry's own config parser,
+// exist, probes hit the healthz port), the daemon's arguments are flags
+// `ferry daemon --help` lists, its settings file and the conflist pass
+// ferry's own parsers,
 // and the RBAC rules are exactly what the daemon reads. The installer
 // (deploy/install-cni.mjs) runs against a TLS API server stand-in.
 import { execFile, execFileSync } from 'node:child_process';
@@ -19,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 import { checkSupported, parseNetConf } from '../plugin/cni/config.js';
+import { loadDaemonConfig, parseListenAddress } from '../plugin/daemon/config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
@@ -266,7 +268,7 @@ describe('deploy/ manifests', () => {
     for (const [key, value] of Object.entries(config.data)) expect(typeof value, `ConfigMap key ${key} is a string`).toBe('string');
   });
 
-  it('the daemon runs `ferry daemon` with flags it has, on the API server, its metrics port probed', async () => {
+  it('the daemon runs `ferry daemon` with flags it has, on the API server, its healthz port probed', async () => {
     // The image's /opt/ferry/dist/X.js is this checkout's X.ts, compiled.
     const [node, script, command] = daemon.command ?? [];
     expect(node).toBe('node');
@@ -289,12 +291,25 @@ describe('deploy/ manifests', () => {
     const pinRoot = String(daemonFlags.get('--pin-root'));
     expect(pinRoot.startsWith(`${mountOf(daemon, 'bpffs').mountPath}/`), `${pinRoot} is on the host's bpffs`).toBe(true);
 
-    const metrics = /^(.*):(\d+)$/.exec(String(daemonFlags.get('--metrics-address')));
-    expect(metrics?.[1], 'probes reach the node address: the daemon listens on all').toBe('0.0.0.0');
-    const port = Number(metrics![2]);
-    expect(daemon.livenessProbe?.httpGet).toEqual({ path: '/healthz', port });
-    expect(daemon.readinessProbe?.httpGet).toEqual({ path: '/healthz', port });
-    expect(daemon.ports).toContainEqual(expect.objectContaining({ containerPort: port }));
+    // --config is a key of the ConfigMap, mounted, and passes ferry's own settings parser.
+    const configMount = mountOf(daemon, pod.volumes!.find((v) => v.configMap?.name === config.metadata.name)!.name);
+    const configFile = String(daemonFlags.get('--config'));
+    expect(configFile.startsWith(`${configMount.mountPath}/`), `${configFile} is in the ConfigMap`).toBe(true);
+    const text = config.data[configFile.slice(configMount.mountPath.length + 1)];
+    expect(text).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-deploy-'));
+    let settings: ReturnType<typeof loadDaemonConfig>;
+    try {
+      writeFileSync(join(dir, 'daemon.yaml'), text!);
+      settings = loadDaemonConfig(join(dir, 'daemon.yaml'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const healthz = parseListenAddress(settings.healthzBindAddress!);
+    expect(healthz.host, 'probes reach the node address: healthz listens on all').toBe('0.0.0.0');
+    expect(daemon.livenessProbe?.httpGet).toEqual({ path: '/livez', port: healthz.port });
+    expect(daemon.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: healthz.port });
+    expect(daemon.ports).toContainEqual(expect.objectContaining({ containerPort: healthz.port }));
   });
 
   it('the conflist in the ConfigMap is ferry routed mode, and passes ferry\'s parser once the installer adds the ranges', () => {

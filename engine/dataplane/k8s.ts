@@ -91,6 +91,7 @@ export function serviceFromManifest(manifest: unknown): Service {
     affinityTimeoutSeconds: obj(obj(spec.sessionAffinityConfig).clientIP).timeoutSeconds,
     externalTrafficPolicy: spec.externalTrafficPolicy,
     internalTrafficPolicy: spec.internalTrafficPolicy,
+    healthCheckNodePort: spec.healthCheckNodePort,
   };
   try {
     return parseService(dropUndefined(input));

@@ -1,8 +1,11 @@
 // The datapath's counters as people and scrapers read them: ferry_lb_metric
-// summed over CPUs, the conntrack table's fill, and the conntrack GC's
-// totals, with a Prometheus text exposition (format 0.0.4) of all three.
+// summed over CPUs, the fill of the hash maps (conntrack among them), and
+// the conntrack GC's totals. A snapshot is read from the maps once per
+// scrape and set on prom-client metrics (DataplaneMetrics), which the daemon
+// registers beside its own and `ferry metrics -o prometheus` prints.
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { CtGcRun, CtGcTotals, ReadableMap } from './ct-gc.js';
-import { LB_EVENTS, LB_METRICS, metricKey, metricValue, type LbMetric } from './layout.js';
+import { LB_EVENTS, LB_METRICS, metricKey, metricValue, type LbMetric, type MapRole, type MapSet } from './layout.js';
 
 /** The per-CPU counters map: BpfMap has it. */
 export interface MetricsMap {
@@ -16,9 +19,16 @@ export interface ConntrackFill {
   maxEntries: number;
 }
 
+/** How full one map is. */
+export interface MapFill extends ConntrackFill {
+  map: MapRole;
+}
+
 export interface MetricsSnapshot {
   counters: Record<LbMetric, bigint>;
   conntrack: ConntrackFill;
+  /** The hash maps' fill (arrays are always full and left out). */
+  maps?: MapFill[];
   gc?: { totals: CtGcTotals; last?: CtGcRun | undefined };
 }
 
@@ -49,41 +59,100 @@ export function conntrackFill(map: ReadableMap & { maxEntries: number; keys?(): 
   return { entries, maxEntries: map.maxEntries };
 }
 
-/** The Prometheus text exposition of a snapshot. */
-export function formatPrometheus(snapshot: MetricsSnapshot): string {
-  const lines: string[] = [];
-  const family = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[labels: string, value: bigint | number]>) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+type LiveMap = MetricsMap & ReadableMap & { type: string; maxEntries: number; keys(): Iterable<Buffer> };
+
+/** Keys counted one syscall each (~2 µs): this many at a time, then the event loop gets a turn. */
+const COUNT_CHUNK = 4096;
+
+/**
+ * One read of every map the metrics show (the conntrack map is counted once,
+ * for both). Full maps take a few hundred ms to count; the counting yields
+ * so that CNI calls are not held up meanwhile.
+ */
+export async function readSnapshot(maps: MapSet<LiveMap>, gc?: MetricsSnapshot['gc']): Promise<MetricsSnapshot> {
+  const fills: MapFill[] = [];
+  for (const [role, map] of Object.entries(maps) as Array<[MapRole, LiveMap]>) {
+    if (map.type.includes('array')) continue;
+    let entries = 0;
+    for (const _ of map.keys()) if (++entries % COUNT_CHUNK === 0) await new Promise(setImmediate);
+    fills.push({ map: role, entries, maxEntries: map.maxEntries });
+  }
+  return {
+    counters: readCounters(maps.metrics),
+    conntrack: fills.find((f) => f.map === 'conntrack')!,
+    maps: fills,
+    ...(gc !== undefined && { gc }),
   };
-  const counters = Object.entries(snapshot.counters) as Array<[LbMetric, bigint]>;
-  family(
-    'ferry_lb_packets_total',
-    'counter',
-    'Packets seen by the datapath programs, by outcome (each packet counted once).',
-    counters.filter(([n]) => isOutcome(n)).map(([n, v]) => [`{outcome="${n}"}`, v]),
-  );
-  family(
-    'ferry_lb_events_total',
-    'counter',
-    'Events in the datapath, counted on top of the packet outcomes.',
-    counters.filter(([n]) => !isOutcome(n)).map(([n, v]) => [`{event="${n}"}`, v]),
-  );
-  family('ferry_ct_entries', 'gauge', 'Entries in the conntrack map.', [['', snapshot.conntrack.entries]]);
-  family('ferry_ct_max_entries', 'gauge', 'Capacity of the conntrack map.', [['', snapshot.conntrack.maxEntries]]);
-  const gc = snapshot.gc;
-  if (gc !== undefined) {
-    family('ferry_ct_gc_runs_total', 'counter', 'Conntrack GC passes completed.', [['', gc.totals.runs]]);
-    family('ferry_ct_gc_errors_total', 'counter', 'Conntrack GC passes that failed.', [['', gc.totals.errors]]);
-    family('ferry_ct_gc_deleted_total', 'counter', 'Conntrack entries deleted by the GC, by reason.', [
-      ['{reason="expired"}', gc.totals.expired],
-      ['{reason="orphaned"}', gc.totals.orphaned],
-      ['{reason="withdrawn"}', gc.totals.withdrawn],
-    ]);
+}
+
+/** The datapath's prom-client metrics in `registry`; set() puts a snapshot's values there. */
+export class DataplaneMetrics {
+  readonly #packets: Counter<'outcome'>;
+  readonly #events: Counter<'event'>;
+  readonly #ctEntries: Gauge;
+  readonly #ctMax: Gauge;
+  readonly #mapEntries: Gauge<'map'>;
+  readonly #mapMax: Gauge<'map'>;
+  readonly #gc: ReturnType<typeof gcMetrics> | undefined;
+
+  /** `gc`: also the conntrack GC's metrics (the daemon runs it; the CLI does not). */
+  constructor(registry: Registry, options: { gc?: boolean } = {}) {
+    const registers = [registry];
+    this.#packets = new Counter({ name: 'ferry_lb_packets_total', help: 'Packets seen by the datapath programs, by outcome (each packet counted once).', labelNames: ['outcome'], registers });
+    this.#events = new Counter({ name: 'ferry_lb_events_total', help: 'Events in the datapath, counted on top of the packet outcomes.', labelNames: ['event'], registers });
+    this.#ctEntries = new Gauge({ name: 'ferry_ct_entries', help: 'Entries in the conntrack map.', registers });
+    this.#ctMax = new Gauge({ name: 'ferry_ct_max_entries', help: 'Capacity of the conntrack map.', registers });
+    this.#mapEntries = new Gauge({ name: 'ferry_bpf_map_entries', help: 'Entries in each of the dataplane\'s hash maps.', labelNames: ['map'], registers });
+    this.#mapMax = new Gauge({ name: 'ferry_bpf_map_max_entries', help: 'Capacity (max_entries) of each of the dataplane\'s hash maps.', labelNames: ['map'], registers });
+    this.#gc = options.gc === true ? gcMetrics(registers) : undefined;
+  }
+
+  set(snapshot: MetricsSnapshot): void {
+    // The kernel keeps the counts: each scrape sets them whole.
+    this.#packets.reset();
+    this.#events.reset();
+    for (const [name, value] of Object.entries(snapshot.counters) as Array<[LbMetric, bigint]>) {
+      if (isOutcome(name)) this.#packets.inc({ outcome: name }, Number(value));
+      else this.#events.inc({ event: name }, Number(value));
+    }
+    this.#ctEntries.set(snapshot.conntrack.entries);
+    this.#ctMax.set(snapshot.conntrack.maxEntries);
+    for (const fill of snapshot.maps ?? []) {
+      this.#mapEntries.set({ map: fill.map }, fill.entries);
+      this.#mapMax.set({ map: fill.map }, fill.maxEntries);
+    }
+    const gc = snapshot.gc;
+    if (gc === undefined || this.#gc === undefined) return;
+    const m = this.#gc;
+    setCounter(m.runs, gc.totals.runs);
+    setCounter(m.errors, gc.totals.errors);
+    m.deleted.reset();
+    for (const reason of ['expired', 'orphaned', 'withdrawn'] as const) m.deleted.inc({ reason }, gc.totals[reason]);
     if (gc.last !== undefined) {
-      family('ferry_ct_gc_last_run_timestamp_seconds', 'gauge', 'When the last GC pass completed.', [['', gc.last.at.getTime() / 1000]]);
-      family('ferry_ct_gc_last_run_duration_seconds', 'gauge', 'How long the last GC pass took.', [['', gc.last.durationMs / 1000]]);
+      m.lastAt.set(gc.last.at.getTime() / 1000);
+      m.lastDuration.set(gc.last.durationMs / 1000);
     }
   }
-  return `${lines.join('\n')}\n`;
+}
+
+function gcMetrics(registers: Registry[]) {
+  return {
+    runs: new Counter({ name: 'ferry_ct_gc_runs_total', help: 'Conntrack GC passes completed.', registers }),
+    errors: new Counter({ name: 'ferry_ct_gc_errors_total', help: 'Conntrack GC passes that failed.', registers }),
+    deleted: new Counter({ name: 'ferry_ct_gc_deleted_total', help: 'Conntrack entries deleted by the GC, by reason.', labelNames: ['reason'] as const, registers }),
+    lastAt: new Gauge({ name: 'ferry_ct_gc_last_run_timestamp_seconds', help: 'When the last GC pass completed (0: none yet).', registers }),
+    lastDuration: new Gauge({ name: 'ferry_ct_gc_last_run_duration_seconds', help: 'How long the last GC pass took.', registers }),
+  };
+}
+
+function setCounter(counter: Counter, value: number): void {
+  counter.reset();
+  counter.inc(value);
+}
+
+/** The Prometheus text exposition (format 0.0.4) of a snapshot alone. */
+export async function formatPrometheus(snapshot: MetricsSnapshot): Promise<string> {
+  const registry = new Registry();
+  new DataplaneMetrics(registry, { gc: snapshot.gc !== undefined }).set(snapshot);
+  return registry.metrics();
 }

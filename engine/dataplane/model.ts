@@ -40,6 +40,8 @@ export interface Service {
   affinityTimeoutSeconds: number;
   externalTrafficPolicy: TrafficPolicy;
   internalTrafficPolicy: TrafficPolicy;
+  /** spec.healthCheckNodePort: where the node answers load balancers' health checks (LoadBalancer, policy Local). */
+  healthCheckNodePort?: number;
   /** clusterIP: None — DNS only, no load balancing. */
   headless: boolean;
   /**
@@ -171,6 +173,7 @@ const serviceSchema = z
     affinityTimeoutSeconds: z.number().int().min(1).max(MAX_AFFINITY_TIMEOUT_SECONDS).default(DEFAULT_AFFINITY_TIMEOUT_SECONDS),
     externalTrafficPolicy: policy,
     internalTrafficPolicy: policy,
+    healthCheckNodePort: portNumber.optional(),
     headless: z.boolean().optional(),
     loadBalancing: z.enum(['random', 'maglev']).optional(),
     annotations: z
@@ -238,6 +241,7 @@ export function parseService(input: unknown): Service {
     affinityTimeoutSeconds: s.affinityTimeoutSeconds,
     externalTrafficPolicy: s.externalTrafficPolicy,
     internalTrafficPolicy: s.internalTrafficPolicy,
+    ...(s.healthCheckNodePort !== undefined && { healthCheckNodePort: s.healthCheckNodePort }),
     headless,
     ...(loadBalancing === 'maglev' && { loadBalancing }),
   };

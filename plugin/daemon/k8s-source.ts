@@ -23,7 +23,10 @@ import type { ManifestRead } from '../../engine/dataplane/manifest-files.js';
 
 export const DEFAULT_BACKOFF_MS = 500;
 export const DEFAULT_BACKOFF_CAP_MS = 30_000;
-export const DEFAULT_RESYNC_MS = 5 * 60_000;
+/** kube-proxy's configSyncPeriod default. */
+export const DEFAULT_RESYNC_MS = 15 * 60_000;
+/** The cluster autoscaler's taint on a node it is about to delete. */
+export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
 /** Where the API server is: a kubeconfig file, or the pod's service account. */
 export type ApiConfig = { kubeconfig: string } | { inCluster: true };
@@ -45,7 +48,7 @@ export interface K8sApiSourceOptions {
   onChange: () => void;
   backoffMs?: number;
   backoffCapMs?: number;
-  /** A full sync from the store this often, changed or not; default 5 minutes. */
+  /** A full sync from the store this often, changed or not; default 15 minutes. */
   resyncMs?: number;
 }
 
@@ -189,12 +192,21 @@ export class K8sApiSource {
 
   /** This node's InternalIP IPv4 addresses from its Node object; undefined without one. */
   nodeAddresses(): string[] | undefined {
-    const nodes = this.#watched.find((w) => w.resource === 'nodes')!;
-    const node = nodes.informer.get(this.#o.nodeName) as { status?: { addresses?: Array<{ type?: string; address?: string }> } } | undefined;
+    const node = this.#node();
     if (node === undefined) return undefined;
     return (node.status?.addresses ?? [])
       .filter((a) => a.type === 'InternalIP' && typeof a.address === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(a.address))
       .map((a) => a.address!);
+  }
+
+  /** False while this node's Node object is being deleted, or marked for deletion by the cluster autoscaler (kube-proxy's nodeEligible). */
+  nodeEligible(): boolean {
+    const node = this.#node();
+    return node?.metadata?.deletionTimestamp == null && !(node?.spec?.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
+  }
+
+  #node(): NodeFields | undefined {
+    return this.#watched.find((w) => w.resource === 'nodes')!.informer.get(this.#o.nodeName) as NodeFields | undefined;
   }
 
   async close(): Promise<void> {
@@ -205,6 +217,13 @@ export class K8sApiSource {
       await w.informer.stop();
     }
   }
+}
+
+/** What this source reads of a Node. */
+interface NodeFields {
+  metadata?: { deletionTimestamp?: unknown };
+  spec?: { taints?: Array<{ key?: string }> };
+  status?: { addresses?: Array<{ type?: string; address?: string }> };
 }
 
 /**

@@ -2,18 +2,24 @@
 // the API server's objects (k8s-source.ts): read the Kubernetes objects, convert them (k8s.ts), compute the desired maps and
 // reconcile, then forget conntrack entries of backends that went away. A
 // watch on the path triggers a sync after a quiet period, coalescing bursts
-// of events (kube-proxy's minSyncPeriod); a sync never overlaps another.
+// of events (kube-proxy's minSyncPeriod); a steady stream of events is still
+// synced at least every MAX_WAIT_PERIODS quiet periods; a sync never
+// overlaps another. Hooks tell the daemon's health and metrics about each.
 import { watch, type FSWatcher } from 'node:fs';
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
 import { forgetBackends, type ConntrackMap } from '../../engine/dataplane/ct-gc.js';
-import { desiredState } from '../../engine/dataplane/desired.js';
-import { clusterStateFromObjects } from '../../engine/dataplane/k8s.js';
+import { ClusterStates } from '../../engine/dataplane/cluster-states.js';
+import { DesiredStates } from '../../engine/dataplane/desired.js';
+import type { ClusterState } from '../../engine/dataplane/k8s.js';
 import { isManifestName, readManifests, type ManifestRead } from '../../engine/dataplane/manifest-files.js';
 import type { ApplyCounts, ApplyResult, LbMaps, Reconciler } from '../../engine/dataplane/reconcile.js';
 
 export const DEFAULT_SYNC_DELAY_MS = 100;
+/** A change waits at most this many quiet periods, however often others follow it. */
+export const MAX_WAIT_PERIODS = 10;
 
 /** Where the objects come from, other than a manifest path (the API server). */
 export interface ObjectSource {
@@ -30,11 +36,24 @@ export interface ServiceSyncOptions {
   nodeName: string;
   /** This node's IPv4 addresses (NodePort frontends); undefined: none known. */
   nodeAddresses?: readonly string[];
+  /** CIDRs that pick the node addresses NodePorts are served on (kube-proxy's nodePortAddresses); none: all. */
+  nodePortAddresses?: readonly string[];
   reconciler: Reconciler;
   maps: LbMaps & { conntrack: ConntrackMap };
   log: Logger;
   /** Quiet time after a change before syncing; default 100 ms. */
   delayMs?: number;
+  hooks?: SyncHooks;
+}
+
+/** What the daemon's health, metrics and health check servers follow. */
+export interface SyncHooks {
+  /** A change is waiting for a sync (kube-proxy's QueuedUpdate). */
+  queued?(): void;
+  /** A sync succeeded; `state` is what it programmed from. */
+  synced?(report: SyncReport, state: ClusterState): void;
+  /** A scheduled sync failed (the maps may hold part of it). */
+  failed?(error: unknown): void;
 }
 
 /** What one sync did (also the fields of its log line). */
@@ -47,6 +66,8 @@ export interface SyncReport {
   writes: { services: ApplyCounts; backends: ApplyCounts; revNat: ApplyCounts };
   conntrackForgotten: number;
   ms: number;
+  /** Where the time went: reading the objects, converting them, the desired state, the map writes, conntrack. */
+  stagesMs: { read: number; convert: number; desired: number; apply: number; conntrack: number };
 }
 
 export class ServiceSync {
@@ -55,9 +76,13 @@ export class ServiceSync {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  #pendingSince: number | undefined;
   #closed = false;
   #syncs = 0;
-  #last: SyncReport | undefined;
+  #nodePortAddresses: readonly string[] | undefined;
+  // Unchanged objects keep their converted form and desired entries from sync to sync.
+  readonly #clusterStates = new ClusterStates();
+  readonly #desiredStates = new DesiredStates();
 
   constructor(options: ServiceSyncOptions) {
     this.#o = options;
@@ -68,12 +93,9 @@ export class ServiceSync {
     return typeof path === 'string' ? path : path.label;
   }
 
-  get syncs(): number {
-    return this.#syncs;
-  }
-
-  get last(): SyncReport | undefined {
-    return this.#last;
+  /** The node addresses the last sync served NodePorts on; undefined: none known. */
+  get nodePortAddresses(): readonly string[] | undefined {
+    return this.#nodePortAddresses;
   }
 
   /** Reads, converts and reconciles once, now. */
@@ -81,20 +103,30 @@ export class ServiceSync {
     const { log, path } = this.#o;
     const t0 = performance.now();
     const read = typeof path === 'string' ? readManifests(path) : path.read();
-    const nodeAddresses = this.#o.nodeAddresses ?? (typeof path === 'string' ? undefined : path.nodeAddresses?.());
+    const t1 = performance.now();
+    // The path itself unreadable (removed, say) is a failed sync, not an empty cluster.
+    const unreadable = read.errors.find((e) => e.source === path);
+    if (unreadable !== undefined) throw new Error(`manifest path ${unreadable.source}: ${unreadable.message}; the maps are left as they are`);
+    const known = this.#o.nodeAddresses ?? (typeof path === 'string' ? undefined : path.nodeAddresses?.());
+    const nodeAddresses = known && selectNodePortAddresses(known, this.#o.nodePortAddresses ?? []);
     for (const e of read.errors) log.error({ source: e.source }, `manifest ${e.source}: ${e.message}`);
-    const state = clusterStateFromObjects(read.objects);
+    const state = this.#clusterStates.convert(read.objects);
+    const t2 = performance.now();
     for (const p of state.problems) {
       const line = `${p.kind} ${p.object} (${p.source}) left out: ${p.message}`;
       (p.severity === 'error' ? log.error : log.warn).call(log, { kind: p.kind, object: p.object, source: p.source }, line);
     }
-    const desired = desiredState(state.services, state.endpoints, {
+    const desired = this.#desiredStates.compute(state.services, state.endpoints, {
       nodeName: this.#o.nodeName,
       ...(nodeAddresses !== undefined && { nodeAddresses }),
     });
     for (const s of desired.skipped) log.warn({ service: s.service }, `${s.service}: ${s.what} not programmed: ${s.reason}`);
+    const t3 = performance.now();
     const result: ApplyResult = this.#o.reconciler.apply(desired);
+    const t4 = performance.now();
     const conntrackForgotten = forgetBackends(this.#o.maps.conntrack, result.removedBackendIds);
+    const t5 = performance.now();
+    const round = (ms: number) => Math.round(ms * 100) / 100;
     const report: SyncReport = {
       services: state.services.length,
       frontends: desired.frontends.size,
@@ -102,11 +134,13 @@ export class ServiceSync {
       problems: read.errors.length + state.problems.filter((p) => p.severity === 'error').length,
       writes: { services: result.services, backends: result.backends, revNat: result.revNat },
       conntrackForgotten,
-      ms: Math.round((performance.now() - t0) * 100) / 100,
+      ms: round(t5 - t0),
+      stagesMs: { read: round(t1 - t0), convert: round(t2 - t1), desired: round(t3 - t2), apply: round(t4 - t3), conntrack: round(t5 - t4) },
     };
     this.#syncs++;
-    this.#last = report;
+    this.#nodePortAddresses = nodeAddresses;
     log.info({ sync: this.#syncs, ...report }, `synced ${report.services} services from ${this.#label} in ${report.ms} ms`);
+    this.#o.hooks?.synced?.(report, state);
     return report;
   }
 
@@ -132,21 +166,29 @@ export class ServiceSync {
   /** A sync after the quiet period; events meanwhile are folded into it. */
   schedule(): void {
     if (this.#closed) return;
+    this.#o.hooks?.queued?.();
     if (this.#running !== undefined) {
       this.#again = true;
       return;
     }
+    const delay = this.#o.delayMs ?? DEFAULT_SYNC_DELAY_MS;
+    const now = performance.now();
+    this.#pendingSince ??= now;
     clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#run(), this.#o.delayMs ?? DEFAULT_SYNC_DELAY_MS);
+    this.#timer = setTimeout(() => this.#run(), Math.max(0, Math.min(delay, this.#pendingSince + MAX_WAIT_PERIODS * delay - now)));
   }
 
   #run(): void {
     this.#timer = undefined;
+    this.#pendingSince = undefined;
     this.#running = Promise.resolve()
       .then(() => this.syncNow())
       .then(
         () => undefined,
-        (e: unknown) => this.#o.log.error({ err: e }, `sync from ${this.#label} failed; retrying on the next change`),
+        (e: unknown) => {
+          this.#o.log.error({ err: e }, `sync from ${this.#label} failed; retrying on the next change`);
+          this.#o.hooks?.failed?.(e);
+        },
       )
       .finally(() => {
         this.#running = undefined;
@@ -164,4 +206,14 @@ export class ServiceSync {
     clearTimeout(this.#timer);
     await this.#running;
   }
+}
+
+/** The addresses among `addresses` inside one of `cidrs`; all of them when there are no CIDRs. */
+export function selectNodePortAddresses(addresses: readonly string[], cidrs: readonly string[]): string[] {
+  if (cidrs.length === 0) return [...addresses];
+  const ranges = cidrs.map((c) => ipaddr.parseCIDR(c));
+  return addresses.filter((a) => {
+    const ip = ipaddr.parse(a);
+    return ranges.some((r) => r[0].kind() === ip.kind() && ip.match(r));
+  });
 }

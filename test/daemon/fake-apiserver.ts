@@ -66,18 +66,7 @@ export class FakeApiServer {
 
   /** A kubeconfig naming this server, with a bearer token. */
   writeKubeconfig(file: string): void {
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        // Plain HTTP: the library wants skip-TLS-verify for an http:// server.
-        clusters: [{ name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'ferry', user: { token: 'fake-token' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'ferry' } }],
-        'current-context': 'fake',
-      }),
-    );
+    writeKubeconfig(file, this.url);
   }
 
   /** Creates or replaces an object; watchers get ADDED or MODIFIED. */
@@ -196,4 +185,20 @@ export class FakeApiServer {
     this.#watchers.get(resource)!.add(res);
     res.on('close', () => this.#watchers.get(resource)!.delete(res));
   }
+}
+
+/** A kubeconfig for the API server at `url`, with a bearer token. */
+export function writeKubeconfig(file: string, url: string): void {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      // Plain HTTP: the library wants skip-TLS-verify for an http:// server.
+      clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'ferry', user: { token: 'fake-token' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'ferry' } }],
+      'current-context': 'fake',
+    }),
+  );
 }

@@ -17,6 +17,7 @@ const svc = {
     externalIPs: ['192.0.2.7'],
     ports: [{ name: 'http', port: 80, targetPort: 'web', nodePort: 30080 }],
     externalTrafficPolicy: 'Local',
+    healthCheckNodePort: 32000,
     sessionAffinity: 'ClientIP',
     sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
   },
@@ -47,6 +48,7 @@ describe('Kubernetes manifests', () => {
       affinityTimeoutSeconds: 60,
       externalTrafficPolicy: 'Local',
       internalTrafficPolicy: 'Cluster',
+      healthCheckNodePort: 32000,
       headless: false,
     });
   });
@@ -74,12 +76,14 @@ describe('Kubernetes manifests', () => {
       { source: 'f#1', object: bad({ ports: [{ port: 80, protocol: 'ICMP' }] }) },
       { source: 'f#2', object: bad({ clusterIP: '10.96.0.300' }) },
       { source: 'f#3', object: slice([{ addresses: ['10.244.0.999'] }]) },
+      { source: 'f#4', object: bad({ healthCheckNodePort: 0 }) },
     ]);
     expect(state.services.map((s) => s.name)).toEqual(['web']);
     expect(state.problems.map((p) => `${p.kind} ${p.object}: ${p.message}`)).toEqual([
       expect.stringMatching(/^Service shop\/bad: spec\.ports\[0\]\.protocol: /),
       expect.stringMatching(/^Service shop\/bad: spec\.clusterIPs\[0\]: .*10\.96\.0\.300/),
       expect.stringMatching(/^EndpointSlice shop\/web-x: endpoints\[0\]\.addresses\[0\]: /),
+      expect.stringMatching(/^Service shop\/bad: spec\.healthCheckNodePort: /),
     ]);
   });
 

@@ -1,10 +1,21 @@
-// A `ferry daemon` child process inside a node namespace (nsenter, run
-// through tsx: no build needed), with its pino JSON log lines collected so
-// tests can wait for them.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The daemon's end-to-end fixtures: a `ferry daemon` child process inside a
+// node namespace (nsenter, run through tsx: no build needed), with its pino
+// JSON log lines collected so tests can wait for them; a node namespace
+// whose pods are attached by ferry's CNI to the dataplane the daemon pins;
+// HTTP GETs from inside the node namespace, where the daemon's servers are.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
+import { Netns } from '../../engine/netns/netns.js';
+import { runCni } from '../../plugin/cni/index.js';
+import { createHandlers } from '../../plugin/commands/handlers.js';
+import { makeNetns, run } from '../support/netns.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -87,3 +98,90 @@ export class DaemonProcess {
 }
 
 export const isSync = (l: LogLine): boolean => typeof l.sync === 'number';
+
+/** Something to undo after the test (run in reverse order). */
+export type Defer = (cleanup: () => unknown) => void;
+
+export interface Pod {
+  ns: string;
+  netns: Netns;
+  ip: string;
+}
+
+export interface NodeFixture {
+  /** The node namespace's name; the daemon runs there. */
+  ns: string;
+  netns: Netns;
+  pinRoot: string;
+  /** A temp dir for sockets, manifests, logs and the CNI's state. */
+  dir: string;
+  /** A pod namespace attached by CNI ADD (ferry routed mode, hooked to `pinRoot`'s dataplane). */
+  addPod(label: string): Promise<Pod>;
+}
+
+export function nodeFixture(prefix: string, defer: Defer): NodeFixture {
+  const pinRoot = makePinDir(prefix);
+  defer(() => removePinDir(pinRoot));
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  const ns = makeNetns(`${prefix}-node`);
+  const netns = Netns.open(ns);
+  defer(() => netns.close());
+  run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  const handlers = createHandlers({ nodeNetns: netns });
+  const conf = JSON.stringify({
+    cniVersion: '1.0.0',
+    name: prefix,
+    type: 'ferry',
+    logFile: join(dir, 'cni.log'),
+    dataDir: join(dir, 'state'),
+    ebpf: { pinRoot },
+    ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }]] },
+  });
+  return {
+    ns,
+    netns,
+    pinRoot,
+    dir,
+    addPod: async (label) => {
+      const podNs = makeNetns(`${prefix}-${label}`);
+      const podNetns = Netns.open(podNs);
+      defer(() => podNetns.close());
+      const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `${prefix}-${label}`, CNI_NETNS: podNetns.path, CNI_IFNAME: 'eth0' };
+      const out = await runCni({ env, stdin: conf }, handlers);
+      expect(out.exitCode, out.stdout).toBe(0);
+      const ip = (JSON.parse(out.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address.split('/')[0]!;
+      return { ns: podNs, netns: podNetns, ip };
+    },
+  };
+}
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+  json?: any;
+}
+
+/** GET `url` from inside the namespace `ns` (a node process there: the test's own threads stay put). Rejects when nothing answers. */
+export async function httpGetIn(ns: string, url: string): Promise<HttpAnswer> {
+  const script = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), body: await r.text() })), (e) => { console.error(String(e.cause?.code ?? e.message)); process.exit(3); })`;
+  const { stdout } = await promisify(execFile)('nsenter', [`--net=/var/run/netns/${ns}`, process.execPath, '-e', script]);
+  const answer = JSON.parse(stdout) as { status: number; type: string | null; body: string };
+  return { status: answer.status, body: answer.body, ...(answer.type?.startsWith('application/json') && { json: JSON.parse(answer.body) }) };
+}
+
+/** Polls `get` until `done` accepts its answer (generous timeout: the daemon shares 2 cores with the suite). */
+export async function pollUntil<T>(what: string, get: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | Error | undefined;
+  for (;;) {
+    try {
+      last = await get();
+      if (done(last)) return last;
+    } catch (e) {
+      last = e as Error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,85 @@
+// The daemon's settings (plugin/daemon/config.ts, flags.ts): kube-proxy's
+// defaults, a YAML file with flags over it, and errors that name the field
+// or the flag. No root needed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadDaemonConfig, parseDuration, parseListenAddress } from '../../plugin/daemon/config.js';
+import { daemonConfigFromFlags, nodeDaemonOptions } from '../../plugin/daemon/flags.js';
+
+describe('daemon settings', () => {
+  let dir: string;
+  let file: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+    file = join(dir, 'daemon.yaml');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('defaults to kube-proxy\'s bind addresses and periods', () => {
+    expect(loadDaemonConfig(undefined)).toEqual({
+      cniSocket: '/run/ferry/cni.sock',
+      pinRoot: '/sys/fs/bpf/ferry',
+      inCluster: false,
+      nodeName: hostname(),
+      nodePortAddresses: [],
+      masqueradeAll: false,
+      minSyncPeriod: 100,
+      syncPeriod: 30_000,
+      configSyncPeriod: 15 * 60_000,
+      healthzBindAddress: '0.0.0.0:10256',
+      metricsBindAddress: '127.0.0.1:10249',
+      conntrackGCInterval: 30_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads the file, and flags override it; an empty address turns a server off', () => {
+    writeFileSync(
+      file,
+      ['kubeconfig: /etc/kubernetes/ferry.conf', 'nodeName: node-a', 'minSyncPeriod: 1s', 'syncPeriod: 1m30s', 'healthzBindAddress: "[::]:10256"', 'metricsBindAddress: ""', 'nodePortAddresses: [192.168.0.0/16]'].join('\n'),
+    );
+    const config = daemonConfigFromFlags({ config: file, nodeName: 'node-b', nodeportAddresses: '10.0.0.0/8, 172.16.0.0/12', gcInterval: '5s' });
+    expect(config).toMatchObject({
+      kubeconfig: '/etc/kubernetes/ferry.conf',
+      nodeName: 'node-b',
+      minSyncPeriod: 1000,
+      syncPeriod: 90_000,
+      healthzBindAddress: '[::]:10256',
+      metricsBindAddress: undefined,
+      nodePortAddresses: ['10.0.0.0/8', '172.16.0.0/12'],
+      conntrackGCInterval: 5000,
+    });
+    expect(nodeDaemonOptions(config)).toMatchObject({ api: { kubeconfig: '/etc/kubernetes/ferry.conf' }, nodeName: 'node-b', minSyncPeriodMs: 1000, syncPeriodMs: 90_000, gcIntervalMs: 5000 });
+    expect(nodeDaemonOptions(config).metricsBindAddress).toBeUndefined();
+  });
+
+  it('names the bad field: the file\'s key, or the flag that set it', () => {
+    writeFileSync(file, 'syncPeriod: soon\nnodePortAddresses: [10.0.0.0/8, 10.1.2.3]\nmasqueradeAll: true\nminSyncPeriods: 1s\n');
+    expect(() => loadDaemonConfig(file)).toThrow(
+      `config ${file}: nodePortAddresses[1]: "10.1.2.3" is not a CIDR like 10.244.0.0/16; ` +
+        `config ${file}: masqueradeAll: true is not supported: ferry's dataplane masquerades no ClusterIP traffic; ` +
+        `config ${file}: syncPeriod: "soon" is not a duration like 100ms, 30s or 1m30s; ` +
+        `config ${file}: unknown setting minSyncPeriods`,
+    );
+    writeFileSync(file, 'healthzBindAddress: 0.0.0.0:10256\n');
+    expect(() => daemonConfigFromFlags({ config: file, healthzBindAddress: '10256', gcInterval: '0' })).toThrow('--healthz-bind-address: "10256" is not HOST:PORT; --gc-interval: must be more than 0');
+    expect(() => daemonConfigFromFlags({ services: '/srv', inCluster: true })).toThrow('--services: the file source excludes the API server source');
+    expect(() => daemonConfigFromFlags({ kubeconfig: true }, {})).toThrow('--kubeconfig without a path needs $KUBECONFIG');
+    expect(daemonConfigFromFlags({ kubeconfig: true }, { KUBECONFIG: '/k' }).kubeconfig).toBe('/k');
+    expect(daemonConfigFromFlags({ gcInterval: '3600000' }).conntrackGCInterval, 'bare milliseconds, as before').toBe(3_600_000);
+    writeFileSync(file, '- a list\n');
+    expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: must be a mapping of settings, not a list`);
+    expect(() => loadDaemonConfig(join(dir, 'missing.yaml'))).toThrow(/missing\.yaml: ENOENT/);
+  });
+
+  it('parses Go durations and listen addresses', () => {
+    expect(['0', '250ms', '1.5s', '2m', '1h2m3s', '500us'].map(parseDuration)).toEqual([0, 250, 1500, 120_000, 3_723_000, 0.5]);
+    for (const bad of ['', '10', '1d', 's', '-1s']) expect(() => parseDuration(bad), bad).toThrow('is not a duration');
+    expect(parseListenAddress('127.0.0.1:10249')).toEqual({ host: '127.0.0.1', port: 10249 });
+    expect(parseListenAddress('[::1]:10256')).toEqual({ host: '::1', port: 10256 });
+    expect(parseListenAddress(':10256')).toEqual({ host: '0.0.0.0', port: 10256 });
+    for (const bad of ['10256', 'host:70000', '::1:10256']) expect(() => parseListenAddress(bad), bad).toThrow('is not HOST:PORT');
+  });
+});
