@@ -26,8 +26,12 @@ export interface PodNode {
   del(label: string, pod: Pod): Promise<void>;
 }
 
-/** `prefix` names the namespaces (keep it short: names are ≤ 15 characters with a random part). */
-export async function podNode(cleanups: Array<() => unknown>, prefix: string): Promise<PodNode> {
+/**
+ * `prefix` names the namespaces (keep it short: names are ≤ 15 characters
+ * with a random part). With `ebpf: false` the dataplane is loaded but CNI ADD
+ * does not attach it: pods routed by the stack alone.
+ */
+export async function podNode(cleanups: Array<() => unknown>, prefix: string, options: { ebpf?: boolean } = {}): Promise<PodNode> {
   const pinRoot = makePinDir(`ferry-${prefix}`);
   cleanups.push(() => removePinDir(pinRoot));
   const dp = await loadDataplane(pinRoot);
@@ -43,7 +47,7 @@ export async function podNode(cleanups: Array<() => unknown>, prefix: string): P
     type: 'ferry',
     logFile: join(state, 'cni.log'),
     dataDir: join(state, 'state'),
-    ebpf: { pinRoot },
+    ...(options.ebpf !== false && { ebpf: { pinRoot } }),
     ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }]] },
   });
   const call = async (command: 'ADD' | 'DEL', label: string, netns: Netns) => {
