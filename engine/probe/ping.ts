@@ -23,7 +23,20 @@ export interface PingOptions {
   intervalMs?: number;
   /** How long to wait for the last reply. */
   timeoutMs?: number;
+  /** Bytes of ICMP payload (after the 8-byte echo header), as `ping -s`; default: a short text. */
+  payloadBytes?: number;
+  /**
+   * Forbid fragmentation, as `ping -M do`: the packet leaves with DF set (IPv6
+   * never fragments on the way), and one larger than the route's MTU fails
+   * to send with EMSGSIZE instead of being fragmented here.
+   */
+  dontFragment?: boolean;
 }
+
+// <linux/in.h>, <linux/in6.h>
+const IP_MTU_DISCOVER = 10;
+const IPV6_MTU_DISCOVER = 23;
+const PMTUDISC_DO = 2;
 
 let nextId = process.pid & 0xffff;
 
@@ -44,6 +57,10 @@ export async function ping(netns: Netns, dst: string, options: PingOptions = {})
     }),
   );
   inUse.add(socket);
+  if (options.dontFragment === true) {
+    if (family === 4) socket.setOption(raw.SocketLevel.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC_DO);
+    else socket.setOption(raw.SocketLevel.IPPROTO_IPV6, IPV6_MTU_DISCOVER, PMTUDISC_DO);
+  }
   const id = (nextId = (nextId + 1) & 0xffff);
   const sentAt = new Map<number, number>();
   const results = new Map<number, EchoResult>();
@@ -66,7 +83,9 @@ export async function ping(netns: Netns, dst: string, options: PingOptions = {})
   try {
     for (let seq = 1; seq <= count; seq++) {
       results.set(seq, { seq });
-      const packet = encodeEchoRequest(family, id, seq, Buffer.from(`ferry probe ${seq}`));
+      const text = Buffer.from(`ferry probe ${seq}`);
+      const payload = options.payloadBytes === undefined ? text : Buffer.alloc(options.payloadBytes, text);
+      const packet = encodeEchoRequest(family, id, seq, payload);
       await new Promise<void>((resolve, reject) =>
         socket.send(packet, 0, packet.length, dst, () => sentAt.set(seq, performance.now()), (e) => setImmediate(() => (e ? reject(e) : resolve()))),
       );

@@ -5,6 +5,7 @@ declare module 'raw-socket' {
 
   export const AddressFamily: { IPv4: number; IPv6: number };
   export const Protocol: { None: number; ICMP: number; TCP: number; UDP: number; ICMPv6: number };
+  export const SocketLevel: { IPPROTO_IP: number; IPPROTO_IPV6: number };
 
   export interface Socket extends EventEmitter {
     send(
@@ -16,6 +17,8 @@ declare module 'raw-socket' {
       afterCallback: (error: Error | null, bytes: number) => void,
     ): void;
     close(): void;
+    /** setsockopt(level, option, &value, 4). */
+    setOption(level: number, option: number, value: number): void;
     on(event: 'message', listener: (buffer: Buffer, source: string) => void): this;
     on(event: 'error', listener: (error: Error) => void): this;
     on(event: 'close', listener: () => void): this;
@@ -26,6 +29,7 @@ declare module 'raw-socket' {
   const raw: {
     AddressFamily: typeof AddressFamily;
     Protocol: typeof Protocol;
+    SocketLevel: typeof SocketLevel;
     createSocket: typeof createSocket;
   };
   export default raw;

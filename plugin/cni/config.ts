@@ -7,6 +7,7 @@
 // side by side, and runtimes add their own keys); a key ferry knows must have
 // the right type and form, or the error is code 7 naming its path. A field
 // ferry understands but cannot honour is code 2 (checkSupported).
+import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { cidrProblem, ipOrCidrProblem, ipProblem, macProblem } from './addresses.js';
 import { ifnameProblem } from './env.js';
@@ -109,6 +110,8 @@ const netConfSchema = z
     /** routed: a /32 and /128 per pod via the host veth (Calico-style); bridge: pods on a Linux bridge. */
     mode: z.enum(['routed', 'bridge']).default('routed'),
     mtu: z.number().int().min(68).max(65535).optional(),
+    /** Pods reach other nodes through ferry's VXLAN overlay: without `mtu`, pods get this device's MTU. */
+    vxlanDevice: linkName.optional(),
     logFile: absPath.default(DEFAULT_LOG_FILE),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
     dataDir: absPath.optional(),
@@ -185,6 +188,20 @@ export function checkSupported(conf: NetConf): void {
   for (const [key, value] of Object.entries(conf.runtimeConfig ?? {})) {
     if (value !== undefined && !HONOURED_CAPABILITIES.has(key)) unsupportedCapability(`runtimeConfig.${key}`, value);
   }
+  checkPortMappings(conf);
+}
+
+/**
+ * hostPorts are served by ferry's eBPF dataplane, which sees pods' traffic
+ * in routed mode only, and translates IPv4 TCP and UDP.
+ */
+function checkPortMappings(conf: NetConf): void {
+  (conf.runtimeConfig?.portMappings ?? []).forEach((m, i) => {
+    const key = `runtimeConfig.portMappings[${i}]`;
+    if (conf.mode !== 'routed') throw unsupportedField('mode', conf.mode, `${key}: hostPorts are served by ferry's eBPF dataplane, in routed mode only`);
+    if (m.protocol === 'sctp') throw unsupportedField(`${key}.protocol`, m.protocol, "ferry's dataplane serves TCP and UDP hostPorts");
+    if (m.hostIP !== undefined && !isIPv4(m.hostIP)) throw unsupportedField(`${key}.hostIP`, m.hostIP, "ferry's dataplane serves IPv4 hostPorts");
+  });
 }
 
 function unsupportedCapability(key: string, value: unknown): never {
