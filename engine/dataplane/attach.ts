@@ -2,7 +2,7 @@
 // it stays attached after this process exits: a tcx link is pinned (the pin
 // is its only reference once our fd is released); a cls_bpf filter, on
 // kernels without tcx, stays on the interface by itself.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { attachTc, BpfProgram, unpinPath, type NetnsRef, type TcDirection, type TcMode } from '../bpf/index.js';
 
@@ -21,11 +21,19 @@ export interface PinnedAttach {
 /**
  * Equivalent to: `bpftool net attach tcx_ingress pinned PROGRAM dev IF` (or
  * tcx_egress) with the link pinned at LINKPIN. Returns the attach mode used.
+ * The same program attached there already, by a link pinned at LINKPIN, is
+ * left as it is (tcx refuses a program twice on one hook: EEXIST).
  */
 export async function attachPinnedProgram(a: PinnedAttach): Promise<'tcx' | 'tc'> {
   const program = BpfProgram.openPinned(a.programPin);
   try {
-    const attachment = await attachTc({ netns: a.netns, ifindex: a.ifindex, direction: a.direction ?? 'ingress', program, mode: a.mode ?? 'auto' });
+    let attachment: Awaited<ReturnType<typeof attachTc>>;
+    try {
+      attachment = await attachTc({ netns: a.netns, ifindex: a.ifindex, direction: a.direction ?? 'ingress', program, mode: a.mode ?? 'auto' });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EEXIST' && existsSync(a.linkPin)) return 'tcx';
+      throw e;
+    }
     if (attachment.mode === 'tcx') {
       unpinPath(a.linkPin);
       mkdirSync(dirname(a.linkPin), { recursive: true });

@@ -14,6 +14,8 @@ import { isRoot } from '../support/netns.js';
 import { podNode, type Pod } from './pod-node.js';
 
 const VIP = '10.96.0.10';
+/** Per exchange: generous, the machine may be busy (an answer normally takes a millisecond). */
+const WAIT_MS = 5000;
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -49,11 +51,11 @@ async function observe(prefix: string, setup: (node: string, dp: Awaited<ReturnT
   const programmer = setup(world.node.name, world.dp);
   programmer.program(backends);
 
-  const tcp = await prober.tcpExchange(client.netns, VIP, 80, 'hello');
+  const tcp = await prober.tcpExchange(client.netns, VIP, 80, 'hello', WAIT_MS);
   const answeredBy = (reply: string) => backends.find((b) => reply.includes(`from ${b.ip} `))?.ip ?? `?${reply}`;
   const spread = async (n: number) => {
     const seen = new Set<string>();
-    for (let i = 0; i < n; i++) seen.add(answeredBy(await prober.udpExchange(client.netns, VIP, 53, `q${i}`)));
+    for (let i = 0; i < n; i++) seen.add(answeredBy(await prober.udpExchange(client.netns, VIP, 53, `q${i}`, WAIT_MS)));
     return [...seen].sort();
   };
   const udpBackends = await spread(30);
@@ -63,13 +65,13 @@ async function observe(prefix: string, setup: (node: string, dp: Awaited<ReturnT
   for (let i = 0; i < 50 && held === undefined; i++) {
     const socket = await prober.openUdpSocket(client.netns, VIP, 53);
     cleanups.push(() => socket.close());
-    if (answeredBy(await socket.send('pin')) === backends[0]!.ip) held = socket;
+    if (answeredBy(await socket.send('pin', WAIT_MS)) === backends[0]!.ip) held = socket;
   }
   expect(held, 'no UDP flow reached be1 in 50 tries').toBeDefined();
 
   programmer.program([backends[0]!]);
   const udpBackendsAfter = await spread(20);
-  const heldFlowKept = answeredBy(await held!.send('again')) === backends[0]!.ip;
+  const heldFlowKept = answeredBy(await held!.send('again', WAIT_MS)) === backends[0]!.ip;
   return { tcpClientSeen: tcp.peer.split(':')[0] === client.ip ? 'client' : tcp.peer, udpBackends, udpBackendsAfter: udpBackendsAfter.map((ip) => (ip === backends[0]!.ip ? 'be1' : ip)), heldFlowKept };
 }
 
