@@ -6,7 +6,9 @@
 // informer that fails (connection refused, reset, a 5xx) stops, and is
 // restarted here with capped exponential backoff — the same informer, so
 // its store survives and a relist diffs against it. read() hands the
-// objects to the same conversion as the file source (k8s.ts).
+// objects to the same conversion as the file source (k8s.ts); readNodes()
+// and onNodesChanged() feed the node network (node-network.ts) from the same
+// Nodes informer.
 import {
   CoreV1Api,
   DiscoveryV1Api,
@@ -77,6 +79,7 @@ export class K8sApiSource {
   readonly #watched: Watched[] = [];
   readonly #stats = new Map<Resource, InformerStats>();
   #resync: NodeJS.Timeout | undefined;
+  readonly #nodeListeners: Array<() => void> = [];
   #closed = false;
   #ready = false;
   #whenReady: { promise: Promise<void>; resolve: () => void };
@@ -92,6 +95,11 @@ export class K8sApiSource {
       discovery.listEndpointSliceForAllNamespaces(),
     );
     this.#add('nodes', 'v1', 'Node', '/api/v1/nodes', () => core.listNode());
+  }
+
+  /** Names the source in log lines. */
+  get label(): string {
+    return `the API server ${this.#o.kubeConfig.getCurrentCluster()?.server ?? ''}`;
   }
 
   /** True once every resource has been listed: before that a sync would see a partial cluster. */
@@ -125,13 +133,13 @@ export class K8sApiSource {
       } else {
         this.#o.log.info({ resource, items: result.items.length }, `${resource}: relisted ${result.items.length}`);
       }
-      this.#changed();
+      this.#changed(resource);
       return result;
     };
     w.informer = makeInformer(this.#o.kubeConfig, path, listFn);
     const changed = () => {
       w.attempt = 0;
-      this.#changed();
+      this.#changed(resource);
     };
     w.informer.on('add', changed);
     w.informer.on('update', changed);
@@ -144,7 +152,7 @@ export class K8sApiSource {
     for (const w of this.#watched) this.#start(w);
     const resyncMs = this.#o.resyncMs ?? DEFAULT_RESYNC_MS;
     if (resyncMs > 0) {
-      this.#resync = setInterval(() => this.#changed(), resyncMs);
+      this.#resync = setInterval(() => this.#changed('services'), resyncMs);
       this.#resync.unref();
     }
     return this;
@@ -174,10 +182,24 @@ export class K8sApiSource {
     if (this.#ready || !this.#watched.every((w) => w.listed)) return;
     this.#ready = true;
     this.#whenReady.resolve();
+    for (const fn of this.#nodeListeners) fn();
   }
 
-  #changed(): void {
-    if (this.#ready && !this.#closed) this.#o.onChange();
+  #changed(resource: Resource): void {
+    if (!this.#ready || this.#closed) return;
+    this.#o.onChange();
+    if (resource === 'nodes') for (const fn of this.#nodeListeners) fn();
+  }
+
+  /** Calls `fn` after every Node change once the source is ready (the node network follows them). */
+  onNodesChanged(fn: () => void): void {
+    this.#nodeListeners.push(fn);
+  }
+
+  /** The Nodes now in the store, as plain JSON objects. */
+  readNodes(): SourcedObject[] {
+    const w = this.#watched.find((x) => x.resource === 'nodes')!;
+    return w.informer.list().map((o) => ({ source: 'api', object: plain(o, w) }));
   }
 
   /** The Services and EndpointSlices now in the store, as plain JSON objects. */

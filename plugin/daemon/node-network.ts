@@ -9,7 +9,6 @@
 // keep talking until a new daemon adopts them.
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { attachPinnedProgram } from '../../engine/dataplane/attach.js';
 import type { SourcedObject } from '../../engine/dataplane/k8s.js';
@@ -22,7 +21,7 @@ import { desiredNodeNetwork } from '../../engine/nodes/desired.js';
 import { nodesFromObjects } from '../../engine/nodes/k8s.js';
 import { checkNodeNetworkSettings, type NodeNetworkSettings } from '../../engine/nodes/model.js';
 import { applyNodeNetwork, type NodeNetworkReport } from '../../engine/nodes/reconcile.js';
-import { NodeInformer } from './k8s-nodes.js';
+import type { K8sApiSource } from './k8s-source.js';
 
 export const DEFAULT_NODE_SYNC_DELAY_MS = 100;
 export const DEFAULT_NODE_RESYNC_MS = 30_000;
@@ -38,8 +37,8 @@ export interface NodeNetworkOptions {
   settings: NodeNetworkSettings;
   /** This node's name: its Node object gives the node's address and pod CIDRs. */
   nodeName: string;
-  /** A manifest file or folder with the Node objects (watched), or the API server. */
-  source: string | KubeConfig;
+  /** A manifest file or folder with the Node objects (watched), or the daemon's API server source (its Nodes informer). */
+  source: string | Pick<K8sApiSource, 'label' | 'readNodes' | 'onNodesChanged' | 'ready'>;
   /**
    * The loaded eBPF dataplane, if any. In vxlan mode from_uplink is attached
    * to the vxlan device as well: replies from another node's backends to a
@@ -131,7 +130,7 @@ export async function startNodeNetwork(o: NodeNetworkOptions): Promise<NodeNetwo
 
   let source: Source;
   try {
-    source = typeof o.source === 'string' ? fileSource(o.source, schedule, log) : apiSource(o.source, schedule, log);
+    source = typeof o.source === 'string' ? fileSource(o.source, schedule, log) : apiSource(o.source, schedule);
   } catch (e) {
     handle.close();
     throw e;
@@ -168,11 +167,14 @@ function fileSource(path: string, onChange: () => void, log: Logger): Source {
   return { label: path, read: () => readManifests(path).objects, close: () => watcher.close() };
 }
 
-function apiSource(kubeConfig: KubeConfig, onChange: () => void, log: Logger): Source {
-  const informer = new NodeInformer({ kubeConfig, log, onChange }).start();
+/** The API source's Nodes: synced once it is ready, then after every Node change. */
+function apiSource(api: Exclude<NodeNetworkOptions['source'], string>, onChange: () => void): Source {
+  let closed = false;
+  api.onNodesChanged(() => closed || onChange());
+  if (api.ready) onChange();
   return {
-    label: `the API server ${kubeConfig.getCurrentCluster()?.server ?? ''}`,
-    read: () => informer.read(),
-    close: () => informer.close(),
+    label: api.label,
+    read: () => api.readNodes(),
+    close: () => void (closed = true),
   };
 }

@@ -1,5 +1,5 @@
-// The node network fed by the API server: startNodeNetwork() with a
-// kubeconfig (plugin/daemon/node-network.ts, k8s-nodes.ts) against the fake
+// The node network fed by the API server: startNodeNetwork() with the
+// daemon's API source (plugin/daemon/node-network.ts, k8s-source.ts) against the fake
 // API server on 127.0.0.1, applied to a namespace of the test's own. Nodes
 // added, changed and deleted through list + watch reach the kernel; a watch
 // the server resets is restarted and the store resyncs.
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_VXLAN } from '../../engine/nodes/model.js';
-import { loadKubeConfig } from '../../plugin/daemon/k8s-source.js';
+import { K8sApiSource, loadKubeConfig } from '../../plugin/daemon/k8s-source.js';
 import { startNodeNetwork, type NodeNetwork } from '../../plugin/daemon/node-network.js';
 import { FakeApiServer } from '../daemon/fake-apiserver.js';
 import { handleIn, ip, vethUp } from '../support/handle.js';
@@ -43,15 +43,18 @@ describe.skipIf(!isRoot)('node network from the API server (needs root for its n
     server.apply('nodes', node('node-2', '192.168.100.12', '10.244.2.0/24'));
 
     const log = pino({ level: 'silent' });
+    const api = new K8sApiSource({ kubeConfig: loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') }), nodeName: 'node-1', log, onChange: () => {} });
+    cleanups.push(() => api.close());
     const nn: NodeNetwork = await startNodeNetwork({
       settings: { mode: 'direct', vxlan: { ...DEFAULT_VXLAN } },
       nodeName: 'node-1',
-      source: loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') }),
+      source: api,
       netns: h.netns,
       log,
       delayMs: 20,
     });
     cleanups.push(() => nn.close());
+    api.start();
     const routes = () => ipJson<any[]>(ns, ['route', 'show', 'proto', PROTO]).map((r) => (r.type === 'blackhole' ? `blackhole ${r.dst}` : `${r.dst} via ${r.gateway}`)).sort();
     const settle = async (want: string[]) => {
       await until(`routes ${want.join(', ')}`, () => JSON.stringify(routes()) === JSON.stringify(want));
