@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PIN_ROOT } from '../../engine/dataplane/paths.js';
 import { parseClusterCidrs } from '../../engine/dataplane/uplink.js';
+import { DEFAULT_VXLAN } from '../../engine/nodes/model.js';
 import { DEFAULT_CNI_SOCKET } from './server.js';
 
 /** kube-proxy's defaults where it has the setting; ferry's own otherwise. */
@@ -25,6 +26,9 @@ export const DEFAULTS = {
   configSyncPeriod: '15m',
   conntrackGCInterval: '30s',
   logLevel: 'info',
+  vxlanVNI: DEFAULT_VXLAN.vni,
+  vxlanPort: DEFAULT_VXLAN.port,
+  vxlanDevice: DEFAULT_VXLAN.device,
 } as const;
 
 /** The flag that sets each field (masqueradeAll has none: only `false` is supported). */
@@ -45,6 +49,10 @@ export const FLAGS = {
   metricsBindAddress: '--metrics-bind-address',
   conntrackGCInterval: '--gc-interval',
   logLevel: '--log-level',
+  nodeNetwork: '--node-network',
+  vxlanVNI: '--vxlan-vni',
+  vxlanPort: '--vxlan-port',
+  vxlanDevice: '--vxlan-device',
 } as const;
 
 export type ConfigField = keyof DaemonConfig;
@@ -115,12 +123,18 @@ const schema = z
     metricsBindAddress: listenAddress.default(DEFAULTS.metricsBindAddress),
     conntrackGCInterval: positiveDuration.default(DEFAULTS.conntrackGCInterval),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
+    // Unset: other nodes' pods are not routed by ferry (a single node, or another network provider).
+    nodeNetwork: z.enum(['direct', 'vxlan']).optional(),
+    vxlanVNI: z.number().int().min(0).max(0xffffff).default(DEFAULTS.vxlanVNI),
+    vxlanPort: z.number().int().min(1).max(65535).default(DEFAULTS.vxlanPort),
+    vxlanDevice: nonEmpty.max(15, 'an interface name has at most 15 characters').default(DEFAULTS.vxlanDevice),
   })
   .strict()
   .superRefine((c, ctx) => {
     const issue = (path: ConfigField, message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
     if (c.kubeconfig !== undefined && c.inCluster) issue('inCluster', 'excludes kubeconfig');
     if (c.services !== undefined && (c.kubeconfig !== undefined || c.inCluster)) issue('services', 'the file source excludes the API server source (kubeconfig, inCluster)');
+    if (c.nodeNetwork !== undefined && c.services === undefined && c.kubeconfig === undefined && !c.inCluster) issue('nodeNetwork', 'needs the Node objects: services, kubeconfig or inCluster');
   });
 
 /** The settings as written (file or flags): durations and addresses as text. */

@@ -26,6 +26,10 @@ export interface DaemonFlagValues {
   metricsBindAddress?: string;
   gcInterval?: string;
   logLevel?: string;
+  nodeNetwork?: string;
+  vxlanVni?: string;
+  vxlanPort?: string;
+  vxlanDevice?: string;
 }
 
 const dflt = (value: string) => `(default: ${value})`;
@@ -48,7 +52,11 @@ export function addDaemonSettingFlags(command: Command): Command {
     .option(`${FLAGS.healthzBindAddress} <host:port>`, `kube-proxy's /healthz and /livez; '' turns it off ${dflt(DEFAULTS.healthzBindAddress)}`)
     .option(`${FLAGS.metricsBindAddress} <host:port>`, `Prometheus /metrics; '' turns it off ${dflt(DEFAULTS.metricsBindAddress)}`)
     .option(`${FLAGS.conntrackGCInterval} <duration>`, `conntrack GC interval ${dflt(DEFAULTS.conntrackGCInterval)}`)
-    .option(`${FLAGS.logLevel} <level>`, `fatal, error, warn, info, debug, trace or silent ${dflt(DEFAULTS.logLevel)}`);
+    .option(`${FLAGS.logLevel} <level>`, `fatal, error, warn, info, debug, trace or silent ${dflt(DEFAULTS.logLevel)}`)
+    .option(`${FLAGS.nodeNetwork} <mode>`, "direct or vxlan: reach other nodes' pod CIDRs (from the Node objects) by routes or an overlay (default: off)")
+    .option(`${FLAGS.vxlanVNI} <n>`, `vxlan mode: VXLAN network identifier ${dflt(String(DEFAULTS.vxlanVNI))}`)
+    .option(`${FLAGS.vxlanPort} <n>`, `vxlan mode: UDP port ${dflt(String(DEFAULTS.vxlanPort))}`)
+    .option(`${FLAGS.vxlanDevice} <name>`, `vxlan mode: the device's name, the CNI config's vxlanDevice ${dflt(DEFAULTS.vxlanDevice)}`);
 }
 
 /** The settings of --config with the flags over them; throws a ConfigError naming the flag or field. */
@@ -76,6 +84,10 @@ export function daemonConfigFromFlags(values: DaemonFlagValues, env: NodeJS.Proc
     // --gc-interval took bare milliseconds before it took durations.
     conntrackGCInterval: values.gcInterval !== undefined && /^\d+$/.test(values.gcInterval) ? `${values.gcInterval}ms` : values.gcInterval,
     logLevel: values.logLevel as DaemonConfigInput['logLevel'],
+    nodeNetwork: values.nodeNetwork as DaemonConfigInput['nodeNetwork'],
+    vxlanVNI: values.vxlanVni === undefined ? undefined : Number(values.vxlanVni),
+    vxlanPort: values.vxlanPort === undefined ? undefined : Number(values.vxlanPort),
+    vxlanDevice: values.vxlanDevice,
   };
   return loadDaemonConfig(values.config, flags);
 }
@@ -98,5 +110,6 @@ export function nodeDaemonOptions(c: DaemonConfig): NodeDaemonOptions {
     healthzBindAddress: c.healthzBindAddress,
     metricsBindAddress: c.metricsBindAddress,
     gcIntervalMs: c.conntrackGCInterval,
+    ...(c.nodeNetwork !== undefined && { nodeNetwork: { mode: c.nodeNetwork, vxlan: { device: c.vxlanDevice, vni: c.vxlanVNI, port: c.vxlanPort } } }),
   };
 }

@@ -1,15 +1,14 @@
 // The node daemon: the CNI socket, plus — given a manifest path or an API
 // server — the eBPF dataplane programmed from the Services and
-// EndpointSlices there, with the
-// conntrack GC and an optional /metrics and /healthz endpoint. Closing it
+// EndpointSlices there, with the conntrack GC, kube-proxy's /healthz,
+// /metrics and health check node ports (status.ts). Closing it
 // stops the daemon's work only: pinned maps, programs and links stay, and
 // the datapath keeps forwarding until a new daemon adopts them.
-import http from 'node:http';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { ConntrackGc } from '../../engine/dataplane/ct-gc.js';
-import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
-import { conntrackFill, formatPrometheus, readCounters } from '../../engine/dataplane/metrics.js';
+import { loadDataplane } from '../../engine/dataplane/loader.js';
+import { readSnapshot } from '../../engine/dataplane/metrics.js';
 import { DEFAULT_PIN_ROOT } from '../../engine/dataplane/paths.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
 import { attachUplink } from '../../engine/dataplane/uplink.js';
@@ -17,7 +16,11 @@ import { Handle } from '../../engine/handle.js';
 import { startCniDaemon, type CniDaemon } from './run.js';
 import { DEFAULT_CNI_SOCKET } from './server.js';
 import { K8sApiSource, loadKubeConfig, type ApiConfig } from './k8s-source.js';
+import { DEFAULTS, parseDuration } from './config.js';
 import { ServiceSync } from './services.js';
+import { startProxyStatus } from './status.js';
+import { startNodeNetwork } from './node-network.js';
+import type { NodeNetworkSettings } from '../../engine/nodes/model.js';
 
 export interface NodeDaemonOptions {
   cniSocket?: string;
@@ -29,22 +32,28 @@ export interface NodeDaemonOptions {
   nodeName?: string;
   /** The uplink from_uplink is attached to; its global IPv4 addresses are the node's. */
   uplink?: string;
-  /** HOST:PORT for /metrics and /healthz. */
-  metricsAddress?: string;
+  /** The pod CIDRs (IPv4): pods' traffic leaving through the uplink to outside them is masqueraded; default DEFAULT_CLUSTER_CIDRS. */
+  clusterCidrs?: readonly string[];
+  /** HOST:PORT of /healthz and /livez; undefined: not served (`ferry daemon` serves them by default). */
+  healthzBindAddress?: string | undefined;
+  /** HOST:PORT of /metrics; undefined: not served (`ferry daemon` serves it by default). */
+  metricsBindAddress?: string | undefined;
+  /** Quiet time before a sync (ServiceSync's delayMs). */
+  minSyncPeriodMs?: number;
+  /** Healthz fails when a change waited 2 × this for a sync. */
+  syncPeriodMs?: number;
+  /** Full sync from the API server source's store this often. */
+  configSyncPeriodMs?: number;
+  /** CIDRs picking the node addresses NodePorts and health check node ports are served on; none: all. */
+  nodePortAddresses?: readonly string[];
   gcIntervalMs?: number;
+  /** Routes (or a VXLAN overlay) to the other nodes' pod CIDRs, from the same source's Node objects. */
+  nodeNetwork?: NodeNetworkSettings;
   log?: Logger;
 }
 
 export interface NodeDaemon {
   close(): Promise<void>;
-}
-
-/** `HOST:PORT` or `[V6]:PORT`. */
-export function parseListenAddress(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`metrics address must be HOST:PORT, not "${text}"`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<NodeDaemon> {
@@ -60,17 +69,18 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
     }
   };
   try {
-    let dp: Dataplane | undefined;
     let gc: ConntrackGc | undefined;
     let sync: ServiceSync | undefined;
     if (options.services !== undefined && options.api !== undefined) {
       throw new Error('--services and the API server source (--kubeconfig, --in-cluster) exclude each other');
     }
+    if (options.nodeNetwork !== undefined && options.services === undefined && options.api === undefined) {
+      throw new Error('--node-network takes the Node objects from --services or the API server (--kubeconfig, --in-cluster)');
+    }
     if (options.services !== undefined || options.api !== undefined) {
       const pinRoot = options.pinRoot ?? DEFAULT_PIN_ROOT;
       const nodeName = options.nodeName ?? hostname();
       const loaded = await loadDataplane(pinRoot);
-      dp = loaded;
       closers.push(() => loaded.close());
       log.info({ pinRoot }, 'dataplane loaded (pinned maps reused)');
 
@@ -78,10 +88,10 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       if (options.uplink !== undefined) {
         const node = await Handle.open();
         closers.push(() => node.close());
-        const up = await attachUplink(loaded, node, options.uplink);
+        const up = await attachUplink(loaded, node, options.uplink, { ...(options.clusterCidrs !== undefined && { clusterCidrs: options.clusterCidrs }) });
         const link = await node.link.get(options.uplink);
         nodeAddresses = (await node.addr.list({ dev: link, family: 4 })).filter((a) => a.scope === 0).map((a) => a.address);
-        log.info({ uplink: up.ifname, mode: up.mode, snatAddress: up.config.snatAddress, nodeAddresses }, 'from_uplink attached');
+        log.info({ uplink: up.ifname, mode: up.mode, snatAddress: up.config.snatAddress, clusterCidrs: up.config.clusterCidrs, nodeAddresses }, 'from_uplink attached');
       }
 
       const reconciler = await Reconciler.adopt(loaded.maps);
@@ -90,15 +100,31 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       const kubeConfig = options.api !== undefined ? loadKubeConfig(options.api) : undefined;
       const apiSource =
         kubeConfig !== undefined
-          ? new K8sApiSource({ kubeConfig, nodeName, log, onChange: () => sync?.schedule() })
+          ? new K8sApiSource({ kubeConfig, nodeName, log, onChange: () => sync?.schedule(), ...(options.configSyncPeriodMs !== undefined && { resyncMs: options.configSyncPeriodMs }) })
           : undefined;
+      const nodePortCidrs = options.nodePortAddresses ?? [];
+      const status = await startProxyStatus({
+        healthzBindAddress: options.healthzBindAddress,
+        metricsBindAddress: options.metricsBindAddress,
+        syncPeriodMs: options.syncPeriodMs ?? parseDuration(DEFAULTS.syncPeriod),
+        nodeName,
+        readMetrics: () => readSnapshot(loaded.maps, gc && { totals: gc.totals, last: gc.last }),
+        nodeEligible: () => apiSource?.nodeEligible() ?? true,
+        // kube-proxy's rule: all addresses, unless nodePortAddresses picks some.
+        healthCheckHosts: () => (nodePortCidrs.length === 0 ? ['0.0.0.0'] : (sync?.nodePortAddresses ?? [])),
+        log,
+      });
+      closers.push(() => status.close());
       const s = new ServiceSync({
-        path: apiSource !== undefined ? { label: `the API server ${kubeConfig!.getCurrentCluster()!.server}`, read: () => apiSource.read(), nodeAddresses: () => apiSource.nodeAddresses() } : options.services!,
+        path: apiSource !== undefined ? { label: apiSource.label, read: () => apiSource.read(), nodeAddresses: () => apiSource.nodeAddresses() } : options.services!,
         nodeName,
         ...(nodeAddresses !== undefined && { nodeAddresses }),
+        nodePortAddresses: nodePortCidrs,
         reconciler,
         maps: loaded.maps,
         log,
+        hooks: status.hooks,
+        ...(options.minSyncPeriodMs !== undefined && { delayMs: options.minSyncPeriodMs }),
       });
       sync = s;
       closers.push(() => s.close());
@@ -112,6 +138,11 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         s.syncNow();
       }
 
+      if (options.nodeNetwork !== undefined) {
+        const nodes = await startNodeNetwork({ settings: options.nodeNetwork, nodeName, source: apiSource ?? options.services!, dataplane: loaded, log });
+        closers.push(() => nodes.close());
+      }
+
       const collector = new ConntrackGc(loaded.maps, {
         ...(options.gcIntervalMs !== undefined && { intervalMs: options.gcIntervalMs }),
         onResult: (r) => {
@@ -121,40 +152,6 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       }).start();
       gc = collector;
       closers.push(() => collector.stop());
-    }
-
-    if (options.metricsAddress !== undefined) {
-      const { host, port } = parseListenAddress(options.metricsAddress);
-      const server = http.createServer((req, res) => {
-        const path = (req.url ?? '/').split('?')[0];
-        if (path === '/healthz') {
-          const last = sync?.last;
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ status: 'ok', dataplane: dp !== undefined, syncs: sync?.syncs ?? 0, ...(last && { lastSync: { services: last.services, frontends: last.frontends, problems: last.problems, ms: last.ms } }) }));
-        } else if (path === '/metrics' && dp !== undefined) {
-          try {
-            const body = formatPrometheus({
-              counters: readCounters(dp.maps.metrics),
-              conntrack: conntrackFill(dp.maps.conntrack),
-              ...(gc !== undefined && { gc: { totals: gc.totals, last: gc.last } }),
-            });
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-            res.end(body);
-          } catch (e) {
-            res.writeHead(500, { 'content-type': 'text/plain' });
-            res.end(`${(e as Error).message}\n`);
-          }
-        } else {
-          res.writeHead(404, { 'content-type': 'text/plain' });
-          res.end('not found\n');
-        }
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve());
-      });
-      closers.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-      log.info({ address: options.metricsAddress }, 'serving /metrics and /healthz');
     }
 
     const cni: CniDaemon = await startCniDaemon(options.cniSocket ?? DEFAULT_CNI_SOCKET, log);

@@ -32,7 +32,20 @@ describe('daemon settings', () => {
       metricsBindAddress: '127.0.0.1:10249',
       conntrackGCInterval: 30_000,
       logLevel: 'info',
+      vxlanVNI: 1,
+      vxlanPort: 8472,
+      vxlanDevice: 'ferry.vxlan',
     });
+  });
+
+  it('node network: mode and VXLAN settings from the file and flags, checked', () => {
+    writeFileSync(file, ['services: /etc/ferry/services', 'nodeNetwork: vxlan', 'vxlanVNI: 42'].join('\n'));
+    const options = nodeDaemonOptions(daemonConfigFromFlags({ config: file, vxlanPort: '4789' }));
+    expect(options.nodeNetwork).toEqual({ mode: 'vxlan', vxlan: { device: 'ferry.vxlan', vni: 42, port: 4789 } });
+    expect(nodeDaemonOptions(loadDaemonConfig(undefined, { services: '/x' })).nodeNetwork).toBeUndefined();
+    expect(() => daemonConfigFromFlags({ config: file, vxlanVni: 'abc' })).toThrow(/^--vxlan-vni: Expected number, received nan$/);
+    expect(() => daemonConfigFromFlags({ nodeNetwork: 'vxlan' })).toThrow(/^--node-network: needs the Node objects: services, kubeconfig or inCluster$/);
+    expect(() => daemonConfigFromFlags({ services: '/x', nodeNetwork: 'bgp' })).toThrow(/^--node-network: Invalid enum value\. Expected 'direct' \| 'vxlan', received 'bgp'$/);
   });
 
   it('reads the file, and flags override it; an empty address turns a server off', () => {
