@@ -301,7 +301,9 @@ describe('deploy/ manifests', () => {
     let settings: ReturnType<typeof loadDaemonConfig>;
     try {
       writeFileSync(join(dir, 'daemon.yaml'), text!);
-      settings = loadDaemonConfig(join(dir, 'daemon.yaml'));
+      // With the DaemonSet's own source flag: the file's settings may depend on it (nodeNetwork does).
+      expect(daemon.args).toContain('--in-cluster');
+      settings = loadDaemonConfig(join(dir, 'daemon.yaml'), { inCluster: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
