@@ -78,18 +78,35 @@ test: deps all
 
 # --- benches ------------------------------------------------------------------
 # `make bench` runs every bench; each prints its tables and writes its raw
-# samples to build/bench/. Options go through BENCH_CNI_ARGS and
-# BENCH_DATAPLANE_ARGS, e.g.
+# samples to build/bench/. Options go through BENCH_<NAME>_ARGS
+# (BENCH_CNI_ARGS, BENCH_DATAPLANE_ARGS, BENCH_MULTINODE_ARGS,
+# BENCH_CONN_RATE_ARGS, BENCH_PROG_COST_ARGS, BENCH_PROGRAMMING_ARGS,
+# BENCH_SCALE_ARGS), e.g.
 #   make bench-cni BENCH_CNI_ARGS='--sequential 50 --modes routed'
 #   make bench-dataplane BENCH_DATAPLANE_ARGS='--repeat 5 --iptables legacy'
-.PHONY: bench bench-cni bench-dataplane
-bench: bench-cni bench-dataplane
+.PHONY: bench bench-cni bench-dataplane bench-multinode bench-conn-rate bench-prog-cost bench-programming bench-scale
+bench: bench-cni bench-dataplane bench-multinode bench-conn-rate bench-prog-cost bench-programming bench-scale
 
 bench-cni: deps all
 	node --import tsx bench/cni.ts $(BENCH_CNI_ARGS)
 
 bench-dataplane: deps all
 	node --import tsx bench/dataplane.ts $(BENCH_DATAPLANE_ARGS)
+
+bench-multinode: deps all
+	node --import tsx bench/multinode.ts $(BENCH_MULTINODE_ARGS)
+
+bench-conn-rate: deps all
+	node --import tsx bench/conn-rate.ts $(BENCH_CONN_RATE_ARGS)
+
+bench-prog-cost: deps all
+	node --import tsx bench/prog-cost.ts $(BENCH_PROG_COST_ARGS)
+
+bench-programming: deps all
+	node --import tsx bench/programming.ts $(BENCH_PROGRAMMING_ARGS)
+
+bench-scale: deps all
+	node --import tsx bench/scale.ts $(BENCH_SCALE_ARGS)
 
 # Installs ferry on this node: the runtime under $(PREFIX), the CNI binary in
 # $(CNI_BIN_DIR) (it runs $(PREFIX)'s plugin when no daemon listens).

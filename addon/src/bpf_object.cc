@@ -26,6 +26,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return DefineClass(env, "BpfObject",
                        {InstanceMethod<&BpfObject::Programs>("programs"),
                         InstanceMethod<&BpfObject::Maps>("maps"),
+                        InstanceMethod<&BpfObject::SetMaxEntries>("setMaxEntries"),
                         InstanceMethod<&BpfObject::Load>("load"),
                         InstanceMethod<&BpfObject::ProgramFd>("programFd"),
                         InstanceMethod<&BpfObject::MapFd>("mapFd"),
@@ -114,6 +115,21 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       out.Set(out.Length(), m);
     }
     return out;
+  }
+
+  // setMaxEntries(name, n): bpf_map__set_max_entries before load, so a map's
+  // capacity can be chosen at run time; the object's declaration is the default.
+  Napi::Value SetMaxEntries(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = StringArg(info, 0);
+    uint32_t maxEntries = U32Arg(info, 1, "maxEntries");
+    struct bpf_object* obj = Usable(env, "bpf_map__set_max_entries");
+    if (loaded_) Throw(env, Failure::Of(EALREADY, "bpf_map__set_max_entries", path_ + " map " + name, "already loaded"));
+    struct bpf_map* map = bpf_object__find_map_by_name(obj, name.c_str());
+    if (map == nullptr) Throw(env, Failure::Of(ENOENT, "bpf_object__find_map_by_name", path_ + " map " + name));
+    int ret = bpf_map__set_max_entries(map, maxEntries);
+    if (ret < 0) Throw(env, LibbpfFailure(ret, "bpf_map__set_max_entries", path_ + " map " + name));
+    return env.Undefined();
   }
 
   // load() -> Promise<void>; see LoadWorker.

@@ -7,7 +7,7 @@
 import { native, type NativeBpfObject, type NativeMapSpec, type NativeProgramSpec } from '../native/binding.js';
 import { BpfCollection } from './collection.js';
 import { BpfError, bpfError, wrapNative, wrapNativeAsync } from './errors.js';
-import { checkString } from './validate.js';
+import { checkInteger, checkString } from './validate.js';
 
 export type ProgramSpec = NativeProgramSpec;
 export type MapSpec = NativeMapSpec;
@@ -19,6 +19,12 @@ export interface OpenOptions {
    * libbpf's default is /sys/fs/bpf; give each run or agent its own.
    */
   pinRoot?: string;
+  /**
+   * Capacities that replace the object's declared max_entries, by map name
+   * (a node sized for more services than the default holds). A pinned map
+   * is reused only when its capacity matches.
+   */
+  maxEntries?: Readonly<Record<string, number>>;
 }
 
 type State = 'open' | 'loading' | 'loaded' | 'closed';
@@ -41,6 +47,15 @@ export class BpfObject {
     const { pinRoot } = options;
     if (pinRoot !== undefined) checkString('pinRoot', pinRoot);
     const handle = wrapNative(() => new native.BpfObject(path, pinRoot));
+    try {
+      for (const [name, n] of Object.entries(options.maxEntries ?? {})) {
+        checkInteger(`maxEntries.${name}`, n, 1, 0xffff_ffff);
+        wrapNative(() => handle.setMaxEntries(name, n));
+      }
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
     return new BpfObject(path, pinRoot, handle);
   }
 

@@ -108,30 +108,105 @@ export function desiredState(
   endpointsByService: EndpointsByService,
   options: DesiredOptions,
 ): DesiredState {
-  const state: DesiredState = { frontends: new Map(), backends: new Map(), skipped: [] };
-  const sorted = [...services].sort((a, b) => compareStrings(serviceKey(a), serviceKey(b)));
-  const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
-  for (const service of sorted) addService(state, service, endpointsByService.get(serviceKey(service)) ?? [], options, nodePortAddresses);
-  return state;
+  return new DesiredStates().compute(services, endpointsByService, options);
 }
 
-function addService(
-  state: DesiredState,
-  service: Service,
-  endpoints: readonly Endpoint[],
-  options: DesiredOptions,
-  nodePortAddresses: readonly string[],
-): void {
+/** One Service's frontends: the external entry, and an internal one beside an external-policy-Local frontend. */
+interface FrontendGroup {
+  entries: DesiredFrontend[];
+  /** frontendKey() of each entry. */
+  keys: string[];
+  /** What the group is, should another Service own it already: `clusterIP 10.96.0.10:80/tcp`. */
+  what: string;
+  /** The backends it brings: every ready or serving endpoint of the port (see servicePart()). */
+  backends: Array<[string, BackendAddress]>;
+}
+
+/** What one Service contributes, before frontends are given to their owners. */
+interface ServicePart {
+  groups: FrontendGroup[];
+  skipped: Skipped[];
+}
+
+const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+
+/**
+ * desiredState() for a cluster that changes a little at a time (a daemon's
+ * syncs): a Service given as the very same objects as last time — the
+ * Service and its endpoint list — gets back the same frontend and backend
+ * objects without their being computed again, which also lets the
+ * Reconciler pass over them as unchanged. The result equals desiredState()'s.
+ */
+export class DesiredStates {
+  /** What each Service gave last time, with the objects it was computed from. */
+  readonly #parts = new Map<string, { service: Service; endpoints: readonly Endpoint[]; part: ServicePart }>();
+  #options = '';
+  /** Service keys in namespace/name order, as last sorted. */
+  #order: string[] = [];
+
+  compute(services: Iterable<Service>, endpointsByService: EndpointsByService, options: DesiredOptions): DesiredState {
+    const optionsKey = JSON.stringify([options.nodeName, options.nodePorts ?? true, options.nodeAddresses ?? null]);
+    if (optionsKey !== this.#options) this.#parts.clear();
+    this.#options = optionsKey;
+    const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
+    const state: DesiredState = { frontends: new Map(), backends: new Map(), skipped: [] };
+    const partOf = (key: string, service: Service, keep: boolean): ServicePart => {
+      const endpoints = endpointsByService.get(key) ?? NO_ENDPOINTS;
+      const last = this.#parts.get(key);
+      if (last !== undefined && last.service === service && last.endpoints === endpoints) return last.part;
+      const part = servicePart(service, endpoints, options, nodePortAddresses);
+      if (keep) this.#parts.set(key, { service, endpoints, part });
+      return part;
+    };
+
+    const list = [...services].map((service) => ({ key: serviceKey(service), service }));
+    const byKey = new Map(list.map(({ key, service }) => [key, service]));
+    if (byKey.size !== list.length) {
+      // Two Services of one name (no source sends that): a stable sort, nothing kept.
+      this.#parts.clear();
+      this.#order = [];
+      for (const { key, service } of list.sort((a, b) => compareStrings(a.key, b.key))) addPart(state, key, partOf(key, service, false));
+      return state;
+    }
+    if (this.#order.length !== byKey.size || !this.#order.every((key) => byKey.has(key))) this.#order = [...byKey.keys()].sort(compareStrings);
+    for (const key of this.#parts.keys()) if (!byKey.has(key)) this.#parts.delete(key);
+    for (const key of this.#order) addPart(state, key, partOf(key, byKey.get(key)!, true));
+    return state;
+  }
+}
+
+/** Gives `part`'s frontends to the Service `key`, or reports those another Service (earlier in order) owns. */
+function addPart(state: DesiredState, key: string, part: ServicePart): void {
+  if (part.skipped.length > 0) state.skipped.push(...part.skipped);
+  for (const group of part.groups) {
+    const owner = state.frontends.get(group.keys[0]!);
+    if (owner !== undefined) {
+      state.skipped.push({ service: key, what: group.what, reason: `already the frontend of ${owner.service}${owner.portName ? ` port ${owner.portName}` : ''}` });
+      continue;
+    }
+    group.entries.forEach((entry, i) => state.frontends.set(group.keys[i]!, entry));
+    for (const [b, address] of group.backends) if (!state.backends.has(b)) state.backends.set(b, address);
+  }
+}
+
+/**
+ * The model's addresses are canonical IPv4 or IPv6 text (model.ts): a colon
+ * tells the family, without parsing the address again.
+ */
+const isV4 = (address: string): boolean => !address.includes(':');
+
+function servicePart(service: Service, endpoints: readonly Endpoint[], options: DesiredOptions, nodePortAddresses: readonly string[]): ServicePart {
   const name = serviceKey(service);
-  const skip = (what: string, reason: string) => state.skipped.push({ service: name, what, reason });
+  const part: ServicePart = { groups: [], skipped: [] };
+  const skip = (what: string, reason: string) => part.skipped.push({ service: name, what, reason });
   if (service.type === 'ExternalName' || service.headless) {
     skip('the Service', `${service.type === 'ExternalName' ? 'ExternalName' : 'headless'} Services are DNS only`);
-    return;
+    return part;
   }
 
-  const v6 = endpoints.filter((e) => !isIPv4(e.addresses[0]!));
+  const v6 = endpoints.filter((e) => !isV4(e.addresses[0]!));
   if (v6.length > 0) skip(`endpoint${v6.length > 1 ? 's' : ''} ${v6.map((e) => e.addresses[0]).join(', ')}`, 'IPv6 is not handled yet');
-  const v4 = endpoints.filter((e) => isIPv4(e.addresses[0]!));
+  const v4 = v6.length > 0 ? endpoints.filter((e) => isV4(e.addresses[0]!)) : endpoints;
 
   const frontendIps: Array<{ address: string; kind: FrontendKind }> = [
     ...service.clusterIPs.map((address) => ({ address, kind: 'clusterIP' as const })),
@@ -139,9 +214,9 @@ function addService(
     ...service.loadBalancerIPs.map((address) => ({ address, kind: 'loadBalancer' as const })),
   ];
   for (const { address, kind } of frontendIps) {
-    if (!isIPv4(address)) skip(`${kind} ${address}`, 'IPv6 is not handled yet');
+    if (!isV4(address)) skip(`${kind} ${address}`, 'IPv6 is not handled yet');
   }
-  const v4Frontends = frontendIps.filter((f) => isIPv4(f.address));
+  const v4Frontends = frontendIps.filter((f) => isV4(f.address));
   const nodePorts = (options.nodePorts ?? true) && (service.type === 'NodePort' || service.type === 'LoadBalancer');
 
   for (const port of service.ports) {
@@ -156,6 +231,9 @@ function addService(
     const cluster = choose('Cluster');
     const internal = service.internalTrafficPolicy === 'Local' ? choose('Local') : cluster;
     const external = service.externalTrafficPolicy === 'Local' ? choose('Local') : cluster;
+    // Every backend chosen above is ready or serving; the serving ones not
+    // chosen (terminating) stay backends for the flows already pinned to them.
+    const serving = backends.candidates.filter((c) => c.endpoint.ready || c.endpoint.serving).map((c): [string, BackendAddress] => [c.key, c.address]);
 
     const frontends: Array<{ address: string; port: number; kind: FrontendKind }> = v4Frontends.map((f) => ({ ...f, port: port.port }));
     if (nodePorts && port.nodePort !== undefined) {
@@ -183,19 +261,10 @@ function addService(
       // destination of an external-policy-Local Service to every endpoint:
       // that is the internal scope, for a datapath that tells the two apart.
       if (isExternal && policy === 'Local') entries.push({ ...base, scope: 'internal', backends: cluster, trafficPolicy: 'Cluster' });
-
-      const owner = state.frontends.get(frontendKey(entries[0]!));
-      if (owner !== undefined) {
-        skip(`${f.kind} ${revNatKey({ ...f, proto })}`, `already the frontend of ${owner.service}${owner.portName ? ` port ${owner.portName}` : ''}`);
-        continue;
-      }
-      for (const entry of entries) state.frontends.set(frontendKey(entry), entry);
-      // Every backend chosen above is ready or serving.
-      for (const c of backends.candidates) {
-        if ((c.endpoint.ready || c.endpoint.serving) && !state.backends.has(c.key)) state.backends.set(c.key, c.address);
-      }
+      part.groups.push({ entries, keys: entries.map(frontendKey), what: `${f.kind} ${revNatKey({ ...f, proto })}`, backends: serving });
     }
   }
+  return part;
 }
 
 interface Candidate {

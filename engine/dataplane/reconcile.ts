@@ -17,6 +17,15 @@
 // never renumbered: adopt() rebuilds the bindings from the maps after a
 // restart, and a backend keeps its slot while it stays, so a change to one
 // endpoint rewrites only the entries of the Services it belongs to.
+//
+// The maps are read once (adopt(), or the first apply()); after that the
+// Reconciler diffs against its own record of what it wrote (the view), so
+// an apply costs no syscalls beyond its writes. A frontend or backend that
+// is the very object applied last time (desiredState() hands back unchanged
+// Services' objects when given the same inputs) is unchanged without being
+// encoded again: one endpoint change costs the entries of its Service, not
+// a pass over every Service's bytes. Should an apply fail part-way, the view
+// is dropped and the next apply() reads the maps again.
 import type { UpdateMode } from '../bpf/map.js';
 import {
   backendKey,
@@ -30,6 +39,10 @@ import { IdAllocator, IdConflictError } from './ids.js';
 import { MAGLEV_DEFAULT_SEED, maglevTable, type MaglevOptions } from './maglev.js';
 import {
   backendId as backendIdCodec,
+  HOSTPORT_BACKEND_IDS,
+  HOSTPORT_REV_NAT,
+  isHostPortBackend,
+  isHostPortRevNat,
   lb4Backend,
   lb4Key,
   lb4Maglev,
@@ -38,7 +51,6 @@ import {
   lb4Service,
   revNatIndex as revNatIndexCodec,
   SVC_FLAGS,
-  type Codec,
   type Lb4Key,
 } from './layout.js';
 
@@ -52,6 +64,8 @@ export interface MapLike {
   delete(key: Buffer): boolean;
   entries(): Iterable<[Buffer, Buffer]>;
   updateBatch(entries: Iterable<readonly [Buffer, Buffer]>): number;
+  /** Every entry in few syscalls, when the map can (BpfMap): reading the maps uses it. */
+  lookupBatch?(chunk?: number): Iterable<[Buffer, Buffer]>;
 }
 
 export interface LbMaps {
@@ -89,7 +103,7 @@ export interface ApplyResult {
   maglev?: ApplyCounts;
 }
 
-/** Entries per BPF_MAP_UPDATE_BATCH call. */
+/** Entries per BPF_MAP_UPDATE_BATCH / BPF_MAP_LOOKUP_BATCH call. */
 const BATCH_CHUNK = 1024;
 
 /** One service entry found in the map. */
@@ -106,21 +120,43 @@ interface CurrentFrontend {
   slots: Map<number, Slot>;
 }
 
-interface Current {
+type Entry = [Buffer, Buffer];
+
+/** What the maps hold, as this Reconciler read them or last left them. */
+interface View {
   backends: Map<number, Buffer>;
   revNat: Map<number, Buffer>;
+  /** By frontendKey(). */
   services: Map<string, CurrentFrontend>;
+  /** By hex(key); empty without a maglev map. */
+  maglev: Map<string, MaglevEntry>;
+  /** The desired state last applied onto this view; none after a read. */
+  applied?: { frontends: ReadonlyMap<string, DesiredFrontend>; backends: ReadonlyMap<string, BackendAddress> };
 }
 
-type Entry = [Buffer, Buffer];
+/** A Maglev table in the map, and the frontend it was written for (unknown after a read). */
+interface MaglevEntry {
+  key: Buffer;
+  value: Buffer;
+  frontend?: string;
+}
+
+/** Writes and deletes for one map, and its contents afterwards. */
+interface Diff {
+  writes: Entry[];
+  deletes: Buffer[];
+  next: Map<number, Buffer>;
+}
 
 export class Reconciler {
   readonly #maps: LbMaps;
-  // 0 means "none" to the datapath (slot 0's backend id, a missing rev-NAT).
-  readonly #backendIds = new IdAllocator('backend id', 1, maxOf(backendIdCodec));
-  readonly #revNatIds = new IdAllocator('rev-NAT index', 1, maxOf(revNatIndexCodec));
+  // 0 means "none" to the datapath (slot 0's backend id, a missing rev-NAT);
+  // the ids above are hostPorts' (layout.ts HOSTPORT_*, written by CNI ADD).
+  readonly #backendIds = new IdAllocator('backend id', 1, HOSTPORT_BACKEND_IDS.min - 1);
+  readonly #revNatIds = new IdAllocator('rev-NAT index', 1, HOSTPORT_REV_NAT.min - 1);
   readonly #conflicts: string[] = [];
   readonly #maglev: MaglevOptions;
+  #view: View | undefined;
 
   /**
    * A Reconciler with empty id tables. Entries already in the maps are taken
@@ -135,7 +171,7 @@ export class Reconciler {
   /** A Reconciler whose id tables are rebuilt from what the maps hold (after a restart). */
   static async adopt(maps: LbMaps, options: { maglev?: MaglevOptions } = {}): Promise<Reconciler> {
     const reconciler = new Reconciler(maps, options);
-    reconciler.#absorb(reconciler.#read());
+    reconciler.#view = reconciler.#read();
     return reconciler;
   }
 
@@ -161,47 +197,43 @@ export class Reconciler {
    * Makes the maps hold `desired` and nothing else, writing only entries
    * that differ. A failure part-way leaves the maps consistent for the
    * datapath (see the order above); the next apply() finishes the work.
+   * `desired` is kept as the record of what was applied: it must not be
+   * changed afterwards (desiredState() makes a new one each time).
    */
   apply(desired: DesiredState): ApplyResult {
-    const current = this.#read();
-    this.#absorb(current);
+    // Taken for the length of the apply: after a failure the maps are read again.
+    const view = this.#view ?? this.#read();
+    this.#view = undefined;
+    const unchanged = (key: string, frontend: DesiredFrontend) => view.applied?.frontends.get(key) === frontend;
     const result: ApplyResult = { services: counts(), backends: counts(), revNat: counts(), removedBackendIds: [] };
+    // Frontends that are new, or not the very objects applied last time.
+    const changed: Array<[string, DesiredFrontend]> = [];
+    for (const [key, frontend] of desired.frontends) if (!unchanged(key, frontend)) changed.push([key, frontend]);
 
     // Bind ids first: a new backend or frontend never takes an id still in the maps.
-    const backendValues = new Map<number, Buffer>();
-    for (const [key, address] of desired.backends) {
-      backendValues.set(this.#backendIds.acquire(key), encodeBackend(address));
-    }
-    const revNatValues = new Map<number, Buffer>();
-    const revNatKeys = new Set<string>();
-    for (const frontend of desired.frontends.values()) {
-      const key = revNatKey(frontend);
-      revNatKeys.add(key);
-      revNatValues.set(this.#revNatIds.acquire(key), lb4ReverseNat.encode({ address: frontend.address, port: frontend.port }));
-    }
-
-    const backends = diffById(current.backends, backendValues, backendIdCodec, result.backends);
-    for (const [id, value] of current.backends) {
-      if (!backendValues.get(id)?.equals(value)) result.removedBackendIds.push(id);
-    }
-    result.removedBackendIds.sort((a, b) => a - b);
-    const revNat = diffById(current.revNat, revNatValues, revNatIndexCodec, result.revNat);
-
-    const maglev = this.#diffMaglev(desired, result);
+    const backends = this.#diffBackends(desired, view, result);
+    const revNat = this.#diffRevNat(desired, view, unchanged, result.revNat);
+    const maglev = this.#diffMaglev(desired, changed, view, unchanged, result);
 
     const slotWrites: Entry[] = [];
     const headWrites: Entry[] = [];
     const headDeletes: Buffer[] = [];
     const slotDeletes: Buffer[] = [];
-    const stale = new Map(current.services);
-    for (const [key, frontend] of desired.frontends) {
-      const found = stale.get(key);
-      stale.delete(key);
-      this.#diffFrontend(frontend, found, result.services, { slotWrites, headWrites, slotDeletes });
+    const written = new Map<string, CurrentFrontend>();
+    for (const [key, frontend] of changed) {
+      written.set(key, this.#diffFrontend(frontend, view.services.get(key), result.services, { slotWrites, headWrites, slotDeletes }));
     }
-    for (const found of stale.values()) {
+    const gone: string[] = [];
+    for (const [key, found] of view.services) {
+      if (written.has(key)) continue;
+      // Unchanged: its entries are counted without a look.
+      if (desired.frontends.has(key)) {
+        result.services.unchanged += found.slots.size;
+        continue;
+      }
       for (const [slot, entry] of found.slots) (slot === 0 ? headDeletes : slotDeletes).push(entry.key);
       result.services.removed += found.slots.size;
+      gone.push(key);
     }
 
     write(this.#maps.backends, backends.writes);
@@ -215,42 +247,124 @@ export class Reconciler {
     for (const key of revNat.deletes) this.#maps.revNat.delete(key);
     for (const key of backends.deletes) this.#maps.backends.delete(key);
 
-    releaseAllBut(this.#backendIds, desired.backends);
-    releaseAllBut(this.#revNatIds, revNatKeys);
+    view.revNat = revNat.next;
+    view.maglev = maglev.next;
+    for (const [key, frontend] of written) view.services.set(key, frontend);
+    for (const key of gone) view.services.delete(key);
+    view.applied = { frontends: desired.frontends, backends: desired.backends };
+    this.#view = view;
+
+    releaseAllBut(this.#backendIds, view.backends);
+    releaseAllBut(this.#revNatIds, revNat.next);
     return result;
   }
 
+  /**
+   * Backend entries to write and delete, brought into view.backends as it
+   * goes; ids whose backend went away or was rebound to another are noted in
+   * removedBackendIds.
+   */
+  #diffBackends(desired: DesiredState, view: View, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
+    const counts = result.backends;
+    const writes: Entry[] = [];
+    for (const [key, address] of desired.backends) {
+      // Applied last time as this very object: bound to its id and written.
+      if (view.applied?.backends.get(key) === address) {
+        counts.unchanged++;
+        continue;
+      }
+      const id = this.#backendIds.acquire(key);
+      const old = view.backends.get(id);
+      const value = encodeBackend(address);
+      if (!compare(old, value, counts)) continue;
+      writes.push([backendIdCodec.encode(id), value]);
+      view.backends.set(id, value);
+      if (old !== undefined) result.removedBackendIds.push(id);
+    }
+    // Ids no desired backend is bound to: of the backends applied last time,
+    // or after a read, of the entries found (a conflicting duplicate among them).
+    const deletes: Buffer[] = [];
+    const gone = (id: number) => {
+      deletes.push(backendIdCodec.encode(id));
+      counts.removed++;
+      result.removedBackendIds.push(id);
+      view.backends.delete(id);
+    };
+    if (view.applied) {
+      for (const key of view.applied.backends.keys()) if (!desired.backends.has(key)) gone(this.#backendIds.get(key)!);
+    } else {
+      for (const id of view.backends.keys()) {
+        const key = this.#backendIds.keyOf(id);
+        if (key === undefined || !desired.backends.has(key)) gone(id);
+      }
+    }
+    result.removedBackendIds.sort((a, b) => a - b);
+    return { writes, deletes };
+  }
+
+  /** Rev-NAT entries to write and delete, one per frontend address:port/proto (both scopes share it). */
+  #diffRevNat(
+    desired: DesiredState,
+    view: View,
+    unchanged: (key: string, frontend: DesiredFrontend) => boolean,
+    counts: ApplyCounts,
+  ): Diff {
+    const next = new Map<number, Buffer>();
+    const writes: Entry[] = [];
+    for (const [fkey, frontend] of desired.frontends) {
+      // An unchanged frontend keeps its index, and its entry: no key to build.
+      const kept = unchanged(fkey, frontend) ? view.services.get(fkey)?.revNatIndex : undefined;
+      const id = kept ?? this.#revNatIds.acquire(revNatKey(frontend));
+      if (next.has(id)) continue;
+      const old = view.revNat.get(id);
+      if (old !== undefined && kept !== undefined) {
+        next.set(id, old);
+        counts.unchanged++;
+        continue;
+      }
+      const value = lb4ReverseNat.encode({ address: frontend.address, port: frontend.port });
+      next.set(id, value);
+      if (compare(old, value, counts)) writes.push([revNatIndexCodec.encode(id), value]);
+    }
+    const deletes: Buffer[] = [];
+    for (const id of view.revNat.keys()) {
+      if (next.has(id)) continue;
+      deletes.push(revNatIndexCodec.encode(id));
+      counts.removed++;
+    }
+    return { writes, deletes, next };
+  }
+
+  /** The entries of one frontend to write and delete; returns them as the view will hold them. */
   #diffFrontend(
     frontend: DesiredFrontend,
     found: CurrentFrontend | undefined,
     counts: ApplyCounts,
     out: { slotWrites: Entry[]; headWrites: Entry[]; slotDeletes: Buffer[] },
-  ): void {
+  ): CurrentFrontend {
     const revNatIndex = this.#revNatIds.get(revNatKey(frontend))!;
     const ids = frontend.backends.map((key) => this.#backendIds.get(key)!);
     const layout = layoutSlots(ids, found);
-    const keyOf = (slot: number) =>
-      found?.slots.get(slot)?.key ??
-      lb4Key.encode({ address: frontend.address, port: frontend.port, proto: frontend.proto, slot, scope: frontend.scope });
-    const compare = (slot: number, value: Buffer, into: Entry[]) => {
-      const old = found?.slots.get(slot)?.value;
-      if (old === undefined) counts.added++;
-      else if (old.equals(value)) return void counts.unchanged++;
-      else counts.updated++;
-      into.push([keyOf(slot), value]);
+    const slots = new Map<number, Slot>();
+    const compareSlot = (slot: number, backendId: number, value: Buffer, into: Entry[]) => {
+      const old = found?.slots.get(slot);
+      const key = old?.key ?? lb4Key.encode({ address: frontend.address, port: frontend.port, proto: frontend.proto, slot, scope: frontend.scope });
+      slots.set(slot, { key, value, backendId });
+      if (compare(old?.value, value, counts)) into.push([key, value]);
     };
     layout.forEach((backendId, i) => {
-      compare(i + 1, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), out.slotWrites);
+      compareSlot(i + 1, backendId, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), out.slotWrites);
     });
     const maglev = this.#usesMaglev(frontend) ? SVC_FLAGS.maglev : 0;
     const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend) | maglev, affinityTimeout: frontend.affinityTimeout };
-    compare(0, lb4Service.encode(head), out.headWrites);
+    compareSlot(0, 0, lb4Service.encode(head), out.headWrites);
     for (const [slot, entry] of found?.slots ?? []) {
       if (slot > layout.length) {
         out.slotDeletes.push(entry.key);
         counts.removed++;
       }
     }
+    return { key: found?.key ?? { address: frontend.address, port: frontend.port, proto: frontend.proto, slot: 0, scope: frontend.scope }, revNatIndex, slots };
   }
 
   /** Whether `frontend` gets a Maglev table (and the flag): it asks for one, has backends, and there is a map. */
@@ -261,46 +375,64 @@ export class Reconciler {
   /**
    * The Maglev tables to write (new or changed) and delete (no frontend
    * scope uses them), by rev-NAT index and scope. Tables are computed from
-   * backend identities, not ids: the same set gives the same table.
+   * backend identities, not ids: the same set gives the same table. An
+   * unchanged frontend's table stays as it is.
    */
-  #diffMaglev(desired: DesiredState, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
-    const map = this.#maps.maglev;
-    if (map === undefined) return { writes: [], deletes: [] };
+  #diffMaglev(
+    desired: DesiredState,
+    changed: ReadonlyArray<[string, DesiredFrontend]>,
+    view: View,
+    unchanged: (key: string, frontend: DesiredFrontend) => boolean,
+    result: ApplyResult,
+  ): { writes: Entry[]; deletes: Buffer[]; next: Map<string, MaglevEntry> } {
+    const next = new Map<string, MaglevEntry>();
+    if (this.#maps.maglev === undefined) return { writes: [], deletes: [], next };
     const counts = (result.maglev = { added: 0, updated: 0, removed: 0, unchanged: 0 });
-    const current = new Map<string, [Buffer, Buffer]>();
-    for (const [key, value] of map.entries()) current.set(key.toString('hex'), [key, value]);
+    for (const [hex, entry] of view.maglev) {
+      const owner = entry.frontend === undefined ? undefined : desired.frontends.get(entry.frontend);
+      if (owner === undefined || !unchanged(entry.frontend!, owner)) continue;
+      next.set(hex, entry);
+      counts.unchanged++;
+    }
     const writes: Entry[] = [];
-    for (const frontend of desired.frontends.values()) {
+    for (const [fkey, frontend] of changed) {
       if (!this.#usesMaglev(frontend)) continue;
       const key = lb4MaglevKey.encode({ revNatIndex: this.#revNatIds.get(revNatKey(frontend))!, scope: frontend.scope });
+      const hex = key.toString('hex');
       const table = maglevTable(frontend.backends, this.#maglev);
       const value = lb4Maglev.encode({
         seed: this.#maglev.seed ?? MAGLEV_DEFAULT_SEED,
         backendIds: table.map((backend) => this.#backendIds.get(backend)!),
       });
-      const old = current.get(key.toString('hex'));
-      current.delete(key.toString('hex'));
-      if (old === undefined) counts.added++;
-      else if (old[1].equals(value)) {
-        counts.unchanged++;
-        continue;
-      } else counts.updated++;
-      writes.push([key, value]);
+      next.set(hex, { key, value, frontend: fkey });
+      if (compare(view.maglev.get(hex)?.value, value, counts)) writes.push([key, value]);
     }
-    counts.removed = current.size;
-    return { writes, deletes: [...current.values()].map(([key]) => key) };
+    const deletes = [...view.maglev].filter(([hex]) => !next.has(hex)).map(([, entry]) => entry.key);
+    counts.removed = deletes.length;
+    return { writes, deletes, next };
   }
 
-  /** Everything in the three maps, services grouped by frontend. */
-  #read(): Current {
+  /**
+   * Everything in the maps, services grouped by frontend, with the bindings
+   * taken over (absorb). hostPort entries (their ids in layout.ts's HOSTPORT_*
+   * ranges) are CNI's: left out, so nothing here ever removes them.
+   */
+  #read(): View {
     const backends = new Map<number, Buffer>();
-    for (const [key, value] of this.#maps.backends.entries()) backends.set(backendIdCodec.decode(key), value);
+    for (const [key, value] of readAll(this.#maps.backends)) {
+      const id = backendIdCodec.decode(key);
+      if (!isHostPortBackend(id)) backends.set(id, value);
+    }
     const revNat = new Map<number, Buffer>();
-    for (const [key, value] of this.#maps.revNat.entries()) revNat.set(revNatIndexCodec.decode(key), value);
+    for (const [key, value] of readAll(this.#maps.revNat)) {
+      const index = revNatIndexCodec.decode(key);
+      if (!isHostPortRevNat(index)) revNat.set(index, value);
+    }
     const services = new Map<string, CurrentFrontend>();
-    for (const [key, value] of this.#maps.services.entries()) {
+    for (const [key, value] of readAll(this.#maps.services)) {
       const k = lb4Key.decode(key);
       const v = lb4Service.decode(value);
+      if (isHostPortRevNat(v.revNatIndex)) continue;
       const fk = frontendKey(k);
       let frontend = services.get(fk);
       if (frontend === undefined) {
@@ -310,7 +442,11 @@ export class Reconciler {
       frontend.slots.set(k.slot, { key, value, backendId: v.backendId });
       if (k.slot === 0 && v.revNatIndex !== 0) frontend.revNatIndex = v.revNatIndex;
     }
-    return { backends, revNat, services };
+    const maglev = new Map<string, MaglevEntry>();
+    if (this.#maps.maglev) for (const [key, value] of readAll(this.#maps.maglev)) maglev.set(key.toString('hex'), { key, value });
+    const view: View = { backends, revNat, services, maglev };
+    this.#absorb(view);
+    return view;
   }
 
   /**
@@ -319,7 +455,7 @@ export class Reconciler {
    * protocol). Lowest ids first, so of two contradicting entries the older
    * one wins; the other is noted in conflicts and replaced by apply().
    */
-  #absorb(current: Current): void {
+  #absorb(current: View): void {
     const backendIds = [...current.backends.keys()].sort((a, b) => a - b);
     for (const id of backendIds) {
       const b = lb4Backend.decode(current.backends.get(id)!);
@@ -357,40 +493,23 @@ function counts(): ApplyCounts {
   return { added: 0, updated: 0, removed: 0, unchanged: 0 };
 }
 
-/** The largest value a codec's unsigned integer holds. */
-function maxOf(codec: Codec<number>): number {
-  return Math.min(2 ** (8 * codec.size) - 1, 0xffff_ffff);
-}
-
 function encodeBackend(address: BackendAddress): Buffer {
   return lb4Backend.encode({ ...address, flags: 0 });
 }
 
-/** Writes and deletes that turn `current` into `wanted`, both by numeric id. */
-function diffById(
-  current: Map<number, Buffer>,
-  wanted: Map<number, Buffer>,
-  keyCodec: Codec<number>,
-  counts: ApplyCounts,
-): { writes: Entry[]; deletes: Buffer[] } {
-  const writes: Entry[] = [];
-  const deletes: Buffer[] = [];
-  for (const [id, value] of wanted) {
-    const old = current.get(id);
-    if (old === undefined) counts.added++;
-    else if (old.equals(value)) {
-      counts.unchanged++;
-      continue;
-    } else counts.updated++;
-    writes.push([keyCodec.encode(id), value]);
-  }
-  for (const id of current.keys()) {
-    if (!wanted.has(id)) {
-      deletes.push(keyCodec.encode(id));
-      counts.removed++;
-    }
-  }
-  return { writes, deletes };
+/** Counts `value` against what the map holds (`old`); true when it must be written. */
+function compare(old: Buffer | undefined, value: Buffer, counts: ApplyCounts): boolean {
+  if (old === undefined) counts.added++;
+  else if (old.equals(value)) {
+    counts.unchanged++;
+    return false;
+  } else counts.updated++;
+  return true;
+}
+
+/** Every entry of a map, in batches when it can. */
+function readAll(map: MapLike): Iterable<[Buffer, Buffer]> {
+  return map.lookupBatch !== undefined ? map.lookupBatch(BATCH_CHUNK) : map.entries();
 }
 
 /**
@@ -426,9 +545,9 @@ function write(map: MapLike, entries: Entry[]): void {
   else for (let i = 0; i < entries.length; i += BATCH_CHUNK) map.updateBatch(entries.slice(i, i + BATCH_CHUNK));
 }
 
-/** Frees every id whose key is not in `keep`. */
-function releaseAllBut(ids: IdAllocator, keep: { has(key: string): boolean }): void {
+/** Frees every id the maps no longer hold (`kept`: what they hold now, by id). */
+function releaseAllBut(ids: IdAllocator, kept: ReadonlyMap<number, unknown>): void {
   const gone: string[] = [];
-  for (const [key] of ids.entries()) if (!keep.has(key)) gone.push(key);
+  for (const [key, id] of ids.entries()) if (!kept.has(id)) gone.push(key);
   for (const key of gone) ids.release(key);
 }

@@ -48,6 +48,8 @@ export interface NativeMapSpec {
 export interface NativeBpfObject {
   programs(): NativeProgramSpec[];
   maps(): NativeMapSpec[];
+  /** Before load(): the map's max_entries (bpf_map__set_max_entries). */
+  setMaxEntries(name: string, maxEntries: number): void;
   /** Creates (and pins) maps and loads programs; rejects with the verifier log in `detail`. */
   load(): Promise<void>;
   programFd(name: string): number;

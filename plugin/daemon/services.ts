@@ -67,7 +67,7 @@ export interface SyncReport {
   conntrackForgotten: number;
   ms: number;
   /** Where the time went: reading the objects, converting them, the desired state, the map writes, conntrack. */
-  stagesMs: { read: number; convert: number; desired: number; apply: number; conntrack: number };
+  stagesMs?: { read: number; convert: number; desired: number; apply: number; conntrack: number };
 }
 
 export class ServiceSync {
