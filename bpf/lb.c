@@ -53,12 +53,14 @@
 // unreachable reaches the client from the service, a router's
 // "fragmentation needed" about a masqueraded flow reaches the pod.
 //
-// Where translated packets go: a ClusterIP flow's, a masqueraded flow's,
-// into the stack (TC_ACT_OK), which routes them like any; a flow of an
-// external frontend (CT_F_REDIRECT) is forwarded past the stack both ways
-// by a FIB lookup and bpf_redirect_neigh() (lib/fib4.h says why); a hairpin
-// flow's back into its pod (lib/eth.h). An ICMP error goes where its flow's
-// packets in the same direction go.
+// Where packets go (host routing, lib/route4.h), translated or not: to a pod
+// of this node, straight into it with bpf_redirect_peer(); from a pod to
+// anywhere else, and a flow of an external frontend (CT_F_REDIRECT) either
+// way, on by a FIB lookup and bpf_redirect_neigh() (lib/fib4.h says why the
+// latter must); a hairpin flow's back into its pod (lib/eth.h); anything
+// else, and whatever a lookup has no answer for, into the stack, which
+// routes it like any. An ICMP error goes where its flow's packets in the
+// same direction go.
 //
 // A new flow to a frontend without endpoints is rejected as kube-proxy's
 // iptables mode rejects it (`-j REJECT`: ICMP port unreachable, for TCP as
@@ -89,7 +91,6 @@
 #include "lib/common.h"
 #include "lib/ct4.h"
 #include "lib/eth.h"
-#include "lib/fib4.h"
 #include "lib/flow4.h"
 #include "lib/icmp4.h"
 #include "lib/icmp4_error.h"
@@ -98,6 +99,7 @@
 #include "lib/metrics.h"
 #include "lib/nat4.h"
 #include "lib/pkt4.h"
+#include "lib/route4.h"
 #include "lib/snat4.h"
 
 // A new flow's CT_F_* flags. Flows of external frontends go past the stack
@@ -291,12 +293,14 @@ static __always_inline int lb_verdict(int outcome)
 	return lb_translated(outcome) ? FERRY_ACT_OK : FERRY_ACT_NEXT;
 }
 
-// lb_verdict(), except that a translated packet of a hairpin flow goes
-// straight back into its pod (lib/eth.h), one of a flow with CT_F_REDIRECT
-// is sent on by the FIB (lib/fib4.h), and a rejected one goes back to its
-// sender as an ICMP error (lib/icmp4.h).
-static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt, int outcome, enum ct_flags ct_flags)
+// lb_verdict(), except that a rejected packet goes back to its sender as an
+// ICMP error (lib/icmp4.h), a translated packet of a hairpin flow straight
+// back into its pod (lib/eth.h), and any other is host-routed
+// (lib/route4.h): `from_pod` says which program sees it.
+static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt, int outcome, enum ct_flags ct_flags,
+				   bool from_pod)
 {
+	bool translated = lb_translated(outcome);
 	int verdict;
 
 	if (outcome == LB_METRIC_REJECT_NO_BACKEND) {
@@ -306,9 +310,9 @@ static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt
 		lb_count(outcome);
 		return verdict;
 	}
-	if (!lb_translated(outcome) || !(ct_flags & (CT_F_HAIRPIN | CT_F_REDIRECT)))
+	if (is_drop(outcome))
 		return lb_verdict(outcome);
-	if (ct_flags & CT_F_HAIRPIN) {
+	if (translated && (ct_flags & CT_F_HAIRPIN)) {
 		verdict = eth_bounce(skb);
 		if (is_drop(verdict))
 			return lb_verdict(verdict);
@@ -316,11 +320,10 @@ static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt
 		lb_count(LB_METRIC_HAIRPIN);
 		return verdict;
 	}
-	verdict = fib4_redirect(skb, pkt);
-	if (is_drop(verdict))
-		return lb_verdict(verdict);
+	verdict = route4(skb, pkt, from_pod, translated && (ct_flags & CT_F_REDIRECT));
+	if (is_drop(verdict) || verdict == FERRY_ACT_OK)
+		return lb_verdict(is_drop(verdict) ? verdict : outcome);
 	lb_count(outcome);
-	lb_count(verdict == FERRY_ACT_REDIRECT ? LB_METRIC_FIB_REDIRECT : LB_METRIC_FIB_MISS);
 	return verdict;
 }
 
@@ -337,13 +340,13 @@ int from_pod(struct __sk_buff *skb)
 	if (!pkt4_parse(skb, &pkt, &why))
 		return lb_verdict(why);
 	if (pkt.icmp_error)
-		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags);
+		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, true);
 	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
 	if (svc)
 		outcome = lb4_forward(skb, &pkt, &svc_key, lb4_internal_scope(&svc_key, svc), false, &ct_flags);
 	else
 		outcome = lb4_reply(skb, &pkt, &ct_flags);
-	return lb_send(skb, &pkt, outcome, ct_flags);
+	return lb_send(skb, &pkt, outcome, ct_flags, true);
 }
 
 SEC("tc")
@@ -359,7 +362,7 @@ int from_uplink(struct __sk_buff *skb)
 	if (!pkt4_parse(skb, &pkt, &why))
 		return lb_verdict(why);
 	if (pkt.icmp_error)
-		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags);
+		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, false);
 	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
 	if (svc && !(svc->flags & LB_SVC_F_EXTERNAL))
 		return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
@@ -367,7 +370,7 @@ int from_uplink(struct __sk_buff *skb)
 		outcome = lb4_forward(skb, &pkt, &svc_key, svc, true, &ct_flags);
 	else
 		outcome = lb4_reply(skb, &pkt, &ct_flags);
-	return lb_send(skb, &pkt, outcome, ct_flags);
+	return lb_send(skb, &pkt, outcome, ct_flags, false);
 }
 
 SEC("tc")

@@ -72,6 +72,13 @@ enum lb_svc_flags : __u8 {
 /*
  * Services map key. Slot 0 is the service itself (its lb4_service holds the
  * backend count); slot i, 1 <= i <= count, holds the service's i-th backend.
+ *
+ * hostPorts (the CNI portMappings capability) are frontends here too, each
+ * with one backend, written by CNI ADD: user space keeps their rev-NAT
+ * indices and backend ids in a range of their own (HOSTPORT_REV_NAT in
+ * engine/dataplane/layout.ts) that the daemon's reconciler neither hands
+ * out nor removes. The programs treat them as any external frontend with
+ * LB_SVC_F_LOCAL: DNAT, the client's address kept.
  */
 struct lb4_key {
 	__be32 address;		/* service IP (ClusterIP) */
@@ -280,9 +287,10 @@ enum lb_metric {
 	LB_METRIC_CT_CREATED,		/* event: a new flow's entries written */
 	LB_METRIC_CT_RESELECTED,	/* event: a tracked flow's backend was gone */
 	LB_METRIC_CT_RESTORED,		/* event: a flow's missing twin entry rewritten */
-	LB_METRIC_FIB_REDIRECT,		/* event: a translated packet sent on by bpf_redirect_neigh() */
-	LB_METRIC_FIB_MISS,		/* event: a packet to redirect the FIB had no answer for: handed to the stack */
+	LB_METRIC_FIB_REDIRECT,		/* event: a packet sent on by bpf_redirect_neigh() after a FIB lookup */
+	LB_METRIC_FIB_MISS,		/* event: a packet of a CT_F_REDIRECT flow the FIB had no answer for: handed to the stack */
 	LB_METRIC_HAIRPIN,		/* event: a packet of a hairpin flow sent straight back into its pod */
+	LB_METRIC_PEER_REDIRECT,	/* event: a packet delivered into a pod of this node by bpf_redirect_peer() */
 	LB_METRIC_MAX,
 };
 
@@ -312,6 +320,22 @@ struct node_cfg {
 };
 
 /*
+ * A pod of this node (routed mode), by its IPv4 address (ferry_pod4): what
+ * host routing (lib/route4.h) needs to hand a packet straight to the pod's
+ * interface with bpf_redirect_peer(). CNI ADD writes it when it attaches
+ * from_pod to the pod's host veth; CNI DEL and GC remove it.
+ */
+struct local_pod4_key {
+	__be32 address;
+};
+
+struct local_pod4 {
+	__u32 ifindex;		/* the pod's host-side veth, in the node's namespace */
+	__u8 pod_mac[6];	/* the pod's interface: the destination of frames into the pod */
+	__u8 host_mac[6];	/* the host veth's: their source, as the node's own frames have */
+};
+
+/*
  * The source hairpin flows (CT_F_HAIRPIN) are given, host order: routed
  * mode's link-local gateway, 169.254.1.1, the address pods know the node
  * by (plugin/network/routed.ts). A macro, so not in BTF: layout.ts's
@@ -332,6 +356,8 @@ _Static_assert(sizeof(struct lb4_affinity_key) == 8, "lb4_affinity_key is 8 byte
 _Static_assert(sizeof(struct lb4_affinity) == 16, "lb4_affinity is 16 bytes");
 _Static_assert(sizeof(struct lb4_maglev_key) == 4, "lb4_maglev_key is 4 bytes");
 _Static_assert(sizeof(struct lb4_maglev) == 8 + 4 * LB_MAGLEV_MAX, "lb4_maglev is 8 + 4 * LB_MAGLEV_MAX bytes");
+_Static_assert(sizeof(struct local_pod4_key) == 4, "local_pod4_key is 4 bytes");
+_Static_assert(sizeof(struct local_pod4) == 16, "local_pod4 is 16 bytes");
 
 /* --- maps, pinned by name under the loader's pin root ----------------------- */
 
@@ -341,6 +367,7 @@ _Static_assert(sizeof(struct lb4_maglev) == 8 + 4 * LB_MAGLEV_MAX, "lb4_maglev i
 #define CT4_MAX			65536
 #define LB4_AFFINITY_MAX	65536
 #define LB4_MAGLEV_MAX_TABLES	1024
+#define LOCAL_PODS4_MAX		16384
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -414,5 +441,13 @@ struct {
 	__type(value, struct lb4_maglev);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_lb4_maglv SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LOCAL_PODS4_MAX);
+	__type(key, struct local_pod4_key);
+	__type(value, struct local_pod4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_pod4 SEC(".maps");
 
 #endif /* FERRY_LB_H */

@@ -43,13 +43,6 @@ struct icmp4_reply {
 	__u8 quote[ICMP4_QUOTE_MAX];
 };
 
-static __always_inline bool ipv4_is_one_host(__be32 addr)
-{
-	__u32 a = bpf_ntohl(addr);
-
-	return a != 0 && a != 0xffffffff && (a >> 28) != 0xe;
-}
-
 /*
  * May the packet get an ICMP error at all (see the top of the file)? Reads
  * the Ethernet destination's group bit: pkt4_parse() has made the Ethernet

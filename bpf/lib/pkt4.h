@@ -45,6 +45,14 @@ static __always_inline void icmp4_echo_ports(struct ct4_key *tuple, __u8 type, _
 	tuple->dport = type == ICMP4_ECHO ? 0 : id;
 }
 
+/* Not 0.0.0.0, multicast or the limited broadcast: an address of one host. */
+static __always_inline bool ipv4_is_one_host(__be32 addr)
+{
+	__u32 a = bpf_ntohl(addr);
+
+	return a != 0 && a != 0xffffffff && (a >> 28) != 0xe;
+}
+
 /* A non-first fragment: no L4 header, so nothing to key on. */
 static __always_inline bool ipv4_is_later_fragment(const struct iphdr *ip)
 {

@@ -34,18 +34,20 @@ export interface CCodec<T> extends Codec<T> {
 
 /**
  * How a member is stored: host-order integers, network-order port/address,
- * or explicit padding (always written as zeros: hash keys compare every byte).
+ * an Ethernet address (__u8[6], written aa:bb:cc:dd:ee:ff), or explicit
+ * padding (always written as zeros: hash keys compare every byte).
  */
-export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'ipv4' | 'pad';
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'ipv4' | 'mac' | 'pad';
 
 /** [name, kind] or, for padding, [name, 'pad', bytes]. */
 export type FieldSpec = readonly [name: string, kind: Exclude<FieldKind, 'pad'>] | readonly [name: string, kind: 'pad', bytes: number];
 
-/** Raw member values: numbers, bigints for u64, dotted quads for ipv4. */
+/** Raw member values: numbers, bigints for u64, dotted quads for ipv4, aa:bb:… for mac. */
 export type RawValue = number | bigint | string;
 export type RawStruct = Record<string, RawValue>;
 
-const SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, ipv4: 4 };
+const SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, ipv4: 4, mac: 6 };
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const MAX: Record<'u8' | 'u16' | 'u32' | 'be16', number> = { u8: 0xff, u16: 0xffff, u32: 0xffffffff, be16: 0xffff };
 const U64_MAX = (1n << 64n) - 1n;
 const LE = endianness() === 'LE';
@@ -66,8 +68,8 @@ function layOut(specs: readonly FieldSpec[]): { fields: Field[]; size: number } 
   for (const spec of specs) {
     const [name, kind] = spec;
     const size = spec[1] === 'pad' ? spec[2] : SIZE[spec[1]];
-    // Padding is a __u8 array; an address is a __be32 (4-aligned).
-    const align = kind === 'pad' ? 1 : size;
+    // Padding and a MAC are __u8 arrays; an address is a __be32 (4-aligned).
+    const align = kind === 'pad' || kind === 'mac' ? 1 : size;
     offset = alignUp(offset, align);
     fields.push({ name, kind, offset, size });
     offset += size;
@@ -82,6 +84,11 @@ function writeField(buf: Buffer, field: Field, value: RawValue | undefined, wher
   if (kind === 'ipv4') {
     if (typeof value !== 'string' || !isIPv4(value)) throw new TypeError(`${where} must be an IPv4 address, got ${String(value)}`);
     buf.set(value.split('.').map(Number), offset);
+    return;
+  }
+  if (kind === 'mac') {
+    if (typeof value !== 'string' || !MAC.test(value)) throw new TypeError(`${where} must be a MAC address like 02:00:00:00:00:01, got ${String(value)}`);
+    buf.set(value.split(':').map((b) => parseInt(b, 16)), offset);
     return;
   }
   if (kind === 'u64') {
@@ -119,6 +126,8 @@ function readField(buf: Buffer, field: Field): RawValue {
   switch (kind) {
     case 'ipv4':
       return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+    case 'mac':
+      return [...buf.subarray(offset, offset + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
     case 'u64':
       return LE ? buf.readBigUInt64LE(offset) : buf.readBigUInt64BE(offset);
     case 'u8':

@@ -3,10 +3,7 @@
 // reverse-NAT table, conntrack entries (listed and flushed by filter) and
 // the counters. Everything returned is JSON-ready; engine/cli/ renders it.
 // Nothing here writes to a map except flushConntrack().
-import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { join } from 'node:path';
-import { BpfError, BpfMap } from '../bpf/index.js';
 import { conntrackEntries, type ConntrackMap, type ReadableMap } from './ct-gc.js';
 import {
   backendId as backendIdCodec,
@@ -19,23 +16,19 @@ import {
   lb4Key,
   lb4ReverseNat,
   lb4Service,
-  MAP_CODECS,
-  MAPS,
   revNatIndex as revNatIndexCodec,
   type CtDir,
   type CtFlag,
   type CtProto,
   type CtStateName,
   type Lb4Backend,
-  type MapRole,
-  type MapSet,
   type Proto,
   type Scope,
 } from './layout.js';
 
 export type { MapRole } from './layout.js';
+export { DataplaneLayoutError, DataplaneNotFoundError, openPinnedMaps, type PinnedMaps } from './pinned-maps.js';
 import { conntrackFill, readCounters, type ConntrackFill, type MetricsMap } from './metrics.js';
-import { DEFAULT_PIN_ROOT } from './paths.js';
 
 // --- the pinned maps -------------------------------------------------------------
 
@@ -45,75 +38,6 @@ export interface InspectMaps {
   revNat: ReadableMap;
   conntrack: ConntrackMap;
   metrics: MetricsMap;
-}
-
-export interface PinnedMaps extends MapSet<BpfMap> {
-  readonly pinRoot: string;
-  /** Closes this process's fds; the pins stay. */
-  close(): void;
-}
-
-/** No dataplane (or not all of it) is pinned where we looked. */
-export class DataplaneNotFoundError extends Error {
-  constructor(
-    readonly pinRoot: string,
-    /** The path that does not exist: the pin root or one map's pin. */
-    readonly missing: string,
-  ) {
-    const what = missing === pinRoot ? '' : `: ${missing} is missing`;
-    super(`no ferry dataplane pinned at ${pinRoot}${what} (\`ferry daemon\` pins it there when it loads the dataplane; --pin-root looks elsewhere)`);
-    this.name = 'DataplaneNotFoundError';
-  }
-}
-
-/** A map is pinned under the expected name but its key or value size is not this ferry's layout. */
-export class DataplaneLayoutError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DataplaneLayoutError';
-  }
-}
-
-const ROLES = Object.keys(MAPS) as MapRole[];
-
-/**
- * Opens the dataplane's maps pinned under `pinRoot` (all of them, or the
- * roles given), checking each one's key and value size against layout.ts.
- * Equivalent to: `bpftool map show pinned PINROOT/ferry_lb4_svc` (and the others).
- */
-export function openPinnedMaps(pinRoot?: string): PinnedMaps;
-export function openPinnedMaps<R extends MapRole>(pinRoot: string, roles: readonly R[]): Pick<PinnedMaps, R | 'pinRoot' | 'close'>;
-export function openPinnedMaps(pinRoot: string = DEFAULT_PIN_ROOT, roles: readonly MapRole[] = ROLES): Partial<PinnedMaps> {
-  if (!existsSync(pinRoot)) throw new DataplaneNotFoundError(pinRoot, pinRoot);
-  const opened: Partial<Record<MapRole, BpfMap>> = {};
-  const close = () => Object.values(opened).forEach((m) => m.close());
-  try {
-    for (const role of roles) {
-      const path = join(pinRoot, MAPS[role]);
-      if (!existsSync(path)) throw new DataplaneNotFoundError(pinRoot, path);
-      let map: BpfMap;
-      try {
-        map = BpfMap.openPinned(path);
-      } catch (e) {
-        if (e instanceof BpfError && (e.code === 'EACCES' || e.code === 'EPERM')) {
-          throw new Error(`cannot open ${path}: ${e.code} (reading ferry's BPF maps needs root)`, { cause: e });
-        }
-        throw e;
-      }
-      opened[role] = map;
-      const codecs = MAP_CODECS[role];
-      if (map.keySize !== codecs.key.size || map.valueSize !== codecs.value.size) {
-        throw new DataplaneLayoutError(
-          `${path}: key ${map.keySize} B, value ${map.valueSize} B; this ferry expects ${codecs.key.size} B and ${codecs.value.size} B ` +
-            '(pinned by another version of ferry?)',
-        );
-      }
-    }
-  } catch (e) {
-    close();
-    throw e;
-  }
-  return { pinRoot, ...opened, close };
 }
 
 // --- services --------------------------------------------------------------------

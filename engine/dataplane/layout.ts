@@ -40,6 +40,8 @@ export const MAPS = {
   affinity: 'ferry_lb4_aff',
   /** hash (not preallocated), lb4MaglevKey → lb4Maglev: a Maglev frontend scope's lookup table. */
   maglev: 'ferry_lb4_maglv',
+  /** hash, localPod4Key → localPod4: this node's pods, where host routing delivers with bpf_redirect_peer. */
+  localPods: 'ferry_pod4',
 } as const;
 
 /** A map's role in the dataplane: a key of MAPS. */
@@ -141,6 +143,7 @@ export const LB_METRICS = Object.freeze([
   'fib_redirect',
   'fib_miss',
   'hairpin',
+  'peer_redirect',
 ] as const);
 export type LbMetric = (typeof LB_METRICS)[number];
 
@@ -624,6 +627,70 @@ export const lb4Maglev: CCodec<Lb4Maglev> = Object.freeze({
   },
 });
 
+/** struct local_pod4_key: a pod's IPv4 address. */
+export interface LocalPod4Key {
+  address: string;
+}
+
+/**
+ * struct local_pod4: what host routing needs to deliver into a pod of this
+ * node with bpf_redirect_peer(): its host veth and the two MACs of the frame
+ * it writes (host veth → pod).
+ */
+export interface LocalPod4 {
+  /** The pod's host-side veth, in the node's namespace. */
+  ifindex: number;
+  /** The pod's interface. */
+  podMac: string;
+  /** The host veth's. */
+  hostMac: string;
+}
+
+export const localPod4Key: CCodec<LocalPod4Key> = structCodec<LocalPod4Key>(
+  'local_pod4_key',
+  [['address', 'ipv4']],
+  (v) => ({ address: v.address }),
+  (r) => ({ address: r.address as string }),
+);
+
+export const localPod4: CCodec<LocalPod4> = structCodec<LocalPod4>(
+  'local_pod4',
+  [
+    ['ifindex', 'u32'],
+    ['pod_mac', 'mac'],
+    ['host_mac', 'mac'],
+  ],
+  (v) => ({ ifindex: v.ifindex, pod_mac: v.podMac, host_mac: v.hostMac }),
+  (r) => ({ ifindex: r.ifindex as number, podMac: r.pod_mac as string, hostMac: r.host_mac as string }),
+);
+
+/**
+ * The rev-NAT indices of hostPort frontends (CNI portMappings, written by
+ * CNI ADD into MAPS.services, .backends and .revNat beside the Services):
+ * the daemon's Reconciler hands out indices below `min` only, and leaves
+ * entries in this range alone. A hostPort frontend with index r has the one
+ * backend hostPortBackendId(r), in the range HOSTPORT_BACKEND_IDS.
+ */
+export const HOSTPORT_REV_NAT: Readonly<{ min: number; max: number }> = Object.freeze({ min: 0xf000, max: 0xffff });
+
+/** The backend ids of hostPort frontends: the Reconciler's stay below `min`. */
+export const HOSTPORT_BACKEND_IDS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 0xffff_f000, max: 0xffff_ffff });
+
+/** The backend id of the hostPort frontend with rev-NAT index `r` (in HOSTPORT_REV_NAT). */
+export function hostPortBackendId(r: number): number {
+  return HOSTPORT_BACKEND_IDS.min + (r - HOSTPORT_REV_NAT.min);
+}
+
+/** Whether a rev-NAT index is a hostPort frontend's. */
+export function isHostPortRevNat(r: number): boolean {
+  return r >= HOSTPORT_REV_NAT.min && r <= HOSTPORT_REV_NAT.max;
+}
+
+/** Whether a backend id is a hostPort frontend's. */
+export function isHostPortBackend(id: number): boolean {
+  return id >= HOSTPORT_BACKEND_IDS.min && id <= HOSTPORT_BACKEND_IDS.max;
+}
+
 /** Whether an affinity record has expired at `nowNs` for a service with `timeoutSeconds` (as the datapath judges it). */
 export function affinityExpired(entry: Pick<Lb4Affinity, 'lastUsedNs'>, timeoutSeconds: number, nowNs: bigint): boolean {
   return nowNs - entry.lastUsedNs > BigInt(timeoutSeconds) * 1_000_000_000n;
@@ -639,6 +706,7 @@ export const MAP_CODECS = Object.freeze({
   nodeConfig: { key: nodeConfigKey, value: nodeConfig },
   affinity: { key: lb4AffinityKey, value: lb4Affinity },
   maglev: { key: lb4MaglevKey, value: lb4Maglev },
+  localPods: { key: localPod4Key, value: localPod4 },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */

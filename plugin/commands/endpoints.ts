@@ -4,6 +4,7 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { HostPort, HostPortEntry } from '../../engine/dataplane/hostports.js';
 import type { K8sArgs } from '../cni/index.js';
 
 export interface EndpointRecord {
@@ -15,6 +16,8 @@ export interface EndpointRecord {
   ips: string[];
   k8s: K8sArgs;
   createdAt: string;
+  /** hostPorts served for it (portMappings): written before the maps are (without revNatIndex), then again as written. */
+  hostPorts?: Array<HostPort | HostPortEntry>;
 }
 
 const fileName = (containerId: string, ifname: string) => `${containerId}_${ifname}.json`;
@@ -30,6 +33,15 @@ export async function writeEndpoint(dir: string, record: EndpointRecord): Promis
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, path);
+}
+
+/** The record of one attachment; undefined when there is none (or it cannot be read). */
+export async function readEndpoint(dir: string, containerId: string, ifname: string): Promise<EndpointRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, fileName(containerId, ifname)), 'utf8')) as EndpointRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function removeEndpoint(dir: string, containerId: string, ifname: string): Promise<void> {

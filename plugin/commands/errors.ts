@@ -11,6 +11,8 @@ export const FerryCode = {
   AddressInUse: 101,
   /** CHECK: the kernel's state differs from the ADD result; msg names each difference. */
   CheckFailed: 102,
+  /** ADD: a hostPort (portMappings) another pod or a Service holds; msg names both. */
+  HostPortInUse: 103,
 } as const;
 
 export function ipamToCni(e: unknown): unknown {

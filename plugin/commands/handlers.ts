@@ -1,6 +1,7 @@
 // ferry's CNI verbs. runCni (plugin/cni) has already parsed and checked the
 // environment and the config; these do the networking, and each undoes its
 // own partial work when it fails.
+import type { HostPort } from '../../engine/dataplane/hostports.js';
 import type { Handle } from '../../engine/handle.js';
 import type { AddRequest, CheckRequest, CniHandlers, DelRequest, GcRequest, Result, StatusRequest } from '../cni/index.js';
 import { appendResult, CniCode, CniError } from '../cni/index.js';
@@ -9,14 +10,14 @@ import { attachBridge, type BridgeOptions } from '../network/bridge.js';
 import { checkAttachment } from '../network/check.js';
 import { attachDataplane, detachDataplane } from '../network/dataplane.js';
 import { detach } from '../network/detach.js';
+import { podMtu } from '../network/mtu.js';
 import { attachRouted } from '../network/routed.js';
 import type { Attached, AttachSpec } from '../network/types.js';
 import { endpointDir, hostVethFor, ipamStore, pinRootOf, withNode, type PluginContext } from './context.js';
-import { listEndpoints, removeEndpoint, writeEndpoint } from './endpoints.js';
+import { listEndpoints, readEndpoint, removeEndpoint } from './endpoints.js';
 import { FerryCode, ipamToCni, networkToCni } from './errors.js';
+import { checkHostPorts, hostPortsFor, recordWithHostPorts, removeHostPorts } from './hostports.js';
 import { withPod } from './netns.js';
-
-const DEFAULT_MTU = 1500;
 
 export function createHandlers(ctx: PluginContext): CniHandlers {
   return {
@@ -42,6 +43,8 @@ async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<R
   const { conf, containerId, ifname, log } = req;
   const store = ipamStore(conf);
   const hostVeth = hostVethFor(conf, containerId, ifname);
+  const pinRoot = pinRootOf(conf);
+  const mtu = await podMtu(node, conf);
   return withPod(req.netns, async (pod) => {
     let allocations: Allocation[];
     try {
@@ -50,43 +53,41 @@ async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<R
       throw ipamToCni(e);
     }
     log.debug({ allocations }, 'addresses allocated');
+    let hostPorts: HostPort[] = [];
     try {
       // Leftovers of an earlier, interrupted ADD of this attachment go first.
       if (await detach(node, hostVeth)) log.warn({ hostVeth }, 'replaced a host veth left by an earlier ADD');
+      removeHostPorts(pinRoot, (await readEndpoint(endpointDir(conf), containerId, ifname))?.hostPorts ?? []);
       const spec: AttachSpec = {
         containerId,
         ifname,
         hostVeth,
-        mtu: conf.mtu ?? DEFAULT_MTU,
+        mtu,
         ...(conf.runtimeConfig?.mac ? { mac: conf.runtimeConfig.mac } : {}),
         addresses: allocations.map((a) => ({ address: a.address, ...(a.gateway ? { gateway: a.gateway } : {}) })),
         routes: conf.ipam.routes ?? [],
       };
       const attached = conf.mode === 'bridge' ? await attachBridge(node, pod, spec, bridgeOptions(conf)) : await attachRouted(node, pod, spec);
+      const ips = attached.ips.map((i) => i.address);
       if (conf.mode === 'routed') {
-        const hooked = await attachDataplane(node, await node.link.get(hostVeth), pinRootOf(conf));
+        const podMac = attached.interfaces.find((i) => i.sandbox !== undefined)!.mac;
+        const hooked = await attachDataplane(node, await node.link.get(hostVeth), { mac: podMac, addresses: ips.map((ip) => ip.split('/')[0]!) }, pinRoot);
         log.debug({ hostVeth, ebpf: hooked }, hooked ? 'eBPF dataplane attached' : 'no eBPF dataplane loaded; plain routing');
       }
       await enableForwarding(ctx, node, allocations);
-      await writeEndpoint(endpointDir(conf), {
-        containerId,
-        ifname,
-        netns: req.netns,
-        hostVeth,
-        mode: conf.mode,
-        ips: attached.ips.map((i) => i.address),
-        k8s: req.k8s,
-        createdAt: new Date().toISOString(),
-      });
-      log.info({ hostVeth, ips: attached.ips.map((i) => i.address), k8s: req.k8s }, 'pod attached');
+      hostPorts = await hostPortsFor(node, conf.runtimeConfig?.portMappings ?? [], ips);
+      const record = { containerId, ifname, netns: req.netns, hostVeth, mode: conf.mode, ips, k8s: req.k8s, createdAt: new Date().toISOString() };
+      await recordWithHostPorts(endpointDir(conf), record, hostPorts, pinRoot);
+      log.info({ hostVeth, ips, hostPorts: hostPorts.length, k8s: req.k8s }, 'pod attached');
       return appendResult(req.prevResult, toResult(attached, conf));
     } catch (e) {
-      await detach(node, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not delete the host veth'));
       try {
-        detachDataplane(pinRootOf(conf), hostVeth);
+        removeHostPorts(pinRoot, hostPorts);
       } catch (err) {
-        log.error({ err, hostVeth }, 'rollback: could not unpin the eBPF link');
+        log.error({ err, hostPorts }, 'rollback: could not remove hostPorts');
       }
+      await detach(node, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not delete the host veth'));
+      await detachDataplane(node, pinRoot, hostVeth).catch((err) => log.error({ err, hostVeth }, 'rollback: could not unhook the eBPF dataplane'));
       // A repeated ADD keeps what the attachment already held; only this call's reservations go.
       const mine = allocations.filter((a) => !a.reused).map((a) => a.ip);
       await store
@@ -130,11 +131,13 @@ function toResult(attached: Attached, conf: AddRequest['conf']): Result {
 async function del(node: Handle, req: DelRequest): Promise<void> {
   const { conf, containerId, ifname, log } = req;
   const hostVeth = hostVethFor(conf, containerId, ifname);
+  const record = await readEndpoint(endpointDir(conf), containerId, ifname);
+  removeHostPorts(pinRootOf(conf), record?.hostPorts ?? []);
   const removed = await detach(node, hostVeth);
-  detachDataplane(pinRootOf(conf), hostVeth);
+  await detachDataplane(node, pinRootOf(conf), hostVeth);
   const released = await release(ipamStore(conf), containerId, ifname);
   await removeEndpoint(endpointDir(conf), containerId, ifname);
-  log.info({ hostVeth, removed, released }, 'pod detached');
+  log.info({ hostVeth, removed, released, hostPorts: record?.hostPorts?.length ?? 0 }, 'pod detached');
 }
 
 async function check(node: Handle, req: CheckRequest): Promise<void> {
@@ -149,6 +152,9 @@ async function check(node: Handle, req: CheckRequest): Promise<void> {
     const bare = ip.address.split('/')[0]!;
     if (!held.has(bare)) problems.push(`IPAM holds no record of ${bare} for ${containerId}/${ifname}`);
   }
+  const mappings = conf.runtimeConfig?.portMappings ?? [];
+  const record = await readEndpoint(endpointDir(conf), containerId, ifname);
+  if (mappings.length > 0 || record?.hostPorts !== undefined) problems.push(...checkHostPorts(pinRootOf(conf), mappings, record));
   if (problems.length > 0) throw new CniError(FerryCode.CheckFailed, `CHECK ${containerId}/${ifname}: ${problems.join('; ')}`);
 }
 
@@ -198,9 +204,10 @@ async function collect(node: Handle, req: GcRequest): Promise<void> {
   for (const r of await store.list()) if (r.ifname !== '' && !isValid(r)) vethNames.add(hostVethFor(conf, r.containerId, r.ifname));
   // Veths first: a GC cut short leaves the records that name what is left.
   const vethsRemoved: string[] = [];
+  for (const ep of endpoints) removeHostPorts(pinRootOf(conf), ep.hostPorts ?? []);
   for (const name of vethNames) {
     if (await detach(node, name)) vethsRemoved.push(name);
-    detachDataplane(pinRootOf(conf), name);
+    await detachDataplane(node, pinRootOf(conf), name);
   }
   const released = await gc(store, valid);
   for (const ep of endpoints) await removeEndpoint(dir, ep.containerId, ep.ifname);

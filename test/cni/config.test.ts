@@ -80,7 +80,8 @@ describe('parseNetConf', () => {
     // Unknown keys are allowed and not carried: ferry never passes its config on.
     expect(c).not.toHaveProperty('otherPluginKey');
     expect(c.ipam).not.toHaveProperty('resolvConf');
-    expect(() => checkSupported(c)).not.toThrow();
+    // In routed mode: bridge mode's hostPorts are refused (checkSupported, below).
+    expect(() => checkSupported({ ...c, mode: 'routed' })).not.toThrow();
   });
 
   it('says 6 with a position for JSON that does not parse, and for non-objects', () => {
@@ -178,6 +179,22 @@ describe('checkSupported', () => {
     ]);
     // A capability switched off is no request at all.
     expect(() => checkSupported(parseNetConf(JSON.stringify(conf('1.1.0', { capabilities: { infinibandGUID: false } }))))).not.toThrow();
+  });
+
+  it('says 2 for hostPorts the eBPF dataplane cannot serve: bridge mode, SCTP, an IPv6 hostIP', () => {
+    const mapping = { hostPort: 8080, containerPort: 80 };
+    expect(supportError(conf('1.1.0', { mode: 'bridge', runtimeConfig: { portMappings: [mapping] } }))).toEqual([
+      2,
+      `mode "bridge": runtimeConfig.portMappings[0]: hostPorts are served by ferry's eBPF dataplane, in routed mode only`,
+    ]);
+    expect(supportError(conf('1.1.0', { runtimeConfig: { portMappings: [mapping, { ...mapping, protocol: 'SCTP' }] } }))).toEqual([
+      2,
+      `runtimeConfig.portMappings[1].protocol "sctp": ferry's dataplane serves TCP and UDP hostPorts`,
+    ]);
+    expect(supportError(conf('1.1.0', { runtimeConfig: { portMappings: [{ ...mapping, hostIP: 'fd00::1' }] } }))).toEqual([
+      2,
+      `runtimeConfig.portMappings[0].hostIP "fd00::1": ferry's dataplane serves IPv4 hostPorts`,
+    ]);
   });
 
   it('says 2 for host-local\'s single-range form, and how to write it', () => {

@@ -30,6 +30,8 @@ import {
   lb4Key,
   lb4ReverseNat,
   lb4Service,
+  localPod4,
+  localPod4Key,
   MAP_CODECS,
   MAPS,
   metricIndex,
@@ -194,6 +196,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         nodeConfig: 'array',
         affinity: 'lru_hash',
         maglev: 'hash',
+        localPods: 'hash',
       };
       const maps = spec.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, pinned: m.pinPath !== undefined }));
       expect(maps).toEqual(
@@ -258,6 +261,8 @@ describe('layout.ts codecs', () => {
       [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535, clusterCidrs: [] }],
       [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 1, snatPortMax: 2, clusterCidrs: ['10.244.0.0/16', '100.64.0.0/10', '0.0.0.0/1', '10.0.0.7/32'] }],
       [lb4AffinityKey, { clientAddress: '10.244.0.9', revNatIndex: 7, scope: 'internal' }],
+      [localPod4Key, { address: '10.244.0.9' }],
+      [localPod4, { ifindex: 0x7fff_fff1, podMac: '02:aa:bb:cc:dd:ee', hostMac: 'fe:00:00:00:00:01' }],
       [lb4Affinity, { lastUsedNs: 123456789012345n, backendId: 9, slot: 3 }],
       [lb4MaglevKey, { revNatIndex: 65535, scope: 'external' }],
       [lb4Maglev, { seed: 0xdeadbeef, backendIds: Uint32Array.from([3, 1, 2, 0xffffffff, 1]) }],

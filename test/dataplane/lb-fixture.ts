@@ -14,6 +14,9 @@ import {
   lb4Service,
   LB_METRICS,
   type LbMetric,
+  type LocalPod4,
+  localPod4,
+  localPod4Key,
   MAPS,
   metricKey,
   metricValue,
@@ -65,6 +68,7 @@ export class LbFixture {
   readonly nodeConfig: BpfMap;
   readonly affinity: BpfMap;
   readonly maglev: BpfMap;
+  readonly localPods: BpfMap;
 
   constructor(collection: BpfCollection) {
     this.collection = collection;
@@ -79,6 +83,7 @@ export class LbFixture {
     this.nodeConfig = collection.map(MAPS.nodeConfig);
     this.affinity = collection.map(MAPS.affinity);
     this.maglev = collection.map(MAPS.maglev);
+    this.localPods = collection.map(MAPS.localPods);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */
@@ -96,6 +101,11 @@ export class LbFixture {
       lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: spec.flags ?? 0, affinityTimeout: spec.affinityTimeout ?? 0 }),
     );
     this.revNat.update(revNatIndex.encode(spec.revNatIndex), lb4ReverseNat.encode({ address: spec.address, port: spec.port }));
+  }
+
+  /** A pod of this node, as CNI ADD registers it for host routing. */
+  addLocalPod(address: string, pod: LocalPod4): void {
+    this.localPods.update(localPod4Key.encode({ address }), localPod4.encode(pod));
   }
 
   setNodeConfig(config: NodeConfig): void {

@@ -29,7 +29,7 @@ import { attachUplink, detachUplink } from '../../engine/dataplane/uplink.js';
 import { Handle } from '../../engine/handle.js';
 import type { Netns } from '../../engine/netns/netns.js';
 import type { Prober } from '../../engine/probe/probe.js';
-import { runCni } from '../../plugin/cni/index.js';
+import { runCni, type CniOutput } from '../../plugin/cni/index.js';
 import { createHandlers } from '../../plugin/commands/handlers.js';
 import { defer } from '../bpf/support.js';
 import { inNetns, makeNetns, run } from '../support/netns.js';
@@ -54,6 +54,8 @@ export interface UplinkWorld {
   far: Netns;
   pods: Pod[];
   prober: Prober;
+  /** Runs a CNI command with the world's config, `extra` merged in (runtimeConfig, say); CNI_ARGS from `args`. */
+  cni(command: 'ADD' | 'DEL' | 'CHECK' | 'GC', containerId: string, netns: Netns, extra?: Record<string, unknown>, args?: string): Promise<CniOutput>;
 }
 
 /** The world above with one pod per label. */
@@ -90,7 +92,7 @@ export async function uplinkWorld(labels: string[]): Promise<UplinkWorld> {
   const handle = await Handle.open(node);
   defer(() => handle.close());
   const handlers = createHandlers({ nodeNetns: node });
-  const conf = JSON.stringify({
+  const conf = {
     cniVersion: '1.0.0',
     name: 'uplink-e2e',
     type: 'ferry',
@@ -98,12 +100,15 @@ export async function uplinkWorld(labels: string[]): Promise<UplinkWorld> {
     dataDir: join(state, 'state'),
     ebpf: { pinRoot },
     ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }]] },
-  });
+  };
+  const cni: UplinkWorld['cni'] = (command, containerId, netns, extra = {}, args) => {
+    const env = { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0', ...(args ? { CNI_ARGS: args } : {}) };
+    return runCni({ env, stdin: JSON.stringify({ ...conf, ...extra }) }, handlers);
+  };
   const pods: Pod[] = [];
   for (const label of labels) {
     const netns = openNetns(makeNetns(`fup-${label}`));
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `uplink-${label}`, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0' };
-    const out = await runCni({ env, stdin: conf }, handlers);
+    const out = await cni('ADD', `uplink-${label}`, netns);
     expect(out.exitCode, out.stdout).toBe(0);
     const result = JSON.parse(out.stdout) as { ips: Array<{ address: string }> };
     pods.push({ netns, ip: result.ips[0]!.address.split('/')[0]! });
@@ -112,7 +117,7 @@ export async function uplinkWorld(labels: string[]): Promise<UplinkWorld> {
   const uplink = await attachUplink(dp, handle, 'uplink');
   defer(() => detachUplink(pinRoot, 'uplink'));
   expect(uplink.config).toMatchObject({ snatAddress: NODE_IP, clusterCidrs: ['10.244.0.0/16'] });
-  return { dp, node, outside: openNetns(outsideName), far: openNetns(farName), pods, prober: newProber() };
+  return { dp, node, outside: openNetns(outsideName), far: openNetns(farName), pods, prober: newProber(), cni };
 }
 
 /** Services and their endpoints into the maps, the way the daemon does it. */

@@ -1,0 +1,139 @@
+// The portMappings capability, served by ferry's eBPF dataplane in place of
+// the portmap plugin's iptables chains (engine/dataplane/hostports.ts): ADD
+// turns a pod's mappings into hostPort frontends and writes them into the
+// pinned maps; DEL and GC remove what the attachment's endpoint record says
+// ADD wrote; CHECK compares the record, the request and the maps.
+import { existsSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
+import { join } from 'node:path';
+import {
+  addHostPort,
+  checkHostPort,
+  frontendName,
+  HostPortConflictError,
+  removeHostPort,
+  type HostPort,
+  type HostPortEntry,
+  type HostPortMaps,
+} from '../../engine/dataplane/hostports.js';
+import { MAPS } from '../../engine/dataplane/layout.js';
+import { openPinnedMaps } from '../../engine/dataplane/pinned-maps.js';
+import type { Handle } from '../../engine/handle.js';
+import { CniCode, CniError, type K8sArgs, type NetConf } from '../cni/index.js';
+import { listEndpoints, writeEndpoint, type EndpointRecord } from './endpoints.js';
+import { FerryCode } from './errors.js';
+
+export type PortMapping = NonNullable<NonNullable<NetConf['runtimeConfig']>['portMappings']>[number];
+
+/**
+ * The hostPorts `mappings` make for a pod with addresses `ips` (CIDRs of
+ * the result), to its IPv4 address: a mapping with a hostIP at that
+ * address; one without at every global IPv4 address the node has now, as
+ * portmap's `--dst-type LOCAL` would match them (addresses the node gets
+ * later are not served until the pod is added again).
+ */
+export async function hostPortsFor(node: Handle, mappings: readonly PortMapping[], ips: readonly string[]): Promise<HostPort[]> {
+  if (mappings.length === 0) return [];
+  const podAddress = ips.map((c) => c.split('/')[0]!).find((ip) => isIPv4(ip));
+  if (podAddress === undefined) {
+    throw new CniError(CniCode.UnsupportedField, "runtimeConfig.portMappings: ferry's dataplane serves IPv4 hostPorts, and the pod has no IPv4 address");
+  }
+  const wildcard = mappings.some((m) => m.hostIP === undefined);
+  const nodeAddresses = wildcard ? [...new Set((await node.addr.list({ family: 4 })).filter((a) => a.scope === 0).map((a) => a.address))] : [];
+  return mappings.flatMap((m) => {
+    // checkSupported() refused SCTP and IPv6 host addresses.
+    const proto = m.protocol === 'udp' ? 'udp' : 'tcp';
+    return (m.hostIP === undefined ? nodeAddresses : [m.hostIP]).map((address) => ({ address, port: m.hostPort, proto, podAddress, podPort: m.containerPort }));
+  });
+}
+
+/**
+ * ADD's last step: writes the attachment's record, and with hostPorts,
+ * writes them into the maps and records them as written. They are recorded
+ * before they are written too, so that DEL finds them should ADD be cut short.
+ */
+export async function recordWithHostPorts(dir: string, record: EndpointRecord, hostPorts: readonly HostPort[], pinRoot: string): Promise<void> {
+  await writeEndpoint(dir, hostPorts.length > 0 ? { ...record, hostPorts: [...hostPorts] } : record);
+  if (hostPorts.length === 0) return;
+  const written = addHostPorts(pinRoot, hostPorts, describePod(record.containerId, record.k8s), await listEndpoints(dir));
+  await writeEndpoint(dir, { ...record, hostPorts: written });
+}
+
+/** `default/web-a (container 0123abcd…)`, or the container alone without Kubernetes names. */
+function describePod(containerId: string, k8s: K8sArgs): string {
+  const container = `container ${containerId.slice(0, 12)}`;
+  return k8s.podName === undefined ? container : `${k8s.podNamespace ?? 'default'}/${k8s.podName} (${container})`;
+}
+
+/**
+ * Writes `hostPorts` of the pod `pod` (describePod()); returns them as
+ * written. A frontend another pod or a Service holds is code 103 naming both
+ * (`records`: this network's endpoint records, to find the holder's name by
+ * its address), with this call's writes undone. No dataplane pinned: code 11,
+ * as the daemon may be about to load it.
+ */
+function addHostPorts(pinRoot: string, hostPorts: readonly HostPort[], pod: string, records: readonly EndpointRecord[]): HostPortEntry[] {
+  const maps = openMaps(pinRoot);
+  if (maps === undefined) {
+    throw new CniError(CniCode.TryAgainLater, `runtimeConfig.portMappings: hostPorts are served by ferry's eBPF dataplane, and none is pinned at ${pinRoot} yet`);
+  }
+  const written: HostPortEntry[] = [];
+  try {
+    for (const hp of hostPorts) written.push(addHostPort(maps, hp));
+    return written;
+  } catch (e) {
+    for (const entry of written) removeHostPort(maps, entry);
+    if (!(e instanceof HostPortConflictError)) throw e;
+    const what = `hostPort ${frontendName(e.hostPort)} for pod ${pod} (${e.hostPort.podAddress}:${e.hostPort.podPort})`;
+    if (e.holder.kind === 'service') throw new CniError(FerryCode.HostPortInUse, `${what}: it is a Service's frontend (rev-NAT index ${e.holder.revNatIndex})`, undefined, { cause: e });
+    const { podAddress, podPort } = e.holder;
+    const holder = records.find((r) => r.ips.some((ip) => ip.split('/')[0] === podAddress));
+    const name = holder === undefined ? 'a pod' : `pod ${describePod(holder.containerId, holder.k8s)}`;
+    throw new CniError(FerryCode.HostPortInUse, `${what}: already held by ${name} (${podAddress}:${podPort})`, undefined, { cause: e });
+  } finally {
+    maps.close();
+  }
+}
+
+/** Removes what addHostPorts() wrote (or began to); with no dataplane pinned, they went with it. */
+export function removeHostPorts(pinRoot: string, hostPorts: ReadonlyArray<HostPort | HostPortEntry>): void {
+  if (hostPorts.length === 0) return;
+  const maps = openMaps(pinRoot);
+  if (maps === undefined) return;
+  try {
+    for (const hp of hostPorts) removeHostPort(maps, hp);
+  } finally {
+    maps.close();
+  }
+}
+
+/**
+ * CHECK: every mapping of the request served as the record says ADD wrote
+ * it, and the maps still hold that; each difference named.
+ */
+export function checkHostPorts(pinRoot: string, mappings: readonly PortMapping[], record: EndpointRecord | undefined): string[] {
+  const entries = record?.hostPorts ?? [];
+  const problems: string[] = [];
+  for (const m of mappings) {
+    const served = entries.some((e) => e.port === m.hostPort && e.proto === m.protocol && e.podPort === m.containerPort && (m.hostIP === undefined || e.address === m.hostIP));
+    if (!served) problems.push(`portMapping ${m.hostIP ?? '*'}:${m.hostPort}/${m.protocol} → ${m.containerPort} was not written by ADD`);
+  }
+  if (entries.length === 0) return problems;
+  const maps = openMaps(pinRoot);
+  if (maps === undefined) return [...problems, `no ferry dataplane is pinned at ${pinRoot}: its ${entries.length} hostPort(s) are not served`];
+  try {
+    for (const entry of entries) {
+      if (!('revNatIndex' in entry)) problems.push(`hostPort ${frontendName(entry)}: ADD did not finish writing it`);
+      else problems.push(...checkHostPort(maps, entry));
+    }
+  } finally {
+    maps.close();
+  }
+  return problems;
+}
+
+/** The pinned maps hostPorts live in; undefined when no dataplane is pinned there. */
+function openMaps(pinRoot: string): (HostPortMaps & { close(): void }) | undefined {
+  if (!existsSync(join(pinRoot, MAPS.services))) return undefined;
+  return openPinnedMaps(pinRoot, ['services', 'backends', 'revNat']);
+}
