@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { makePinDir, removePinDir } from '../engine/bpf/index.js';
-import { DEFAULT_SYNC_DELAY_MS } from '../plugin/daemon/services.js';
+import { DEFAULT_MIN_SYNC_PERIOD_MS } from '../plugin/daemon/services.js';
 import { writeKubeconfig } from '../test/daemon/fake-apiserver.js';
 import { iptablesVersion, kubeProxyRules, restoreInNetns, type IptablesBackend } from './dataplane/kube-proxy.js';
 import { flushTables } from './programming/iptables.js';
@@ -62,7 +62,7 @@ function parseOptions(): Options {
     .option('--latency-samples <n>', 'single endpoint updates timed watch event → maps', integer(1), 20)
     .option('--updates <n>', 'endpoint updates sent at a steady rate for the CPU figure', integer(1), 1000)
     .option('--update-rate <n>', 'updates per second', integer(1), 100)
-    .option('--min-sync-ms <n>', "the daemon's quiet period before a sync (its minSyncPeriod)", integer(0), DEFAULT_SYNC_DELAY_MS)
+    .option('--min-sync-ms <n>', "the daemon's minSyncPeriod: at most one sync per this period", integer(0), DEFAULT_MIN_SYNC_PERIOD_MS)
     .addOption(new Option('--iptables <backends...>', 'iptables backends to time').choices(['nft', 'legacy']).default(['nft', 'legacy']));
   program.parse();
   return program.opts<Options>();
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     const results: ScaleResults = { services: o.services, endpoints: o.endpoints, minSyncMs: o.minSyncMs, convergence, rss, latencies, stream, iptables };
     const file = writeRaw('scale', started, { started: started.toISOString(), environment: env, options: o, results, daemonSyncs: daemon.lines.filter(isSync) });
     printEnvironment(`${thousands(o.services)} Services, ${thousands(o.services * o.endpoints)} endpoints through the watch path, ${started.toISOString()}`, env);
-    console.log(`  daemon: scale/daemon.ts on dist/ (the daemon's API-server path; maps sized ${thousands(room(entries))} service entries, ${thousands(room(o.services * o.endpoints))} backends); quiet period ${o.minSyncMs} ms`);
+    console.log(`  daemon: scale/daemon.ts on dist/ (the daemon's API-server path; maps sized ${thousands(room(entries))} service entries, ${thousands(room(o.services * o.endpoints))} backends); minSyncPeriod ${o.minSyncMs} ms`);
     console.log(`\n${renderScale(results)}`);
     console.log(`\nraw figures: ${file}`);
   } finally {

@@ -2,8 +2,8 @@
 // runs for its Services (plugin/daemon/node.ts) — the dataplane loaded and
 // pinned, a Reconciler adopting the maps, K8sApiSource's informers feeding
 // ServiceSync — with the load balancer's maps sized for the cluster (the
-// daemon has no setting for that yet, and lb.o's 65,536 entries do not hold
-// 10k Services with 100k endpoints). No CNI socket, health or metrics
+// daemon's --map-capacity; lb.o's 65,536 entries do not hold 10k Services
+// with 100k endpoints). No CNI socket, health or metrics
 // server: they do nothing here. The bench runs this file transpiled to
 // plain JavaScript against dist/ (support/compile.ts), as the daemon runs,
 // not under tsx, whose loader would add its own memory.
@@ -28,7 +28,7 @@ sync = new ServiceSync({
   reconciler,
   maps: dp.maps,
   log,
-  delayMs: Number(minSyncMs),
+  minSyncPeriodMs: Number(minSyncMs),
 });
 source.start();
 

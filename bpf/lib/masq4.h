@@ -8,7 +8,8 @@
  * back (lb4_reply()), and ICMP errors about the flow either way
  * (lib/icmp4_error.h).
  *
- * Not masqueraded: pod to pod (another node's pods are in the cluster's
+ * Not masqueraded: a TCP segment of a connection the pod did not open
+ * (see masq4_snat()); pod to pod (another node's pods are in the cluster's
  * CIDRs too), pod to this node (never leaves through the uplink), and the
  * packets of a pod's service flow, DNATed by from_pod to a backend outside
  * the pod CIDRs (a node address, say): their replies must come back to the
@@ -76,6 +77,14 @@ static __always_inline int masq4_snat(struct __sk_buff *skb, const struct pkt4 *
 		flow.snat_addr = own->nat_addr;
 		held = own->nat_port;
 	} else if (masq4_service_flow(&key)) {
+		return LB_METRIC_PASS_NO_MASQ;
+	} else if (key.proto == LB_PROTO_TCP && (pkt->tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) != TCPHDR_SYN) {
+		/*
+		 * Only a pod's own connection, begun by its SYN, is masqueraded:
+		 * anything else without an entry answers a connection from
+		 * outside (another node's SNATed NodePort flow, a client routed
+		 * to the pod), whose peer expects the pod's own address.
+		 */
 		return LB_METRIC_PASS_NO_MASQ;
 	} else {
 		if (!cfg->snat_addr)

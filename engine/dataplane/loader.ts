@@ -3,8 +3,9 @@
 // same maps, and live flows keep their conntrack entries and backends), the
 // from_pod program is pinned where CNI ADD finds it, and from_uplink and
 // to_uplink where attachUplink() (uplink.ts) does.
-import { mkdirSync } from 'node:fs';
-import { BpfObject, ensureBpffs, unpinPath, type BpfCollection, type BpfMap } from '../bpf/index.js';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap, BpfObject, ensureBpffs, unpinPath, type BpfCollection } from '../bpf/index.js';
 import { MAPS, OBJECT_FILE, PROGRAMS, type MapRole, type MapSet } from './layout.js';
 import { bpfObjectPath, DEFAULT_PIN_ROOT, fromPodPin, fromUplinkPin, toUplinkPin } from './paths.js';
 
@@ -16,7 +17,12 @@ export interface Dataplane {
 }
 
 export interface LoadOptions {
-  /** Capacities other than the object's (lb.o's LB4_*_MAX), by map role. */
+  /**
+   * Capacities other than the object's (lb.o's LB4_*_MAX), by map role. A
+   * map already pinned is kept with its own capacity when that is at least
+   * the one asked for; a smaller one is refused (a pinned map cannot grow:
+   * removing its pin starts it afresh, without what it holds).
+   */
   maxEntries?: Partial<Record<MapRole, number>>;
 }
 
@@ -24,7 +30,12 @@ export interface LoadOptions {
 export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpfObjectPath(OBJECT_FILE), options: LoadOptions = {}): Promise<Dataplane> {
   ensureBpffs();
   mkdirSync(pinRoot, { recursive: true });
-  const maxEntries = Object.fromEntries(Object.entries(options.maxEntries ?? {}).map(([role, n]) => [MAPS[role as MapRole], n]));
+  const maxEntries = Object.fromEntries(
+    Object.entries(options.maxEntries ?? {}).map(([role, n]) => {
+      const name = MAPS[role as MapRole];
+      return [name, capacity(pinRoot, name, n)];
+    }),
+  );
   const collection: BpfCollection = await BpfObject.open(objectPath, { pinRoot, maxEntries }).load();
   try {
     // A new program replaces the pin; pods (and uplinks) attached earlier keep
@@ -46,4 +57,20 @@ export async function loadDataplane(pinRoot = DEFAULT_PIN_ROOT, objectPath = bpf
     collection.close();
     throw e;
   }
+}
+
+/** The capacity to load map `name` with: `asked`, or its pinned map's when that is as large or larger. */
+function capacity(pinRoot: string, name: string, asked: number): number {
+  const pin = join(pinRoot, name);
+  if (!existsSync(pin)) return asked;
+  const map = BpfMap.openPinned(pin);
+  const pinned = map.maxEntries;
+  map.close();
+  if (pinned < asked) {
+    throw new Error(
+      `pinned map ${pin} holds ${pinned} entries, fewer than the ${asked} asked for: a pinned map cannot grow; ` +
+        'remove its pin to have it made afresh (what it holds, the live flows\' state included, goes with it)',
+    );
+  }
+  return pinned;
 }

@@ -95,12 +95,14 @@ export function readNodeConfig(map: NodeConfigMap): NodeConfig {
 /**
  * Attaches from_uplink and to_uplink (pinned by loadDataplane()) at tcx
  * ingress and egress of the uplink `ifname` in the node's namespace and pins
- * the links, after writing the node configuration. The configuration is
- * node-wide: with several uplinks, the last call's is used.
+ * the links, after writing the node configuration, and turns IPv4
+ * forwarding on in the node. The configuration is node-wide: with several
+ * uplinks, the last call's is used.
  *
  * Equivalent to: `bpftool map update pinned PINROOT/ferry_node_cfg key 0 …;
  * bpftool net attach tcx_ingress pinned PINROOT/from_uplink dev IFNAME;
- * bpftool net attach tcx_egress pinned PINROOT/to_uplink dev IFNAME`.
+ * bpftool net attach tcx_egress pinned PINROOT/to_uplink dev IFNAME;
+ * sysctl net.ipv4.ip_forward=1`.
  */
 export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, options: UplinkOptions = {}): Promise<UplinkAttachment> {
   const link = await node.link.get(ifname);
@@ -121,6 +123,9 @@ export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, 
     attachPinnedProgram({ netns: node.netns, ifindex: link.index, programPin, linkPin, direction, ...(options.mode ? { mode: options.mode } : {}) });
   const mode = await attach(fromUplinkPin(dp.pinRoot), uplinkLinkPin(dp.pinRoot, ifname), 'ingress');
   await attach(toUplinkPin(dp.pinRoot), uplinkEgressLinkPin(dp.pinRoot, ifname), 'egress');
+  // A NodePort's flow to another node's backend goes back out of the uplink:
+  // the node forwards (as kube-proxy requires), pods of its own or not.
+  await node.netns.sysctlSet('net.ipv4.ip_forward', 1);
   return { ifname, ifindex: link.index, config, mode };
 }
 

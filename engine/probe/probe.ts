@@ -99,10 +99,11 @@ export class Prober {
 
   /**
    * Starts a line server inside `netns` on host:port (stopped by close()).
-   * It answers one line and closes; with `echo`, it answers every line.
+   * It answers one line and closes; with `echo`, it answers every line;
+   * with `identify`, its answers name `host`.
    */
-  serveTcp(netns: Netns, host: string, port: number, options: { echo?: boolean } = {}): Promise<{ address: string; port: number }> {
-    return this.worker(netns).call({ op: 'tcp-serve', host, port, ...(options.echo && { echo: true }) }) as Promise<{ address: string; port: number }>;
+  serveTcp(netns: Netns, host: string, port: number, options: { echo?: boolean; identify?: boolean } = {}): Promise<{ address: string; port: number }> {
+    return this.worker(netns).call({ op: 'tcp-serve', host, port, ...(options.echo && { echo: true }), ...(options.identify && { identify: true }) }) as Promise<{ address: string; port: number }>;
   }
 
   /** Opens a connection from inside `netns` that stays open: one line out, one line back per send(). */

@@ -6,6 +6,8 @@ export interface TcpServeRequest {
   port: number;
   /** Answer every line and keep the connection (for held streams); default: answer one line and close. */
   echo?: boolean;
+  /** Name the server's address in each answer ("pong LINE from HOST (you are …)"): which backend of a service answered. */
+  identify?: boolean;
 }
 
 export interface TcpExchangeRequest {

@@ -30,7 +30,7 @@ const servers: Array<net.Server | dgram.Socket> = [];
 /** Server-side connections: closing a server waits for them, and a peer that vanished never ends its own. */
 const accepted = new Set<net.Socket>();
 
-/** A line server: answers "pong <line> (you are ADDR:PORT)" and closes (or, with echo, answers every line). */
+/** A line server: answers "pong <line> (you are ADDR:PORT)" (with identify: "pong <line> from HOST (you are …)") and closes (or, with echo, answers every line). */
 async function serve(req: TcpServeRequest): Promise<{ address: string; port: number }> {
   const server = net.createServer((conn) => {
     accepted.add(conn);
@@ -40,7 +40,7 @@ async function serve(req: TcpServeRequest): Promise<{ address: string; port: num
     conn.on('data', (chunk: string) => {
       buffered += chunk;
       for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
-        const answer = `pong ${buffered.slice(0, nl)} (you are ${conn.remoteAddress}:${conn.remotePort})\n`;
+        const answer = `pong ${buffered.slice(0, nl)}${req.identify ? ` from ${req.host}` : ''} (you are ${conn.remoteAddress}:${conn.remotePort})\n`;
         buffered = buffered.slice(nl + 1);
         if (!req.echo) return void conn.end(answer);
         conn.write(answer);

@@ -20,7 +20,7 @@ export const DEFAULTS = {
   pinRoot: DEFAULT_PIN_ROOT,
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '127.0.0.1:10249',
-  // kube-proxy's is 1s; ferry waits for quiet instead of rate-limiting (services.ts).
+  // kube-proxy's is 1s; ferry's syncs write changes only, and are cheap.
   minSyncPeriod: '100ms',
   syncPeriod: '30s',
   configSyncPeriod: '15m',
@@ -29,12 +29,15 @@ export const DEFAULTS = {
   vxlanVNI: DEFAULT_VXLAN.vni,
   vxlanPort: DEFAULT_VXLAN.port,
   vxlanDevice: DEFAULT_VXLAN.device,
+  // lb.o's LB4_SERVICES_MAX and LB4_BACKENDS_MAX.
+  mapCapacity: 65_536,
 } as const;
 
 /** The flag that sets each field (masqueradeAll has none: only `false` is supported). */
 export const FLAGS = {
   cniSocket: '--cni-socket',
   pinRoot: '--pin-root',
+  mapCapacity: '--map-capacity',
   services: '--services',
   kubeconfig: '--kubeconfig',
   inCluster: '--in-cluster',
@@ -107,6 +110,7 @@ const schema = z
   .object({
     cniSocket: nonEmpty.default(DEFAULTS.cniSocket),
     pinRoot: nonEmpty.default(DEFAULTS.pinRoot),
+    mapCapacity: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity),
     services: nonEmpty.optional(),
     kubeconfig: nonEmpty.optional(),
     inCluster: z.boolean().default(false),

@@ -12,6 +12,7 @@ export interface DaemonFlagValues {
   config?: string;
   cniSocket?: string;
   pinRoot?: string;
+  mapCapacity?: string;
   services?: string;
   kubeconfig?: string | true;
   inCluster?: boolean;
@@ -39,6 +40,7 @@ export function addDaemonSettingFlags(command: Command): Command {
     .option('--config <file>', 'YAML file of the settings below (README: "Daemon settings"); flags override it')
     .option(`${FLAGS.cniSocket} <path>`, `unix socket the CNI frontend connects to ${dflt(DEFAULTS.cniSocket)}`)
     .option(`${FLAGS.pinRoot} <dir>`, `where the dataplane is pinned on bpffs ${dflt(DEFAULTS.pinRoot)}`)
+    .option(`${FLAGS.mapCapacity} <n>`, `entries of the services map (a frontend and its backends) and the backends map ${dflt(String(DEFAULTS.mapCapacity))}`)
     .option(`${FLAGS.services} <path>`, 'YAML/JSON file or folder of v1 Services and discovery.k8s.io/v1 EndpointSlices (watched)')
     .option(`${FLAGS.kubeconfig} [path]`, 'take Services, EndpointSlices and Nodes from the API server in this kubeconfig (no value: $KUBECONFIG)')
     .option(FLAGS.inCluster, "take them from the API server, with the pod's service account")
@@ -69,6 +71,7 @@ export function daemonConfigFromFlags(values: DaemonFlagValues, env: NodeJS.Proc
   const flags: DaemonConfigInput = {
     cniSocket: values.cniSocket,
     pinRoot: values.pinRoot,
+    mapCapacity: values.mapCapacity === undefined ? undefined : Number(values.mapCapacity),
     services: values.services,
     kubeconfig,
     inCluster: values.inCluster,
@@ -97,6 +100,7 @@ export function nodeDaemonOptions(c: DaemonConfig): NodeDaemonOptions {
   return {
     cniSocket: c.cniSocket,
     pinRoot: c.pinRoot,
+    mapCapacity: c.mapCapacity,
     nodeName: c.nodeName,
     ...(c.services !== undefined && { services: c.services }),
     ...(c.kubeconfig !== undefined && { api: { kubeconfig: c.kubeconfig } }),

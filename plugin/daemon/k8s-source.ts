@@ -82,6 +82,11 @@ export class K8sApiSource {
   readonly #nodeListeners: Array<() => void> = [];
   #closed = false;
   #ready = false;
+  /**
+   * Each stored object's plain form, made once: the informer keeps an
+   * object until a change replaces it, so a read after one event makes one.
+   */
+  readonly #plain = new WeakMap<KubernetesObject, SourcedObject>();
   #whenReady: { promise: Promise<void>; resolve: () => void };
 
   constructor(options: K8sApiSourceOptions) {
@@ -199,7 +204,7 @@ export class K8sApiSource {
   /** The Nodes now in the store, as plain JSON objects. */
   readNodes(): SourcedObject[] {
     const w = this.#watched.find((x) => x.resource === 'nodes')!;
-    return w.informer.list().map((o) => ({ source: 'api', object: plain(o, w) }));
+    return w.informer.list().map((o) => this.#sourced(o, w));
   }
 
   /** The Services and EndpointSlices now in the store, as plain JSON objects. */
@@ -207,9 +212,18 @@ export class K8sApiSource {
     const objects: SourcedObject[] = [];
     for (const w of this.#watched) {
       if (w.resource === 'nodes') continue;
-      for (const o of w.informer.list()) objects.push({ source: 'api', object: plain(o, w) });
+      for (const o of w.informer.list()) objects.push(this.#sourced(o, w));
     }
     return { objects, errors: [] };
+  }
+
+  #sourced(o: KubernetesObject, w: Watched): SourcedObject {
+    let s = this.#plain.get(o);
+    if (s === undefined) {
+      s = { source: 'api', object: plain(o, w) };
+      this.#plain.set(o, s);
+    }
+    return s;
   }
 
   /** This node's InternalIP IPv4 addresses from its Node object; undefined without one. */
@@ -250,9 +264,11 @@ interface NodeFields {
 
 /**
  * The list's items come deserialized into the library's model classes (and
- * without apiVersion/kind); watch events are raw JSON. Both become the plain
- * JSON k8s.ts reads (the model's field names are the JSON names).
+ * without apiVersion/kind); watch events are raw JSON. k8s.ts reads either
+ * (the models' field names are the JSON names; only timestamps differ, Dates
+ * in the models, which it does not read), so this adds apiVersion and kind
+ * and shares the rest with the store instead of copying every object.
  */
 function plain(o: KubernetesObject, w: Watched): unknown {
-  return { ...(JSON.parse(JSON.stringify(o)) as object), apiVersion: w.apiVersion, kind: w.kind };
+  return { ...o, apiVersion: w.apiVersion, kind: w.kind };
 }

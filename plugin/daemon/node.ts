@@ -25,6 +25,8 @@ import type { NodeNetworkSettings } from '../../engine/nodes/model.js';
 export interface NodeDaemonOptions {
   cniSocket?: string;
   pinRoot?: string;
+  /** Entries of the services and backends maps; default DEFAULTS.mapCapacity (lb.o's). Pinned maps at least this large are kept. */
+  mapCapacity?: number;
   /** Manifest file or folder; without it the daemon serves CNI only. */
   services?: string;
   /** The API server to take Services, EndpointSlices and Nodes from; excludes `services`. */
@@ -38,7 +40,7 @@ export interface NodeDaemonOptions {
   healthzBindAddress?: string | undefined;
   /** HOST:PORT of /metrics; undefined: not served (`ferry daemon` serves it by default). */
   metricsBindAddress?: string | undefined;
-  /** Quiet time before a sync (ServiceSync's delayMs). */
+  /** At most one sync per this period (ServiceSync's minSyncPeriodMs). */
   minSyncPeriodMs?: number;
   /** Healthz fails when a change waited 2 × this for a sync. */
   syncPeriodMs?: number;
@@ -80,9 +82,10 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
     if (options.services !== undefined || options.api !== undefined) {
       const pinRoot = options.pinRoot ?? DEFAULT_PIN_ROOT;
       const nodeName = options.nodeName ?? hostname();
-      const loaded = await loadDataplane(pinRoot);
+      const capacity = options.mapCapacity ?? DEFAULTS.mapCapacity;
+      const loaded = await loadDataplane(pinRoot, undefined, { maxEntries: { services: capacity, backends: capacity } });
       closers.push(() => loaded.close());
-      log.info({ pinRoot }, 'dataplane loaded (pinned maps reused)');
+      log.info({ pinRoot, services: loaded.maps.services.maxEntries, backends: loaded.maps.backends.maxEntries }, 'dataplane loaded (pinned maps reused)');
 
       let nodeAddresses: string[] | undefined;
       if (options.uplink !== undefined) {
@@ -124,7 +127,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         maps: loaded.maps,
         log,
         hooks: status.hooks,
-        ...(options.minSyncPeriodMs !== undefined && { delayMs: options.minSyncPeriodMs }),
+        ...(options.minSyncPeriodMs !== undefined && { minSyncPeriodMs: options.minSyncPeriodMs }),
       });
       sync = s;
       closers.push(() => s.close());

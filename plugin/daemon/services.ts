@@ -1,10 +1,13 @@
 // The daemon's service programming from a manifest file or folder, or from
 // the API server's objects (k8s-source.ts): read the Kubernetes objects, convert them (k8s.ts), compute the desired maps and
-// reconcile, then forget conntrack entries of backends that went away. A
-// watch on the path triggers a sync after a quiet period, coalescing bursts
-// of events (kube-proxy's minSyncPeriod); a steady stream of events is still
-// synced at least every MAX_WAIT_PERIODS quiet periods; a sync never
-// overlaps another. Hooks tell the daemon's health and metrics about each.
+// reconcile, then forget conntrack entries of backends that went away.
+// Syncs are scheduled as kube-proxy's BoundedFrequencyRunner schedules them
+// (its minSyncPeriod): a change syncs at once when the last sync began at
+// least minSyncPeriod ago, and otherwise when that period is up; changes
+// meanwhile, and during a sync, are folded into that one sync. So a burst
+// costs at most one sync per period and no change waits longer than one
+// period plus a sync under way. A sync never overlaps another. Hooks tell
+// the daemon's health and metrics about each.
 import { watch, type FSWatcher } from 'node:fs';
 import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -17,9 +20,7 @@ import type { ClusterState } from '../../engine/dataplane/k8s.js';
 import { isManifestName, readManifests, type ManifestRead } from '../../engine/dataplane/manifest-files.js';
 import type { ApplyCounts, ApplyResult, LbMaps, Reconciler } from '../../engine/dataplane/reconcile.js';
 
-export const DEFAULT_SYNC_DELAY_MS = 100;
-/** A change waits at most this many quiet periods, however often others follow it. */
-export const MAX_WAIT_PERIODS = 10;
+export const DEFAULT_MIN_SYNC_PERIOD_MS = 100;
 
 /** Where the objects come from, other than a manifest path (the API server). */
 export interface ObjectSource {
@@ -41,8 +42,12 @@ export interface ServiceSyncOptions {
   reconciler: Reconciler;
   maps: LbMaps & { conntrack: ConntrackMap };
   log: Logger;
-  /** Quiet time after a change before syncing; default 100 ms. */
-  delayMs?: number;
+  /**
+   * At most one sync per this period (kube-proxy's minSyncPeriod); default
+   * 100 ms. A manifest path also waits this long after its first change,
+   * for a file being written to be complete.
+   */
+  minSyncPeriodMs?: number;
   hooks?: SyncHooks;
 }
 
@@ -76,7 +81,8 @@ export class ServiceSync {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
-  #pendingSince: number | undefined;
+  /** When the last sync began (performance.now()). */
+  #lastStart = -Infinity;
   #closed = false;
   #syncs = 0;
   #nodePortAddresses: readonly string[] | undefined;
@@ -163,7 +169,12 @@ export class ServiceSync {
     this.#watcher.on('error', (e) => this.#o.log.error({ err: e }, `watching ${dir} failed`));
   }
 
-  /** A sync after the quiet period; events meanwhile are folded into it. */
+  /**
+   * A sync as soon as the period allows: now (on the next turn of the event
+   * loop, which folds the rest of a batch of watch events into it) when the
+   * last one began a period ago or more. Changes until it starts, and
+   * during it, are folded into it or into the one after it.
+   */
   schedule(): void {
     if (this.#closed) return;
     this.#o.hooks?.queued?.();
@@ -171,16 +182,15 @@ export class ServiceSync {
       this.#again = true;
       return;
     }
-    const delay = this.#o.delayMs ?? DEFAULT_SYNC_DELAY_MS;
-    const now = performance.now();
-    this.#pendingSince ??= now;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#run(), Math.max(0, Math.min(delay, this.#pendingSince + MAX_WAIT_PERIODS * delay - now)));
+    if (this.#timer !== undefined) return;
+    const period = this.#o.minSyncPeriodMs ?? DEFAULT_MIN_SYNC_PERIOD_MS;
+    const settle = typeof this.#o.path === 'string' ? period : 0;
+    this.#timer = setTimeout(() => this.#run(), Math.max(settle, this.#lastStart + period - performance.now()));
   }
 
   #run(): void {
     this.#timer = undefined;
-    this.#pendingSince = undefined;
+    this.#lastStart = performance.now();
     this.#running = Promise.resolve()
       .then(() => this.syncNow())
       .then(

@@ -21,6 +21,7 @@ describe('daemon settings', () => {
     expect(loadDaemonConfig(undefined)).toEqual({
       cniSocket: '/run/ferry/cni.sock',
       pinRoot: '/sys/fs/bpf/ferry',
+      mapCapacity: 65_536,
       inCluster: false,
       nodeName: hostname(),
       nodePortAddresses: [],
@@ -46,6 +47,15 @@ describe('daemon settings', () => {
     expect(() => daemonConfigFromFlags({ config: file, vxlanVni: 'abc' })).toThrow(/^--vxlan-vni: Expected number, received nan$/);
     expect(() => daemonConfigFromFlags({ nodeNetwork: 'vxlan' })).toThrow(/^--node-network: needs the Node objects: services, kubeconfig or inCluster$/);
     expect(() => daemonConfigFromFlags({ services: '/x', nodeNetwork: 'bgp' })).toThrow(/^--node-network: Invalid enum value\. Expected 'direct' \| 'vxlan', received 'bgp'$/);
+  });
+
+  it('map capacity from the file or the flag, checked', () => {
+    writeFileSync(file, 'mapCapacity: 131072\n');
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file })).mapCapacity).toBe(131_072);
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file, mapCapacity: '262144' })).mapCapacity).toBe(262_144);
+    expect(() => daemonConfigFromFlags({ mapCapacity: 'lots' })).toThrow(/^--map-capacity: Expected number, received nan$/);
+    writeFileSync(file, 'mapCapacity: 100\n');
+    expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: mapCapacity: Number must be greater than or equal to 1024`);
   });
 
   it('reads the file, and flags override it; an empty address turns a server off', () => {

@@ -1,13 +1,18 @@
-// ServiceSync's scheduling, on in-memory maps and a fake clock: bursts are
-// folded into one sync, a steady stream of changes still gets synced within
-// MAX_WAIT_PERIODS quiet periods, and the hooks the daemon's health and
-// metrics follow see each queued change, sync and failure. No root needed.
+// ServiceSync's scheduling, on in-memory maps and a fake clock: a change
+// after a quiet spell syncs at once, a burst costs at most one sync per
+// minSyncPeriod and no change waits longer than one, changes during a sync
+// are folded into the next, a manifest path waits a period for its file to
+// be written, and the hooks the daemon's health and metrics follow see each
+// queued change, sync and failure. No root needed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SourcedObject } from '../../engine/dataplane/k8s.js';
 import { MemoryMap } from '../../engine/dataplane/memory-map.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
-import { MAX_WAIT_PERIODS, selectNodePortAddresses, ServiceSync, type SyncReport } from '../../plugin/daemon/services.js';
+import { selectNodePortAddresses, ServiceSync, type ServiceSyncOptions, type SyncReport } from '../../plugin/daemon/services.js';
 
 const service = (name: string, clusterIP: string): SourcedObject => ({
   source: 'test',
@@ -18,60 +23,81 @@ describe('ServiceSync scheduling', () => {
   beforeEach(() => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] }));
   afterEach(() => vi.useRealTimers());
 
-  function world(read: () => SourcedObject[]) {
+  function world(read: () => SourcedObject[], path?: string) {
     const maps = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
     const events: string[] = [];
     const synced: SyncReport[] = [];
+    const t0 = Date.now();
+    const at = () => Date.now() - t0;
     const sync = new ServiceSync({
-      path: { label: 'test', read: () => ({ objects: read(), errors: [] }) },
+      path: path ?? { label: 'test', read: () => ({ objects: read(), errors: [] }) },
       nodeName: 'node-a',
       reconciler: new Reconciler(maps),
       maps,
       log: pino({ level: 'silent' }),
-      delayMs: 100,
+      minSyncPeriodMs: 100,
       hooks: {
-        queued: () => events.push(`queued@${Date.now()}`),
+        queued: () => events.push(`queued@${at()}`),
         synced: (report, state) => {
           synced.push(report);
-          events.push(`synced@${Date.now()}:${state.services.map((s) => s.name).join(',')}`);
+          events.push(`synced@${at()}:${state.services.map((s) => s.name).join(',')}`);
         },
-        failed: (e) => events.push(`failed@${Date.now()}:${(e as Error).message}`),
+        failed: (e) => events.push(`failed@${at()}:${(e as Error).message}`),
       },
-    });
-    return { sync, events, synced };
+    } satisfies ServiceSyncOptions);
+    const syncTimes = () => events.filter((e) => e.startsWith('synced')).map((e) => Number(/@(\d+)/.exec(e)![1]));
+    return { sync, events, synced, syncTimes };
   }
 
-  it('folds a burst into one sync after the quiet period', async () => {
-    const t0 = Date.now();
+  it('syncs a change after a quiet spell at once, and folds a burst after it into one sync a period later', async () => {
     const { sync, events } = world(() => [service('web', '10.96.0.10')]);
     for (let i = 0; i < 5; i++) {
       sync.schedule();
       await vi.advanceTimersByTimeAsync(20);
     }
     await vi.advanceTimersByTimeAsync(1000);
-    expect(events.map((e) => e.replace(/@(\d+)/, (_, t) => `@${Number(t) - t0}`))).toEqual([
-      'queued@0',
-      'queued@20',
-      'queued@40',
-      'queued@60',
-      'queued@80',
-      'synced@180:web',
-    ]);
+    expect(events).toEqual(['queued@0', 'synced@0:web', 'queued@20', 'queued@40', 'queued@60', 'queued@80', 'synced@100:web']);
     await sync.close();
   });
 
-  it('a steady stream of changes is still synced every MAX_WAIT_PERIODS quiet periods', async () => {
-    const t0 = Date.now();
-    const { sync, synced, events } = world(() => [service('web', '10.96.0.10')]);
-    // A change every 50 ms for 3 s: never 100 ms of quiet.
+  it('a steady stream of changes is synced once per period, each change within one', async () => {
+    const { sync, syncTimes } = world(() => [service('web', '10.96.0.10')]);
+    // A change every 50 ms for 3 s, the last at 2950 ms.
     for (let i = 0; i < 60; i++) {
       sync.schedule();
       await vi.advanceTimersByTimeAsync(50);
     }
-    const times = events.filter((e) => e.startsWith('synced')).map((e) => Number(/@(\d+)/.exec(e)![1]) - t0);
-    expect(times).toEqual([1, 2, 3].map((k) => k * MAX_WAIT_PERIODS * 100));
-    expect(synced).toHaveLength(3);
+    expect(syncTimes()).toEqual(Array.from({ length: 31 }, (_, k) => k * 100));
     await sync.close();
+  });
+
+  it('changes during a sync are folded into one sync after it', async () => {
+    let syncs = 0;
+    const { sync, syncTimes } = world(() => {
+      // Two watch events arrive while the first sync reads the store.
+      if (syncs++ === 0) for (let i = 0; i < 2; i++) sync.schedule();
+      return [service('web', '10.96.0.10')];
+    });
+    sync.schedule();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(syncTimes()).toEqual([0, 100]);
+    await sync.close();
+  });
+
+  it('a manifest path waits a period after its first change, for the file to be written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-sync-'));
+    try {
+      writeFileSync(join(dir, 'web.yaml'), JSON.stringify(service('web', '10.96.0.10').object));
+      const { sync, syncTimes } = world(() => [], dir);
+      sync.schedule();
+      await vi.advanceTimersByTimeAsync(50);
+      sync.schedule();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(syncTimes()).toEqual([100]);
+      await sync.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failed sync is reported and the next change syncs again', async () => {

@@ -78,7 +78,7 @@ async function webService() {
   const file = join(state, 'services.yaml');
   writeFileSync(file, manifests(backends));
   const reconciler = await Reconciler.adopt(dp.maps);
-  const sync = new ServiceSync({ path: file, nodeName: 'node-a', reconciler, maps: dp.maps, log: pino({ level: 'silent' }), delayMs: 20 });
+  const sync = new ServiceSync({ path: file, nodeName: 'node-a', reconciler, maps: dp.maps, log: pino({ level: 'silent' }), minSyncPeriodMs: 20 });
   cleanups.push(() => sync.close());
   sync.watch();
   expect(sync.syncNow()).toMatchObject({ services: 1, frontends: 2, backends: 6, problems: 0 });

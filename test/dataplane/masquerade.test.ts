@@ -138,6 +138,18 @@ describe.skipIf(!isRoot)('to_uplink: masquerading pods’ traffic to outside the
     expect(unconfigured.flows()).toHaveLength(0);
   });
 
+  it('leaves alone a pod’s TCP answer to a connection it did not open (another node’s SNATed NodePort flow, a routed client)', async () => {
+    const lb = await withMasq();
+    for (const flags of [TCP.SYN | TCP.ACK, TCP.ACK, TCP.RST, TCP.FIN | TCP.ACK]) {
+      const frame = ipv4Packet({ proto: 'tcp', src: POD, dst: OUTSIDE, sport: 8080, dport: 61520, flags });
+      const result = await lb.runEgress(frame);
+      expect(result.retval).toBe(NEXT);
+      expect(result.data).toEqual(frame);
+    }
+    expect(lb.flows()).toHaveLength(0);
+    expect(lb.nonZeroCounters()).toEqual({ pass_no_masq: 4n });
+  });
+
   it('leaves a pod’s service flow to a backend outside the cluster alone; from_uplink reverse-NATs its reply', async () => {
     const lb = await withMasq();
     // The `kubernetes` Service: its endpoints are control-plane nodes' addresses.
