@@ -230,6 +230,24 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 	return LB_METRIC_TRANSLATED;
 }
 
+// A pod's SYN straight to a backend (no service) from the port a closed
+// service flow of its used: that flow's reverse entry has this connection's
+// reply tuple, and would turn the backend's SYN-ACK into one from the
+// service. netfilter lets a new connection take over a closed one's tuple
+// too. An entry still open is left alone: both connections cannot own it.
+static __always_inline void lb4_forget_closed_reply(const struct pkt4 *pkt)
+{
+	struct ct4_key stale;
+	const struct ct_entry *entry;
+
+	if (pkt->tuple.proto != LB_PROTO_TCP || (pkt->tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) != TCPHDR_SYN)
+		return;
+	ct4_key_set(&stale, LB_PROTO_TCP, CT_REVERSE, pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.saddr, pkt->tuple.sport);
+	entry = ct4_lookup(&stale);
+	if (entry && entry->state == CT_CLOSING && !(entry->flags & CT_F_MASQ))
+		bpf_map_delete_elem(&ferry_ct4, &stale);
+}
+
 // A packet to no service: a reply of a load-balanced or masqueraded flow if
 // conntrack knows its tuple as one (flow4_translate() says what it becomes).
 // Sets *ct_flags; returns LB_METRIC_REV_TRANSLATED, a LB_METRIC_PASS_*
@@ -245,8 +263,10 @@ static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *p
 
 	key.dir = CT_REVERSE;
 	own = ct4_lookup(&key);
-	if (!own)
+	if (!own) {
+		lb4_forget_closed_reply(pkt);
 		return LB_METRIC_PASS_NO_SERVICE;
+	}
 	if (!flow4_translate(&key, own, &to))
 		return LB_METRIC_PASS_NO_REV_NAT;
 

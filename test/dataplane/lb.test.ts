@@ -169,6 +169,27 @@ describe.skipIf(!isRoot)('from_pod service load balancing (needs root: BPF_PROG_
     expect(lb.flow(forwardKey('tcp', 40003))).toMatchObject({ state: CT_STATE.closing, lifetimeNs: LIFETIME_CLOSE });
   });
 
+  it('a direct connection from the port of a closed service flow is not taken for it; an open one keeps its reply entry', async () => {
+    const lb = await withService();
+    const spec: Ipv4Spec = { proto: 'tcp', src: CLIENT, dst: VIP, sport: 40004, dport: 80, flags: TCP.SYN };
+    const backend = await expectDnat(lb, spec);
+    await expectDnat(lb, { ...spec, flags: TCP.RST });
+    // The client now connects to the backend itself, from the same port.
+    const direct = ipv4Packet({ proto: 'tcp', src: CLIENT, dst: backend.address, sport: 40004, dport: backend.port, flags: TCP.SYN });
+    expect((await lb.run(direct)).retval).toBe(NEXT);
+    expect(lb.flow(reverseKey('tcp', backend, 40004))).toBeUndefined();
+    // So the backend's SYN-ACK reaches the client as the backend's, untouched.
+    const synAck = ipv4Packet({ proto: 'tcp', src: backend.address, dst: CLIENT, sport: backend.port, dport: 40004, flags: TCP.SYN | TCP.ACK });
+    const reply = await lb.run(synAck);
+    expect(reply.retval).toBe(NEXT);
+    expect(reply.data).toEqual(synAck);
+
+    // A service flow still open is not anyone's to take.
+    const open = await expectDnat(lb, { ...spec, sport: 40005 });
+    expect((await lb.run(ipv4Packet({ proto: 'tcp', src: CLIENT, dst: open.address, sport: 40005, dport: open.port, flags: TCP.SYN }))).retval).toBe(NEXT);
+    expect(lb.flow(reverseKey('tcp', open, 40005))).toMatchObject({ state: CT_STATE.new });
+  });
+
   it('load-balances UDP the same way, both ways, checksums included', async () => {
     const lb = await withService('udp');
     const query: Ipv4Spec = { proto: 'udp', src: CLIENT, dst: VIP, sport: 53000, dport: 80, payload: Buffer.from('query') };
