@@ -368,6 +368,8 @@ _Static_assert(sizeof(struct local_pod4) == 16, "local_pod4 is 16 bytes");
 #define LB4_AFFINITY_MAX	65536
 #define LB4_MAGLEV_MAX_TABLES	1024
 #define LOCAL_PODS4_MAX		16384
+/* The cluster's nodes to_uplink knows (ferry_node4). */
+#define CLUSTER_NODES4_MAX	16384
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -449,5 +451,28 @@ struct {
 	__type(value, struct local_pod4);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_pod4 SEC(".maps");
+
+/*
+ * Another node's address (the node network writes every node's InternalIP):
+ * a set. to_uplink does not masquerade pods' packets to a node — the node
+ * routes replies to pod addresses itself, and a pod's answer to another
+ * node's SNATed NodePort flow must keep the pod's address to be
+ * reverse-translated there.
+ */
+struct cluster_node4_key {
+	__be32 address;
+};
+
+struct cluster_node4 {
+	__u8 pad[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CLUSTER_NODES4_MAX);
+	__type(key, struct cluster_node4_key);
+	__type(value, struct cluster_node4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_node4 SEC(".maps");
 
 #endif /* FERRY_LB_H */

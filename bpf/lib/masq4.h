@@ -9,7 +9,9 @@
  * (lib/icmp4_error.h).
  *
  * Not masqueraded: a TCP segment of a connection the pod did not open
- * (see masq4_snat()); pod to pod (another node's pods are in the cluster's
+ * (see masq4_snat()); pod to another node of the cluster (ferry_node4:
+ * that node routes the replies to the pod, and a pod's answer to its
+ * SNATed NodePort flow must keep the pod's address); pod to pod (another node's pods are in the cluster's
  * CIDRs too), pod to this node (never leaves through the uplink), and the
  * packets of a pod's service flow, DNATed by from_pod to a backend outside
  * the pod CIDRs (a node address, say): their replies must come back to the
@@ -64,11 +66,15 @@ static __always_inline int masq4_snat(struct __sk_buff *skb, const struct pkt4 *
 	struct ct4_key key = pkt->tuple;
 	struct ct4_key reply_key;
 	struct ct4_flow flow = { .flags = CT_F_SNAT | CT_F_MASQ };
+	struct cluster_node4_key node;
 	struct ct_entry *own;
 	__be16 held = 0;
 	int ret;
 
 	if (!cfg || !node_cluster_addr(cfg, key.saddr) || node_cluster_addr(cfg, key.daddr))
+		return LB_METRIC_PASS_NO_MASQ;
+	node.address = key.daddr;
+	if (bpf_map_lookup_elem(&ferry_node4, &node))
 		return LB_METRIC_PASS_NO_MASQ;
 	own = ct4_lookup(&key);
 	if (own) {

@@ -42,6 +42,8 @@ export const MAPS = {
   maglev: 'ferry_lb4_maglv',
   /** hash, localPod4Key → localPod4: this node's pods, where host routing delivers with bpf_redirect_peer. */
   localPods: 'ferry_pod4',
+  /** hash, clusterNode4Key → clusterNode4 (a set): other nodes' addresses, which to_uplink does not masquerade to. */
+  clusterNodes: 'ferry_node4',
 } as const;
 
 /** A map's role in the dataplane: a key of MAPS. */
@@ -664,6 +666,26 @@ export const localPod4: CCodec<LocalPod4> = structCodec<LocalPod4>(
   (r) => ({ ifindex: r.ifindex as number, podMac: r.pod_mac as string, hostMac: r.host_mac as string }),
 );
 
+/** struct cluster_node4_key: a node's address. */
+export interface ClusterNode4Key {
+  address: string;
+}
+
+export const clusterNode4Key: CCodec<ClusterNode4Key> = structCodec<ClusterNode4Key>(
+  'cluster_node4_key',
+  [['address', 'ipv4']],
+  (v) => ({ address: v.address }),
+  (r) => ({ address: r.address as string }),
+);
+
+/** struct cluster_node4: nothing (ferry_node4 is a set). */
+export const clusterNode4: CCodec<Record<string, never>> = structCodec<Record<string, never>>(
+  'cluster_node4',
+  [['pad', 'pad', 4]],
+  () => ({}),
+  () => ({}),
+);
+
 /**
  * The rev-NAT indices of hostPort frontends (CNI portMappings, written by
  * CNI ADD into MAPS.services, .backends and .revNat beside the Services):
@@ -707,6 +729,7 @@ export const MAP_CODECS = Object.freeze({
   affinity: { key: lb4AffinityKey, value: lb4Affinity },
   maglev: { key: lb4MaglevKey, value: lb4Maglev },
   localPods: { key: localPod4Key, value: localPod4 },
+  clusterNodes: { key: clusterNode4Key, value: clusterNode4 },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */

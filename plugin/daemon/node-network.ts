@@ -2,7 +2,8 @@
 // file or folder the Services come from, or from the API server), works out
 // the routes — and in vxlan mode the device, neighbours and FDB entries —
 // this node needs to reach every other node's pods, and applies the
-// difference to the node's namespace (engine/nodes/). A change is applied
+// difference to the node's namespace (engine/nodes/), and tells the eBPF
+// dataplane the other nodes' addresses (not masqueraded to). A change is applied
 // after a short quiet period (bursts are folded into one sync, syncs never
 // overlap), and a periodic resync repairs anything changed behind ferry's
 // back. Closing stops the syncing only: routes and the device stay, so pods
@@ -11,6 +12,7 @@ import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { attachPinnedProgram } from '../../engine/dataplane/attach.js';
+import { syncClusterNodes } from '../../engine/dataplane/cluster-nodes.js';
 import type { SourcedObject } from '../../engine/dataplane/k8s.js';
 import type { Dataplane } from '../../engine/dataplane/loader.js';
 import { isManifestName, readManifests } from '../../engine/dataplane/manifest-files.js';
@@ -89,6 +91,7 @@ export async function startNodeNetwork(o: NodeNetworkOptions): Promise<NodeNetwo
     const report = await applyNodeNetwork(handle, settings, desired);
     for (const e of report.errors) log.error(`node network: ${e}`);
     await hookDataplane(report);
+    if (o.dataplane !== undefined) syncClusterNodes(o.dataplane.maps.clusterNodes, nodes.filter((n) => n !== self).flatMap((n) => n.addresses));
     syncs++;
     const ms = Math.round((performance.now() - t0) * 100) / 100;
     log.info(

@@ -197,6 +197,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         affinity: 'lru_hash',
         maglev: 'hash',
         localPods: 'hash',
+        clusterNodes: 'hash',
       };
       const maps = spec.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, pinned: m.pinPath !== undefined }));
       expect(maps).toEqual(

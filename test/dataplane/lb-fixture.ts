@@ -69,6 +69,7 @@ export class LbFixture {
   readonly affinity: BpfMap;
   readonly maglev: BpfMap;
   readonly localPods: BpfMap;
+  readonly clusterNodes: BpfMap;
 
   constructor(collection: BpfCollection) {
     this.collection = collection;
@@ -84,6 +85,7 @@ export class LbFixture {
     this.affinity = collection.map(MAPS.affinity);
     this.maglev = collection.map(MAPS.maglev);
     this.localPods = collection.map(MAPS.localPods);
+    this.clusterNodes = collection.map(MAPS.clusterNodes);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import { collectConntrack } from '../../engine/dataplane/ct-gc.js';
 import { listConntrack } from '../../engine/dataplane/inspect.js';
-import { CT_FLAGS, CT_STATE, type Ct4Key } from '../../engine/dataplane/layout.js';
+import { clusterNode4, clusterNode4Key, CT_FLAGS, CT_STATE, type Ct4Key } from '../../engine/dataplane/layout.js';
 import { isRoot } from '../support/netns.js';
 import { echoPacket, parseEcho } from './icmp-packets.js';
 import { type LbFixture, loadLb, NEXT, OK, SHOT } from './lb-fixture.js';
@@ -136,6 +136,18 @@ describe.skipIf(!isRoot)('to_uplink: masquerading pods’ traffic to outside the
     const toOutside = ipv4Packet({ proto: 'tcp', src: POD, dst: OUTSIDE, sport: 42001, dport: 443 });
     expect((await unconfigured.runEgress(toOutside)).retval).toBe(NEXT);
     expect(unconfigured.flows()).toHaveLength(0);
+  });
+
+  it('leaves a pod’s packets to another node of the cluster (ferry_node4) alone, UDP answers to its SNATed flows included', async () => {
+    const lb = await withMasq();
+    const OTHER_NODE = '192.0.2.2';
+    lb.clusterNodes.update(clusterNode4Key.encode({ address: OTHER_NODE }), clusterNode4.encode({}));
+    const answer = ipv4Packet({ proto: 'udp', src: POD, dst: OTHER_NODE, sport: 5353, dport: 61520 });
+    const result = await lb.runEgress(answer);
+    expect(result.retval).toBe(NEXT);
+    expect(result.data).toEqual(answer);
+    // Anywhere else outside the cluster: masqueraded as before.
+    await expectMasq(lb, { proto: 'udp', src: POD, dst: OUTSIDE, sport: 5353, dport: 61520 });
   });
 
   it('leaves alone a pod’s TCP answer to a connection it did not open (another node’s SNATed NodePort flow, a routed client)', async () => {
