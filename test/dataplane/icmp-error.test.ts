@@ -94,12 +94,13 @@ describe.skipIf(!isRoot)('ICMP errors about translated flows (needs root: BPF_PR
   it('fragmentation needed from a router beyond the uplink about a masqueraded flow reaches the pod, MTU kept', async () => {
     const lb = await withServices();
     const big: Ipv4Spec = { proto: 'tcp', src: CLIENT, dst: OUTSIDE, sport: 40030, dport: 443, flags: TCP.ACK, payload: Buffer.alloc(1400, 0x61) };
+    await translated((f) => lb.runEgress(f), { ...big, flags: TCP.SYN, payload: Buffer.alloc(0) }); // the pod's connection, opened
     const sent = await translated((f) => lb.runEgress(f), big);
     expect(parseIpv4Packet(sent).src).toBe(NODE);
     const error = icmpError({ type: ICMP.DEST_UNREACH, code: UNREACH.FRAG_NEEDED, src: ROUTER, dst: NODE, about: sent, quote: 548, mtu: 1280 });
     const expected = icmpError({ type: ICMP.DEST_UNREACH, code: UNREACH.FRAG_NEEDED, src: ROUTER, dst: CLIENT, about: ipv4Packet(big), quote: 548, mtu: 1280 });
     await expectOut((f) => lb.runUplink(f), error, expected);
-    expect(lb.nonZeroCounters()).toMatchObject({ masqueraded: 1n, icmp_translated: 1n });
+    expect(lb.nonZeroCounters()).toMatchObject({ masqueraded: 2n, icmp_translated: 1n });
   });
 
   it('time exceeded about a masqueraded ping reaches the pod, quoting its own identifier', async () => {
