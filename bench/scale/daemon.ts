@@ -23,7 +23,7 @@ const reconciler = await Reconciler.adopt(dp.maps);
 let sync: ServiceSync | undefined;
 const source = new K8sApiSource({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfig! }), nodeName: 'bench', log, onChange: () => sync?.schedule() });
 sync = new ServiceSync({
-  path: { label: 'the API server', read: () => source.read(), nodeAddresses: () => source.nodeAddresses() },
+  path: source,
   nodeName: 'bench',
   reconciler,
   maps: dp.maps,

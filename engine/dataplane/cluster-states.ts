@@ -5,9 +5,10 @@
 // of zod). The objects keep their identity too, which is what lets
 // DesiredStates and the Reconciler pass over unchanged Services. Objects
 // without a resourceVersion (manifest files) are converted as before, all
-// of them, every time.
-import { clusterStateFromObjects, type ClusterState, type SourcedObject } from './k8s.js';
-import type { Endpoint } from './model.js';
+// of them, every time. update() goes further for a source that knows which
+// Services changed: it converts only their objects.
+import { clusterStateFromObjects, SERVICE_NAME_LABEL, type ClusterState, type ManifestProblem, type SourcedObject } from './k8s.js';
+import { serviceKey, type Endpoint, type Service } from './model.js';
 
 interface Converted {
   resourceVersion: string;
@@ -28,6 +29,8 @@ export class ClusterStates {
   #converted = new Map<string, Converted>();
   /** A Service's endpoints joined from several slices, and the slices' lists they were joined from. */
   #joined = new Map<string, { lists: Endpoint[][]; endpoints: Endpoint[] }>();
+  /** The state last returned, by Service key, for update(); none after a fall-back. */
+  #last: { services: Map<string, Service>; endpoints: Map<string, Endpoint[]>; problems: Map<string, ManifestProblem[]> } | undefined;
 
   /** The same as clusterStateFromObjects(objects). */
   convert(objects: readonly SourcedObject[]): ClusterState {
@@ -37,6 +40,7 @@ export class ClusterStates {
     const state: ClusterState = { services: [], endpoints: new Map(), problems: [] };
     const slices = new Map<string, Endpoint[][]>();
     const names = new Set<string>();
+    const problems = new Map<string, ManifestProblem[]>();
     for (let i = 0; i < objects.length; i++) {
       const { key, resourceVersion } = ids[i]!;
       let c = this.#converted.get(key);
@@ -49,7 +53,11 @@ export class ClusterStates {
         names.add(name);
         state.services.push(s);
       }
-      if (c.state.problems.length > 0) state.problems.push(...c.state.problems);
+      if (c.state.problems.length > 0) {
+        state.problems.push(...c.state.problems);
+        const service = serviceOf(objects[i]!);
+        problems.set(service, [...(problems.get(service) ?? []), ...c.state.problems]);
+      }
       for (const [service, endpoints] of c.state.endpoints) {
         const list = slices.get(service);
         if (list === undefined) slices.set(service, [endpoints]);
@@ -71,12 +79,54 @@ export class ClusterStates {
     }
     this.#converted = converted;
     this.#joined = joined;
+    this.#last = { services: new Map(state.services.map((s) => [serviceKey(s), s])), endpoints: state.endpoints, problems };
     return state;
+  }
+
+  /**
+   * convert() after a change to the Services `changed` only: by key
+   * (`namespace/name`), every object of the Service now (it, and the
+   * EndpointSlices naming it); none when it is gone. Undefined when that
+   * cannot be done (no convert() before, or an object that does not belong
+   * to its key): convert() then. The returned state's endpoints map is the
+   * last one, changed in place; `services` are the changed Services now.
+   */
+  update(changed: ReadonlyMap<string, readonly SourcedObject[]>): { state: ClusterState; services: Map<string, Service | undefined> } | undefined {
+    const last = this.#last;
+    if (last === undefined) return undefined;
+    const states = new Map<string, ClusterState>();
+    for (const [key, objects] of changed) {
+      const state = clusterStateFromObjects(objects);
+      if (state.services.some((s) => serviceKey(s) !== key) || [...state.endpoints.keys()].some((k) => k !== key)) return undefined;
+      states.set(key, state);
+    }
+    const services = new Map<string, Service | undefined>();
+    for (const [key, state] of states) {
+      const service = state.services[0];
+      services.set(key, service);
+      if (service !== undefined) last.services.set(key, service);
+      else last.services.delete(key);
+      const endpoints = state.endpoints.get(key);
+      if (endpoints !== undefined) last.endpoints.set(key, endpoints);
+      else last.endpoints.delete(key);
+      if (state.problems.length > 0) last.problems.set(key, state.problems);
+      else last.problems.delete(key);
+    }
+    const state = { services: [...last.services.values()], endpoints: last.endpoints, problems: [...last.problems.values()].flat() };
+    return { state, services };
   }
 
   #fallBack(objects: readonly SourcedObject[]): ClusterState {
     this.#converted.clear();
     this.#joined.clear();
+    this.#last = undefined;
     return clusterStateFromObjects(objects);
   }
+}
+
+/** The Service an object belongs to: itself, or the one a slice names. */
+function serviceOf(o: SourcedObject): string {
+  const m = (o.object as { metadata?: { namespace?: string; name?: string; labels?: Record<string, string> } }).metadata;
+  const name = (o.object as { kind?: string }).kind === 'Service' ? m?.name : m?.labels?.[SERVICE_NAME_LABEL];
+  return `${m?.namespace ?? 'default'}/${name ?? ''}`;
 }

@@ -68,6 +68,12 @@ export interface DesiredState {
   backends: Map<string, BackendAddress>;
   /** What the maps cannot express (yet), with the reason. */
   skipped: Skipped[];
+  /**
+   * Set by DesiredStates.update(): this is the state it returned last time,
+   * changed in place, and these are the frontend and backend keys that may
+   * differ since. A Reconciler that applied it last time diffs only them.
+   */
+  changes?: { frontends: ReadonlySet<string>; backends: ReadonlySet<string> };
 }
 
 export interface DesiredOptions {
@@ -143,9 +149,11 @@ export class DesiredStates {
   #options = '';
   /** Service keys in namespace/name order, as last sorted. */
   #order: string[] = [];
+  /** The state last returned, and how many frontend groups use each of its backends; none after a conflict. */
+  #last: { state: DesiredState; backendUses: Map<string, number> } | undefined;
 
   compute(services: Iterable<Service>, endpointsByService: EndpointsByService, options: DesiredOptions): DesiredState {
-    const optionsKey = JSON.stringify([options.nodeName, options.nodePorts ?? true, options.nodeAddresses ?? null]);
+    const optionsKey = this.#optionsKey(options);
     if (optionsKey !== this.#options) this.#parts.clear();
     this.#options = optionsKey;
     const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
@@ -161,6 +169,7 @@ export class DesiredStates {
 
     const list = [...services].map((service) => ({ key: serviceKey(service), service }));
     const byKey = new Map(list.map(({ key, service }) => [key, service]));
+    this.#last = undefined;
     if (byKey.size !== list.length) {
       // Two Services of one name (no source sends that): a stable sort, nothing kept.
       this.#parts.clear();
@@ -170,13 +179,97 @@ export class DesiredStates {
     }
     if (this.#order.length !== byKey.size || !this.#order.every((key) => byKey.has(key))) this.#order = [...byKey.keys()].sort(compareStrings);
     for (const key of this.#parts.keys()) if (!byKey.has(key)) this.#parts.delete(key);
-    for (const key of this.#order) addPart(state, key, partOf(key, byKey.get(key)!, true));
+    const backendUses = new Map<string, number>();
+    let conflicts = false;
+    for (const key of this.#order) {
+      const part = partOf(key, byKey.get(key)!, true);
+      conflicts ||= addPart(state, key, part) < part.groups.length;
+      for (const group of part.groups) for (const [b] of group.backends) backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
+    }
+    if (!conflicts) this.#last = { state, backendUses };
     return state;
+  }
+
+  /**
+   * compute() after a change to the Services `changed` only (by key: the
+   * Service now, undefined when it is gone), given the same options and
+   * the endpoints of each. Changes the state compute() or update()
+   * returned last time in place, noting in its `changes` what may differ;
+   * its `skipped` is the changed Services' only. Undefined when that
+   * cannot be done (no state to change, other options, a frontend two
+   * Services claim): compute() then. Every state returned must be applied
+   * before the next update(), as `changes` only tells what changed since.
+   */
+  update(changed: ReadonlyMap<string, Service | undefined>, endpointsByService: EndpointsByService, options: DesiredOptions): DesiredState | undefined {
+    const last = this.#last;
+    if (last === undefined || this.#optionsKey(options) !== this.#options) return undefined;
+    const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
+    const parts = new Map<string, { service: Service; endpoints: readonly Endpoint[]; part: ServicePart } | undefined>();
+    const claimed = new Set<string>();
+    for (const [key, service] of changed) {
+      if (service === undefined) {
+        parts.set(key, undefined);
+        continue;
+      }
+      const endpoints = endpointsByService.get(key) ?? NO_ENDPOINTS;
+      const part = servicePart(service, endpoints, options, nodePortAddresses);
+      for (const group of part.groups) {
+        const owner = last.state.frontends.get(group.keys[0]!);
+        // Claimed by another Service, changed or not: compute() tells who wins.
+        if (claimed.has(group.keys[0]!) || (owner !== undefined && !changed.has(owner.service))) return undefined;
+        claimed.add(group.keys[0]!);
+      }
+      parts.set(key, { service, endpoints, part });
+    }
+    const { state, backendUses } = last;
+    const frontends = new Set<string>();
+    const backends = new Set<string>();
+    state.skipped = [];
+    for (const [key, next] of parts) {
+      for (const group of this.#parts.get(key)?.part.groups ?? []) {
+        for (const k of group.keys) {
+          state.frontends.delete(k);
+          frontends.add(k);
+        }
+        for (const [b] of group.backends) {
+          backends.add(b);
+          const uses = backendUses.get(b)! - 1;
+          if (uses > 0) backendUses.set(b, uses);
+          else {
+            backendUses.delete(b);
+            state.backends.delete(b);
+          }
+        }
+      }
+      if (next === undefined) {
+        this.#parts.delete(key);
+        continue;
+      }
+      this.#parts.set(key, next);
+      addPart(state, key, next.part);
+      for (const group of next.part.groups) {
+        for (const k of group.keys) frontends.add(k);
+        for (const [b] of group.backends) {
+          backends.add(b);
+          backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
+        }
+      }
+    }
+    state.changes = { frontends, backends };
+    return state;
+  }
+
+  #optionsKey(options: DesiredOptions): string {
+    return JSON.stringify([options.nodeName, options.nodePorts ?? true, options.nodeAddresses ?? null]);
   }
 }
 
-/** Gives `part`'s frontends to the Service `key`, or reports those another Service (earlier in order) owns. */
-function addPart(state: DesiredState, key: string, part: ServicePart): void {
+/**
+ * Gives `part`'s frontends to the Service `key`, or reports those another
+ * Service (earlier in order) owns; returns how many frontend groups it got.
+ */
+function addPart(state: DesiredState, key: string, part: ServicePart): number {
+  let added = 0;
   if (part.skipped.length > 0) state.skipped.push(...part.skipped);
   for (const group of part.groups) {
     const owner = state.frontends.get(group.keys[0]!);
@@ -186,7 +279,9 @@ function addPart(state: DesiredState, key: string, part: ServicePart): void {
     }
     group.entries.forEach((entry, i) => state.frontends.set(group.keys[i]!, entry));
     for (const [b, address] of group.backends) if (!state.backends.has(b)) state.backends.set(b, address);
+    added++;
   }
+  return added;
 }
 
 /**

@@ -130,6 +130,8 @@ interface View {
   services: Map<string, CurrentFrontend>;
   /** By hex(key); empty without a maglev map. */
   maglev: Map<string, MaglevEntry>;
+  /** Entries of `services`, all slots counted. */
+  slots: number;
   /** The desired state last applied onto this view; none after a read. */
   applied?: { frontends: ReadonlyMap<string, DesiredFrontend>; backends: ReadonlyMap<string, BackendAddress> };
 }
@@ -204,37 +206,50 @@ export class Reconciler {
     // Taken for the length of the apply: after a failure the maps are read again.
     const view = this.#view ?? this.#read();
     this.#view = undefined;
+    // desired is the state applied last time, changed in place where it says.
+    const changes = view.applied?.frontends === desired.frontends && view.applied.backends === desired.backends ? desired.changes : undefined;
     const unchanged = (key: string, frontend: DesiredFrontend) => view.applied?.frontends.get(key) === frontend;
     const result: ApplyResult = { services: counts(), backends: counts(), revNat: counts(), removedBackendIds: [] };
-    // Frontends that are new, or not the very objects applied last time.
+    // Frontends that are new, or not the very objects applied last time; and those gone.
     const changed: Array<[string, DesiredFrontend]> = [];
-    for (const [key, frontend] of desired.frontends) if (!unchanged(key, frontend)) changed.push([key, frontend]);
+    const gone: string[] = [];
+    if (changes !== undefined) {
+      for (const key of changes.frontends) {
+        const frontend = desired.frontends.get(key);
+        if (frontend !== undefined) changed.push([key, frontend]);
+        else if (view.services.has(key)) gone.push(key);
+      }
+    } else {
+      for (const [key, frontend] of desired.frontends) if (!unchanged(key, frontend)) changed.push([key, frontend]);
+      for (const key of view.services.keys()) if (!desired.frontends.has(key)) gone.push(key);
+    }
 
     // Bind ids first: a new backend or frontend never takes an id still in the maps.
-    const backends = this.#diffBackends(desired, view, result);
-    const revNat = this.#diffRevNat(desired, view, unchanged, result.revNat);
-    const maglev = this.#diffMaglev(desired, changed, view, unchanged, result);
+    const backends = changes !== undefined ? this.#diffBackendsOf(changes.backends, desired, view, result) : this.#diffBackends(desired, view, result);
+    const revNat: Diff & { touched?: string[] } = changes !== undefined ? this.#diffRevNatOf(changed, gone, desired, view, result.revNat) : this.#diffRevNat(desired, view, unchanged, result.revNat);
+    const touched = changes?.frontends;
+    const kept = (key: string) => (touched !== undefined ? !touched.has(key) : unchanged(key, desired.frontends.get(key)!));
+    const maglev = this.#diffMaglev(desired, changed, view, kept, result);
 
     const slotWrites: Entry[] = [];
     const headWrites: Entry[] = [];
     const headDeletes: Buffer[] = [];
     const slotDeletes: Buffer[] = [];
     const written = new Map<string, CurrentFrontend>();
+    let slotsBefore = 0;
     for (const [key, frontend] of changed) {
-      written.set(key, this.#diffFrontend(frontend, view.services.get(key), result.services, { slotWrites, headWrites, slotDeletes }));
+      const found = view.services.get(key);
+      slotsBefore += found?.slots.size ?? 0;
+      written.set(key, this.#diffFrontend(frontend, found, result.services, { slotWrites, headWrites, slotDeletes }));
     }
-    const gone: string[] = [];
-    for (const [key, found] of view.services) {
-      if (written.has(key)) continue;
-      // Unchanged: its entries are counted without a look.
-      if (desired.frontends.has(key)) {
-        result.services.unchanged += found.slots.size;
-        continue;
-      }
+    for (const key of gone) {
+      const found = view.services.get(key)!;
       for (const [slot, entry] of found.slots) (slot === 0 ? headDeletes : slotDeletes).push(entry.key);
       result.services.removed += found.slots.size;
-      gone.push(key);
+      slotsBefore += found.slots.size;
     }
+    // The others are unchanged: their entries are counted without a look.
+    result.services.unchanged += view.slots - slotsBefore;
 
     write(this.#maps.backends, backends.writes);
     write(this.#maps.revNat, revNat.writes);
@@ -249,14 +264,84 @@ export class Reconciler {
 
     view.revNat = revNat.next;
     view.maglev = maglev.next;
-    for (const [key, frontend] of written) view.services.set(key, frontend);
+    for (const [key, frontend] of written) {
+      view.slots += frontend.slots.size;
+      view.services.set(key, frontend);
+    }
+    view.slots -= slotsBefore;
     for (const key of gone) view.services.delete(key);
     view.applied = { frontends: desired.frontends, backends: desired.backends };
     this.#view = view;
 
-    releaseAllBut(this.#backendIds, view.backends);
-    releaseAllBut(this.#revNatIds, revNat.next);
+    if (changes !== undefined) {
+      releaseGone(this.#backendIds, changes.backends, view.backends);
+      releaseGone(this.#revNatIds, revNat.touched!, revNat.next);
+    } else {
+      releaseAllBut(this.#backendIds, view.backends);
+      releaseAllBut(this.#revNatIds, revNat.next);
+    }
     return result;
+  }
+
+  /** #diffBackends() for the backends `keys` only: the others are as applied last time. */
+  #diffBackendsOf(keys: Iterable<string>, desired: DesiredState, view: View, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
+    const counts = result.backends;
+    const writes: Entry[] = [];
+    const deletes: Buffer[] = [];
+    for (const key of keys) {
+      const address = desired.backends.get(key);
+      if (address === undefined) {
+        const id = this.#backendIds.get(key);
+        if (id === undefined || !view.backends.delete(id)) continue;
+        deletes.push(backendIdCodec.encode(id));
+        counts.removed++;
+        result.removedBackendIds.push(id);
+        continue;
+      }
+      const id = this.#backendIds.acquire(key);
+      const old = view.backends.get(id);
+      const value = encodeBackend(address);
+      if (!compare(old, value, counts)) continue;
+      writes.push([backendIdCodec.encode(id), value]);
+      view.backends.set(id, value);
+      if (old !== undefined) result.removedBackendIds.push(id);
+    }
+    counts.unchanged = view.backends.size - counts.added - counts.updated;
+    result.removedBackendIds.sort((a, b) => a - b);
+    return { writes, deletes };
+  }
+
+  /** #diffRevNat() for the rev-NAT entries of the frontends `changed` and `gone` only. */
+  #diffRevNatOf(
+    changed: ReadonlyArray<[string, DesiredFrontend]>,
+    gone: readonly string[],
+    desired: DesiredState,
+    view: View,
+    counts: ApplyCounts,
+  ): Diff & { touched: string[] } {
+    const next = view.revNat;
+    const writes: Entry[] = [];
+    const deletes: Buffer[] = [];
+    const touched = new Set<string>();
+    for (const [, frontend] of changed) touched.add(revNatKey(frontend));
+    for (const key of gone) touched.add(revNatKey(view.services.get(key)!.key));
+    for (const key of touched) {
+      const frontend = desired.frontends.get(key) ?? desired.frontends.get(`${key}@internal`);
+      if (frontend === undefined) {
+        const id = this.#revNatIds.get(key);
+        if (id === undefined || !next.delete(id)) continue;
+        deletes.push(revNatIndexCodec.encode(id));
+        counts.removed++;
+        continue;
+      }
+      const id = this.#revNatIds.acquire(key);
+      const old = next.get(id);
+      const value = lb4ReverseNat.encode({ address: frontend.address, port: frontend.port });
+      next.set(id, value);
+      if (compare(old, value, counts)) writes.push([revNatIndexCodec.encode(id), value]);
+    }
+    counts.unchanged = next.size - counts.added - counts.updated;
+    return { writes, deletes, next, touched: [...touched] };
   }
 
   /**
@@ -375,22 +460,21 @@ export class Reconciler {
   /**
    * The Maglev tables to write (new or changed) and delete (no frontend
    * scope uses them), by rev-NAT index and scope. Tables are computed from
-   * backend identities, not ids: the same set gives the same table. An
-   * unchanged frontend's table stays as it is.
+   * backend identities, not ids: the same set gives the same table. The
+   * table of a frontend `kept` (unchanged) stays as it is.
    */
   #diffMaglev(
     desired: DesiredState,
     changed: ReadonlyArray<[string, DesiredFrontend]>,
     view: View,
-    unchanged: (key: string, frontend: DesiredFrontend) => boolean,
+    kept: (frontendKey: string) => boolean,
     result: ApplyResult,
   ): { writes: Entry[]; deletes: Buffer[]; next: Map<string, MaglevEntry> } {
     const next = new Map<string, MaglevEntry>();
     if (this.#maps.maglev === undefined) return { writes: [], deletes: [], next };
     const counts = (result.maglev = { added: 0, updated: 0, removed: 0, unchanged: 0 });
     for (const [hex, entry] of view.maglev) {
-      const owner = entry.frontend === undefined ? undefined : desired.frontends.get(entry.frontend);
-      if (owner === undefined || !unchanged(entry.frontend!, owner)) continue;
+      if (entry.frontend === undefined || !desired.frontends.has(entry.frontend) || !kept(entry.frontend)) continue;
       next.set(hex, entry);
       counts.unchanged++;
     }
@@ -444,7 +528,9 @@ export class Reconciler {
     }
     const maglev = new Map<string, MaglevEntry>();
     if (this.#maps.maglev) for (const [key, value] of readAll(this.#maps.maglev)) maglev.set(key.toString('hex'), { key, value });
-    const view: View = { backends, revNat, services, maglev };
+    let slots = 0;
+    for (const f of services.values()) slots += f.slots.size;
+    const view: View = { backends, revNat, services, maglev, slots };
     this.#absorb(view);
     return view;
   }
@@ -543,6 +629,14 @@ function layoutSlots(ids: readonly number[], found: CurrentFrontend | undefined)
 function write(map: MapLike, entries: Entry[]): void {
   if (entries.length === 1) map.update(entries[0]![0], entries[0]![1], 'any');
   else for (let i = 0; i < entries.length; i += BATCH_CHUNK) map.updateBatch(entries.slice(i, i + BATCH_CHUNK));
+}
+
+/** Frees the ids of `keys` the maps no longer hold (`kept`: what they hold now, by id). */
+function releaseGone(ids: IdAllocator, keys: Iterable<string>, kept: ReadonlyMap<number, unknown>): void {
+  for (const key of keys) {
+    const id = ids.get(key);
+    if (id !== undefined && !kept.has(id)) ids.release(key);
+  }
 }
 
 /** Frees every id the maps no longer hold (`kept`: what they hold now, by id). */

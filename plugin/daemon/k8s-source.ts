@@ -6,7 +6,9 @@
 // informer that fails (connection refused, reset, a 5xx) stops, and is
 // restarted here with capped exponential backoff — the same informer, so
 // its store survives and a relist diffs against it. read() hands the
-// objects to the same conversion as the file source (k8s.ts); readNodes()
+// objects to the same conversion as the file source (k8s.ts), and
+// changes() those of the Services the informers' events touched since;
+// readNodes()
 // and onNodesChanged() feed the node network (node-network.ts) from the same
 // Nodes informer.
 import {
@@ -20,7 +22,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { SourcedObject } from '../../engine/dataplane/k8s.js';
+import { SERVICE_NAME_LABEL, type SourcedObject } from '../../engine/dataplane/k8s.js';
 import type { ManifestRead } from '../../engine/dataplane/manifest-files.js';
 
 export const DEFAULT_BACKOFF_MS = 500;
@@ -88,6 +90,11 @@ export class K8sApiSource {
    */
   readonly #plain = new WeakMap<KubernetesObject, SourcedObject>();
   #whenReady: { promise: Promise<void>; resolve: () => void };
+  /** Services (`namespace/name`) whose objects changed since changes() last ran; undefined: a full read is due. */
+  #changed: Set<string> | undefined;
+  /** The EndpointSlices in the store by the Service they name, and each slice's Service (`namespace/name` both). */
+  readonly #slices = new Map<string, Map<string, KubernetesObject>>();
+  readonly #sliceService = new Map<string, string>();
 
   constructor(options: K8sApiSourceOptions) {
     this.#o = options;
@@ -138,17 +145,19 @@ export class K8sApiSource {
       } else {
         this.#o.log.info({ resource, items: result.items.length }, `${resource}: relisted ${result.items.length}`);
       }
-      this.#changed(resource);
+      this.#changed = undefined;
+      this.#notify(resource);
       return result;
     };
     w.informer = makeInformer(this.#o.kubeConfig, path, listFn);
-    const changed = () => {
+    const changed = (o: KubernetesObject, gone = false) => {
       w.attempt = 0;
-      this.#changed(resource);
+      this.#track(resource, o, gone);
+      this.#notify(resource);
     };
-    w.informer.on('add', changed);
-    w.informer.on('update', changed);
-    w.informer.on('delete', changed);
+    w.informer.on('add', (o) => changed(o));
+    w.informer.on('update', (o) => changed(o));
+    w.informer.on('delete', (o) => changed(o, true));
     w.informer.on('error', (err: unknown) => this.#failed(w, err));
     this.#watched.push(w);
   }
@@ -157,7 +166,10 @@ export class K8sApiSource {
     for (const w of this.#watched) this.#start(w);
     const resyncMs = this.#o.resyncMs ?? DEFAULT_RESYNC_MS;
     if (resyncMs > 0) {
-      this.#resync = setInterval(() => this.#changed('services'), resyncMs);
+      this.#resync = setInterval(() => {
+        this.#changed = undefined;
+        this.#notify('services');
+      }, resyncMs);
       this.#resync.unref();
     }
     return this;
@@ -190,7 +202,55 @@ export class K8sApiSource {
     for (const fn of this.#nodeListeners) fn();
   }
 
-  #changed(resource: Resource): void {
+  /** Notes the Service `o` belongs to (and a slice's last one) as changed, and keeps the slices' index. */
+  #track(resource: Resource, o: KubernetesObject, gone: boolean): void {
+    if (resource === 'nodes') return;
+    const namespace = o.metadata?.namespace ?? 'default';
+    const name = `${namespace}/${o.metadata?.name ?? ''}`;
+    if (resource === 'services') {
+      this.#changed?.add(name);
+      return;
+    }
+    const before = this.#sliceService.get(name);
+    const service = `${namespace}/${o.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
+    if (before !== undefined && (before !== service || gone)) {
+      this.#changed?.add(before);
+      const slices = this.#slices.get(before)!;
+      slices.delete(name);
+      if (slices.size === 0) this.#slices.delete(before);
+      this.#sliceService.delete(name);
+    }
+    this.#changed?.add(service);
+    if (gone) return;
+    this.#sliceService.set(name, service);
+    let slices = this.#slices.get(service);
+    if (slices === undefined) this.#slices.set(service, (slices = new Map()));
+    slices.set(name, o);
+  }
+
+  /**
+   * The Services whose Service or EndpointSlices changed since the last
+   * call, each with all its objects now (the Service, if any, first);
+   * undefined on the first call and after a relist or resync: read() then.
+   */
+  changes(): Map<string, SourcedObject[]> | undefined {
+    const changed = this.#changed;
+    this.#changed = new Set();
+    if (changed === undefined) return undefined;
+    const services = this.#watched.find((w) => w.resource === 'services')!;
+    const slices = this.#watched.find((w) => w.resource === 'endpointslices')!;
+    const result = new Map<string, SourcedObject[]>();
+    for (const key of changed) {
+      const [namespace, name] = key.split('/') as [string, string];
+      const service = services.informer.get(name, namespace);
+      const objects = service === undefined ? [] : [this.#sourced(service, services)];
+      for (const slice of this.#slices.get(key)?.values() ?? []) objects.push(this.#sourced(slice, slices));
+      result.set(key, objects);
+    }
+    return result;
+  }
+
+  #notify(resource: Resource): void {
     if (!this.#ready || this.#closed) return;
     this.#o.onChange();
     if (resource === 'nodes') for (const fn of this.#nodeListeners) fn();

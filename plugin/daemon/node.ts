@@ -119,7 +119,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       });
       closers.push(() => status.close());
       const s = new ServiceSync({
-        path: apiSource !== undefined ? { label: apiSource.label, read: () => apiSource.read(), nodeAddresses: () => apiSource.nodeAddresses() } : options.services!,
+        path: apiSource ?? options.services!,
         nodeName,
         ...(nodeAddresses !== undefined && { nodeAddresses }),
         nodePortAddresses: nodePortCidrs,

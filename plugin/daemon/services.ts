@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { forgetBackends, type ConntrackMap } from '../../engine/dataplane/ct-gc.js';
 import { ClusterStates } from '../../engine/dataplane/cluster-states.js';
 import { DesiredStates } from '../../engine/dataplane/desired.js';
-import type { ClusterState } from '../../engine/dataplane/k8s.js';
+import type { ClusterState, SourcedObject } from '../../engine/dataplane/k8s.js';
 import { isManifestName, readManifests, type ManifestRead } from '../../engine/dataplane/manifest-files.js';
 import type { ApplyCounts, ApplyResult, LbMaps, Reconciler } from '../../engine/dataplane/reconcile.js';
 
@@ -27,6 +27,12 @@ export interface ObjectSource {
   /** Names the source in log lines. */
   label: string;
   read(): ManifestRead;
+  /**
+   * The Services changed since the last call (by `namespace/name`: every
+   * object of each now), for a sync of those only; undefined when a full
+   * read() is due (the first call, a relist, a resync).
+   */
+  changes?(): ReadonlyMap<string, readonly SourcedObject[]> | undefined;
   /** This node's IPv4 addresses as the source knows them; used when `nodeAddresses` is not given. */
   nodeAddresses?(): readonly string[] | undefined;
 }
@@ -86,6 +92,8 @@ export class ServiceSync {
   #closed = false;
   #syncs = 0;
   #nodePortAddresses: readonly string[] | undefined;
+  /** The last sync succeeded: the next may take the source's changes() only. */
+  #incremental = false;
   // Unchanged objects keep their converted form and desired entries from sync to sync.
   readonly #clusterStates = new ClusterStates();
   readonly #desiredStates = new DesiredStates();
@@ -104,11 +112,18 @@ export class ServiceSync {
     return this.#nodePortAddresses;
   }
 
-  /** Reads, converts and reconciles once, now. */
+  /**
+   * Reads, converts and reconciles once, now: the Services the source says
+   * changed, after a successful sync, or else everything.
+   */
   syncNow(): SyncReport {
     const { log, path } = this.#o;
+    const incremental = this.#incremental;
+    this.#incremental = false;
     const t0 = performance.now();
-    const read = typeof path === 'string' ? readManifests(path) : path.read();
+    const changes = typeof path === 'string' ? undefined : path.changes?.();
+    const updated = incremental && changes !== undefined ? this.#clusterStates.update(changes) : undefined;
+    const read = updated !== undefined ? { objects: [], errors: [] } : typeof path === 'string' ? readManifests(path) : path.read();
     const t1 = performance.now();
     // The path itself unreadable (removed, say) is a failed sync, not an empty cluster.
     const unreadable = read.errors.find((e) => e.source === path);
@@ -116,16 +131,15 @@ export class ServiceSync {
     const known = this.#o.nodeAddresses ?? (typeof path === 'string' ? undefined : path.nodeAddresses?.());
     const nodeAddresses = known && selectNodePortAddresses(known, this.#o.nodePortAddresses ?? []);
     for (const e of read.errors) log.error({ source: e.source }, `manifest ${e.source}: ${e.message}`);
-    const state = this.#clusterStates.convert(read.objects);
+    const state = updated?.state ?? this.#clusterStates.convert(read.objects);
     const t2 = performance.now();
     for (const p of state.problems) {
       const line = `${p.kind} ${p.object} (${p.source}) left out: ${p.message}`;
       (p.severity === 'error' ? log.error : log.warn).call(log, { kind: p.kind, object: p.object, source: p.source }, line);
     }
-    const desired = this.#desiredStates.compute(state.services, state.endpoints, {
-      nodeName: this.#o.nodeName,
-      ...(nodeAddresses !== undefined && { nodeAddresses }),
-    });
+    const options = { nodeName: this.#o.nodeName, ...(nodeAddresses !== undefined && { nodeAddresses }) };
+    const desired =
+      (updated && this.#desiredStates.update(updated.services, state.endpoints, options)) ?? this.#desiredStates.compute(state.services, state.endpoints, options);
     for (const s of desired.skipped) log.warn({ service: s.service }, `${s.service}: ${s.what} not programmed: ${s.reason}`);
     const t3 = performance.now();
     const result: ApplyResult = this.#o.reconciler.apply(desired);
@@ -145,6 +159,7 @@ export class ServiceSync {
     };
     this.#syncs++;
     this.#nodePortAddresses = nodeAddresses;
+    this.#incremental = true;
     log.info({ sync: this.#syncs, ...report }, `synced ${report.services} services from ${this.#label} in ${report.ms} ms`);
     this.#o.hooks?.synced?.(report, state);
     return report;

@@ -125,3 +125,69 @@ describe('nodePortAddresses', () => {
     expect(selectNodePortAddresses(addresses, ['172.16.0.0/12'])).toEqual([]);
   });
 });
+
+describe('ServiceSync from a source that knows what changed', () => {
+  const obj = (kind: string, name: string, rest: object, rv: number, labels?: object): SourcedObject => ({
+    source: 'api',
+    object: { apiVersion: kind === 'Service' ? 'v1' : 'discovery.k8s.io/v1', kind, metadata: { name, namespace: 'shop', resourceVersion: String(rv), ...(labels && { labels }) }, ...rest },
+  });
+  const svc = (i: number) => obj('Service', `s${i}`, { spec: { clusterIP: `10.96.0.${i}`, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } }, i);
+  const slice = (i: number, addresses: string[], rv: number) =>
+    obj(
+      'EndpointSlice',
+      `s${i}-a`,
+      { addressType: 'IPv4', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: addresses.map((a) => ({ addresses: [a], conditions: { ready: true } })) },
+      rv,
+      { 'kubernetes.io/service-name': `s${i}` },
+    );
+
+  it('a sync after one EndpointSlice event writes only that Service\'s entries', () => {
+    const store = new Map<string, SourcedObject[]>();
+    for (let i = 1; i <= 20; i++) store.set(`shop/s${i}`, [svc(i), slice(i, [`10.244.0.${i}`, `10.244.1.${i}`], 100 + i)]);
+    let changed: Set<string> | undefined;
+    const maps = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
+    const reads: string[] = [];
+    const sync = new ServiceSync({
+      path: {
+        label: 'test',
+        read: () => {
+          reads.push('read');
+          return { objects: [...store.values()].flat(), errors: [] };
+        },
+        changes: () => {
+          const c = changed;
+          changed = new Set();
+          return c && new Map([...c].map((key) => [key, store.get(key) ?? []]));
+        },
+      },
+      nodeName: 'node-a',
+      reconciler: new Reconciler(maps),
+      maps,
+      log: pino({ level: 'silent' }),
+    });
+    const first = sync.syncNow();
+    expect(first.writes.services).toEqual({ added: 60, updated: 0, removed: 0, unchanged: 0 });
+    // s7 loses an endpoint and gains another; s20 is deleted.
+    store.set('shop/s7', [svc(7), slice(7, ['10.244.0.7', '10.244.2.7'], 200)]);
+    store.delete('shop/s20');
+    changed!.add('shop/s7').add('shop/s20');
+    const second = sync.syncNow();
+    expect(reads).toEqual(['read']);
+    expect(second).toMatchObject({ services: 19, frontends: 19, backends: 38, conntrackForgotten: 0 });
+    expect(second.writes).toEqual({
+      services: { added: 0, updated: 1, removed: 3, unchanged: 56 },
+      backends: { added: 1, updated: 0, removed: 3, unchanged: 37 },
+      revNat: { added: 0, updated: 0, removed: 1, unchanged: 19 },
+    });
+    // The maps hold what a full sync of the store gives.
+    const fresh = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
+    new ServiceSync({ path: { label: 'fresh', read: () => ({ objects: [...store.values()].flat(), errors: [] }) }, nodeName: 'node-a', reconciler: new Reconciler(fresh), maps: fresh, log: pino({ level: 'silent' }) }).syncNow();
+    expect(maps.services.size).toBe(fresh.services.size);
+    expect(maps.backends.size).toBe(fresh.backends.size);
+    expect(maps.revNat.size).toBe(fresh.revNat.size);
+    // A sync with no change writes nothing and reads nothing.
+    const third = sync.syncNow();
+    expect(reads).toEqual(['read']);
+    expect(third.writes.services).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 57 });
+  });
+});

@@ -72,4 +72,30 @@ describe('ClusterStates and DesiredStates', () => {
     expect(result.backends).toEqual({ added: 0, updated: 0, removed: 1, unchanged: 3 });
     expect(maps.services.size).toBe(5);
   });
+
+  it('update() changes the last state in place to what compute() gives, noting what changed', () => {
+    const states = new ClusterStates();
+    const desired = new DesiredStates();
+    const objects = [service('web', '10.96.0.10', '1'), service('db', '10.96.0.20', '2'), slice('web', 'a', ['10.244.0.5'], '4'), slice('db', 'a', ['10.244.0.5', '10.244.1.1'], '5')];
+    const state = states.convert(objects);
+    const first = desired.compute(state.services, state.endpoints, { nodeName: 'node-a' });
+    // web gets db's endpoint 10.244.1.1 too; db loses 10.244.0.5, which web keeps.
+    const web = [service('web', '10.96.0.10', '1'), slice('web', 'a', ['10.244.0.5', '10.244.1.1'], '6')];
+    const db = [service('db', '10.96.0.20', '2'), slice('db', 'a', ['10.244.1.1'], '7')];
+    const updated = states.update(new Map([['shop/web', web], ['shop/db', db]]))!;
+    expect(updated.state).toEqual(clusterStateFromObjects([...web, ...db]));
+    const second = desired.update(updated.services, updated.state.endpoints, { nodeName: 'node-a' })!;
+    expect(second).toBe(first);
+    const plain = desiredState(updated.state.services, updated.state.endpoints, { nodeName: 'node-a' });
+    expect(second.frontends).toEqual(plain.frontends);
+    expect(second.backends).toEqual(plain.backends);
+    expect(second.changes).toEqual({ frontends: new Set(['10.96.0.10:80/tcp', '10.96.0.20:80/tcp']), backends: new Set(['10.244.0.5:8080/tcp', '10.244.1.1:8080/tcp']) });
+    // db gone: its backend 10.244.1.1 stays, web still uses it.
+    const third = desired.update(states.update(new Map([['shop/db', []]]))!.services, updated.state.endpoints, { nodeName: 'node-a' })!;
+    expect([...third.frontends.keys()]).toEqual(['10.96.0.10:80/tcp']);
+    expect([...third.backends.keys()].sort()).toEqual(['10.244.0.5:8080/tcp', '10.244.1.1:8080/tcp']);
+    // A frontend another Service owns: compute() decides.
+    const clash = states.update(new Map([['shop/web2', [service('web2', '10.96.0.10', '9')]]]))!;
+    expect(desired.update(clash.services, clash.state.endpoints, { nodeName: 'node-a' })).toBeUndefined();
+  });
 });
