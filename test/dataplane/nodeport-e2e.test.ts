@@ -12,13 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
-import { desiredState } from '../../engine/dataplane/desired.js';
 import { ct4Key, ctEntry,
   type CtEntry, CT_FLAGS, LB_METRICS, metricKey, metricValue, type LbMetric } from '../../engine/dataplane/layout.js';
 import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
-import { parseEndpoints, parseService, serviceKey, type Endpoint, type Service, type ServiceInput } from '../../engine/dataplane/model.js';
 import { fromUplinkPin, uplinkLinkPin } from '../../engine/dataplane/paths.js';
-import { Reconciler } from '../../engine/dataplane/reconcile.js';
 import { attachUplink, DEFAULT_SNAT_PORTS, detachUplink, readNodeConfig } from '../../engine/dataplane/uplink.js';
 import { Handle } from '../../engine/handle.js';
 import { Netns } from '../../engine/netns/netns.js';
@@ -26,8 +23,8 @@ import { Prober } from '../../engine/probe/probe.js';
 import { runCni } from '../../plugin/cni/index.js';
 import { createHandlers } from '../../plugin/commands/handlers.js';
 import { isRoot, makeNetns, run } from '../support/netns.js';
+import { endpointOf, programServices } from './uplink-world.js';
 
-const NODE_NAME = 'node-a';
 const NODE_IP = '192.0.2.1';
 const OUTSIDE_IP = '192.0.2.100';
 const EXTERNAL_IP = '198.51.100.10';
@@ -134,26 +131,6 @@ async function world(): Promise<World> {
   return { dp, node, outside, pods, prober };
 }
 
-/** Services and endpoints into the maps, the way the daemon does it. */
-function reconcile(dp: Dataplane, services: Array<{ service: ServiceInput; endpoints: unknown[] }>): Reconciler {
-  const parsed: Service[] = [];
-  const endpoints = new Map<string, Endpoint[]>();
-  for (const s of services) {
-    const service = parseService(s.service);
-    parsed.push(service);
-    endpoints.set(serviceKey(service), parseEndpoints(service, s.endpoints));
-  }
-  const desired = desiredState(parsed, endpoints, { nodeName: NODE_NAME, nodeAddresses: [NODE_IP] });
-  expect(desired.skipped).toEqual([]);
-  const reconciler = new Reconciler(dp.maps);
-  reconciler.apply(desired);
-  return reconciler;
-}
-
-function endpoint(pod: Pod, nodeName = NODE_NAME) {
-  return { addresses: [pod.ip], ports: [{ port: 8080, protocol: 'TCP' }], nodeName };
-}
-
 /** The client address:port each backend saw, by asking from outside `count` times. */
 async function exchanges(w: World, host: string, port: number, count: number): Promise<string[]> {
   const peers: string[] = [];
@@ -192,7 +169,7 @@ function counters(dp: Dataplane): Record<LbMetric, bigint> {
 describe.skipIf(!isRoot)('Services from outside the node through from_uplink (needs root)', () => {
   it('NodePort and external IP with externalTrafficPolicy Cluster: both backends answer, seeing the node as the client', async () => {
     const w = await world();
-    const reconciler = reconcile(w.dp, [
+    const reconciler = programServices(w.dp, [
       {
         service: {
           namespace: 'default',
@@ -202,7 +179,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
           externalIPs: [EXTERNAL_IP],
           ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
         },
-        endpoints: w.pods.map((p) => endpoint(p)),
+        endpoints: w.pods.map((p) => endpointOf(p, 8080)),
       },
     ]);
     // The NodePort is a frontend at the node's address, with its own reverse NAT.
@@ -235,7 +212,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
   it('externalTrafficPolicy Local: only this node’s backend answers, and it sees the outside client’s address', async () => {
     const w = await world();
     const [local, remote] = w.pods;
-    const reconciler = reconcile(w.dp, [
+    const reconciler = programServices(w.dp, [
       {
         service: {
           namespace: 'default',
@@ -247,7 +224,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
           ports: [{ port: 81, targetPort: 8080, nodePort: 30081 }],
         },
         // The second backend pod is, as far as the Service knows, on another node.
-        endpoints: [endpoint(local!), endpoint(remote!, 'node-b')],
+        endpoints: [endpointOf(local!, 8080), endpointOf(remote!, 8080, 'TCP', 'node-b')],
       },
     ]);
     for (const [host, port] of [[NODE_IP, 30081], [LOCAL_EXTERNAL_IP, 81]] as const) {
@@ -262,7 +239,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
 
   it('a Service without endpoints is refused at once (ICMP port unreachable); a Local one without a local endpoint drops', async () => {
     const w = await world();
-    reconcile(w.dp, [
+    programServices(w.dp, [
       {
         service: { namespace: 'default', name: 'empty', type: 'NodePort', clusterIPs: ['10.96.0.12'], ports: [{ port: 82, targetPort: 8080, nodePort: 30082 }] },
         endpoints: [],
@@ -276,7 +253,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
           externalTrafficPolicy: 'Local',
           ports: [{ port: 83, targetPort: 8080, nodePort: 30083 }],
         },
-        endpoints: w.pods.map((p) => endpoint(p, 'node-b')),
+        endpoints: w.pods.map((p) => endpointOf(p, 8080, 'TCP', 'node-b')),
       },
     ]);
     const t0 = performance.now();
@@ -290,10 +267,10 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
 
   it('detachUplink removes the pinned link; the node then answers for itself (nothing listens: refused)', async () => {
     const w = await world();
-    reconcile(w.dp, [
+    programServices(w.dp, [
       {
         service: { namespace: 'default', name: 'web', type: 'NodePort', clusterIPs: ['10.96.0.10'], ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] },
-        endpoints: w.pods.map((p) => endpoint(p)),
+        endpoints: w.pods.map((p) => endpointOf(p, 8080)),
       },
     ]);
     await exchanges(w, NODE_IP, 30080, 1);

@@ -120,8 +120,8 @@ export async function uplinkWorld(labels: string[]): Promise<UplinkWorld> {
   return { dp, node, outside: openNetns(outsideName), far: openNetns(farName), pods, prober: newProber(), cni };
 }
 
-/** Services and their endpoints into the maps, the way the daemon does it. */
-export function programServices(dp: Dataplane, services: Array<{ service: ServiceInput; endpoints: unknown[] }>): void {
+/** Services and their endpoints into the maps, the way the daemon does it; returns the Reconciler that wrote them. */
+export function programServices(dp: Dataplane, services: Array<{ service: ServiceInput; endpoints: unknown[] }>): Reconciler {
   const parsed: Service[] = [];
   const endpoints = new Map<string, Endpoint[]>();
   for (const s of services) {
@@ -131,12 +131,14 @@ export function programServices(dp: Dataplane, services: Array<{ service: Servic
   }
   const desired = desiredState(parsed, endpoints, { nodeName: NODE_NAME, nodeAddresses: [NODE_IP] });
   expect(desired.skipped).toEqual([]);
-  new Reconciler(dp.maps).apply(desired);
+  const reconciler = new Reconciler(dp.maps);
+  reconciler.apply(desired);
+  return reconciler;
 }
 
-/** An endpoint of `pod` on this node. */
-export function endpointOf(pod: Pod, port: number, protocol: 'TCP' | 'UDP' = 'TCP') {
-  return { addresses: [pod.ip], ports: [{ port, protocol }], nodeName: NODE_NAME };
+/** An endpoint of `pod`, on this node unless `nodeName` says otherwise. */
+export function endpointOf(pod: Pod, port: number, protocol: 'TCP' | 'UDP' = 'TCP', nodeName = NODE_NAME) {
+  return { addresses: [pod.ip], ports: [{ port, protocol }], nodeName };
 }
 
 /** The client address a server's "pong … (you are ADDRESS:PORT)" line names. */
