@@ -347,8 +347,12 @@ static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt
 	return verdict;
 }
 
-SEC("tc")
-int from_pod(struct __sk_buff *skb)
+// What from_pod and from_uplink share: a packet to a service frontend is
+// load-balanced (from a pod, in the frontend's internal scope; from outside,
+// only an external frontend), anything else may be a reply to undo; ICMP
+// errors are translated as their flow is. `from_pod` is a constant at each
+// call, so each program keeps only its own branches.
+static __always_inline int lb4_ingress(struct __sk_buff *skb, bool from_pod)
 {
 	struct pkt4 pkt = {};
 	struct lb4_key svc_key = {};
@@ -360,37 +364,27 @@ int from_pod(struct __sk_buff *skb)
 	if (!pkt4_parse(skb, &pkt, &why))
 		return lb_verdict(why);
 	if (pkt.icmp_error)
-		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, true);
+		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, from_pod);
 	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
+	if (svc && !from_pod && !(svc->flags & LB_SVC_F_EXTERNAL))
+		return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
 	if (svc)
-		outcome = lb4_forward(skb, &pkt, &svc_key, lb4_internal_scope(&svc_key, svc), false, &ct_flags);
+		outcome = lb4_forward(skb, &pkt, &svc_key, from_pod ? lb4_internal_scope(&svc_key, svc) : svc, !from_pod, &ct_flags);
 	else
 		outcome = lb4_reply(skb, &pkt, &ct_flags);
-	return lb_send(skb, &pkt, outcome, ct_flags, true);
+	return lb_send(skb, &pkt, outcome, ct_flags, from_pod);
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	return lb4_ingress(skb, true);
 }
 
 SEC("tc")
 int from_uplink(struct __sk_buff *skb)
 {
-	struct pkt4 pkt = {};
-	struct lb4_key svc_key = {};
-	const struct lb4_service *svc;
-	enum ct_flags ct_flags = 0;
-	int outcome;
-	__u32 why;
-
-	if (!pkt4_parse(skb, &pkt, &why))
-		return lb_verdict(why);
-	if (pkt.icmp_error)
-		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, false);
-	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
-	if (svc && !(svc->flags & LB_SVC_F_EXTERNAL))
-		return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
-	if (svc)
-		outcome = lb4_forward(skb, &pkt, &svc_key, svc, true, &ct_flags);
-	else
-		outcome = lb4_reply(skb, &pkt, &ct_flags);
-	return lb_send(skb, &pkt, outcome, ct_flags, false);
+	return lb4_ingress(skb, false);
 }
 
 SEC("tc")
