@@ -283,6 +283,21 @@ export class Reconciler {
     return result;
   }
 
+  /**
+   * Binds backend `key` to its id and queues its entry in `writes` when the
+   * map's differs (counted in result.backends); a backend whose entry
+   * changed under its id counts as removed for conntrack's sake.
+   */
+  #writeBackend(key: string, address: BackendAddress, view: View, result: ApplyResult, writes: Entry[]): void {
+    const id = this.#backendIds.acquire(key);
+    const old = view.backends.get(id);
+    const value = encodeBackend(address);
+    if (!compare(old, value, result.backends)) return;
+    writes.push([backendIdCodec.encode(id), value]);
+    view.backends.set(id, value);
+    if (old !== undefined) result.removedBackendIds.push(id);
+  }
+
   /** #diffBackends() for the backends `keys` only: the others are as applied last time. */
   #diffBackendsOf(keys: Iterable<string>, desired: DesiredState, view: View, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
     const counts = result.backends;
@@ -298,13 +313,7 @@ export class Reconciler {
         result.removedBackendIds.push(id);
         continue;
       }
-      const id = this.#backendIds.acquire(key);
-      const old = view.backends.get(id);
-      const value = encodeBackend(address);
-      if (!compare(old, value, counts)) continue;
-      writes.push([backendIdCodec.encode(id), value]);
-      view.backends.set(id, value);
-      if (old !== undefined) result.removedBackendIds.push(id);
+      this.#writeBackend(key, address, view, result, writes);
     }
     counts.unchanged = view.backends.size - counts.added - counts.updated;
     result.removedBackendIds.sort((a, b) => a - b);
@@ -358,13 +367,7 @@ export class Reconciler {
         counts.unchanged++;
         continue;
       }
-      const id = this.#backendIds.acquire(key);
-      const old = view.backends.get(id);
-      const value = encodeBackend(address);
-      if (!compare(old, value, counts)) continue;
-      writes.push([backendIdCodec.encode(id), value]);
-      view.backends.set(id, value);
-      if (old !== undefined) result.removedBackendIds.push(id);
+      this.#writeBackend(key, address, view, result, writes);
     }
     // Ids no desired backend is bound to: of the backends applied last time,
     // or after a read, of the entries found (a conflicting duplicate among them).
