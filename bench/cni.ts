@@ -29,6 +29,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { integer, REPO_ROOT } from './support/cli.js';
 import { ensureCnitool, referencePluginDir } from '../test/support/cnitool.js';
 import { FERRY_CNI_DIR, planContender, type ContenderKey, type FerryMode } from './cni/contenders.js';
 import { FERRY_CLI } from './cni/daemon.js';
@@ -38,7 +39,6 @@ import type { RunSettings } from './cni/results.js';
 import { Cleanup } from './support/cleanup.js';
 import { addNetns, delNetns, runPrefix } from './support/netns.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 interface Options extends RunSettings {
   modes: FerryMode[];
@@ -47,22 +47,14 @@ interface Options extends RunSettings {
   out: string;
 }
 
-function positive(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
-    return n;
-  };
-}
-
 function parseOptions(): Options {
   const program = new Command('bench/cni.ts')
     .description("times CNI ADD/DEL through libcni's cnitool: ferry beside the reference bridge + host-local chain")
-    .option('--sequential <n>', 'pods for the sequential ADD and DEL series', positive(1), 30)
-    .option('--concurrent <n>', 'ADDs started at once per concurrent round', positive(1), 20)
-    .option('--rounds <n>', 'measured concurrent rounds (after one warm-up round)', positive(1), 5)
-    .option('--warmup <n>', 'calls discarded at the start of each sequential series', positive(0), 2)
-    .option('--in-process <n>', 'ferry ADD/DEL calls without its daemon (node per call); 0 skips', positive(0), 3)
+    .option('--sequential <n>', 'pods for the sequential ADD and DEL series', integer(1), 30)
+    .option('--concurrent <n>', 'ADDs started at once per concurrent round', integer(1), 20)
+    .option('--rounds <n>', 'measured concurrent rounds (after one warm-up round)', integer(1), 5)
+    .option('--warmup <n>', 'calls discarded at the start of each sequential series', integer(0), 2)
+    .option('--in-process <n>', 'ferry ADD/DEL calls without its daemon (node per call); 0 skips', integer(0), 3)
     .option('--modes <list>', 'ferry modes, comma-separated', (v) => v.split(',').map(mode), ['routed', 'bridge'] as FerryMode[])
     .option('--no-reference', 'skip the reference chain')
     .option('--no-floor', 'skip the no-op plugin (what cnitool costs by itself)')

@@ -32,8 +32,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { integer, REPO_ROOT } from './support/cli.js';
 import { makePinDir, removePinDir } from '../engine/bpf/index.js';
 import { OBJECT_FILE } from '../engine/dataplane/layout.js';
 import { loadDataplane } from '../engine/dataplane/loader.js';
@@ -47,7 +47,6 @@ import { renderTable, renderVerdicts, verdicts, type ScenarioKey, type ScenarioR
 import { Cleanup } from './support/cleanup.js';
 import { addNetns, delNetns, runPrefix } from './support/netns.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BRIDGE_NF = 'net.bridge.bridge-nf-call-iptables';
 
 type Baseline = 'auto' | 'bridge' | 'routed';
@@ -62,14 +61,6 @@ interface Options {
   affinity: boolean;
   kubeProxyPodToPod: boolean;
   out: string;
-}
-
-function integer(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
-    return n;
-  };
 }
 
 function parseOptions(): Options {

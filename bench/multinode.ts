@@ -25,9 +25,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer, REPO_ROOT } from './support/cli.js';
 import { SimCluster, type SimPod } from '../engine/demo/cluster.js';
 import type { NodeNetworkMode } from '../engine/nodes/model.js';
 import { iperfOnce, Processes, type IperfResult, type IperfSettings } from './dataplane/iperf.js';
@@ -35,7 +35,6 @@ import { membershipTimes, type MembershipTimes } from './multinode/membership.js
 import { Cleanup } from './support/cleanup.js';
 import { runPrefix } from './support/netns.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TARGET = 0.8;
 
 interface Options {
@@ -45,14 +44,6 @@ interface Options {
   streams: number;
   affinity: boolean;
   out: string;
-}
-
-function integer(min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`);
-    return n;
-  };
 }
 
 function parseOptions(): Options {
