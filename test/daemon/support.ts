@@ -106,6 +106,8 @@ export interface Pod {
   ns: string;
   netns: Netns;
   ip: string;
+  /** Its veth's end in the node namespace. */
+  hostVeth: string;
 }
 
 export interface NodeFixture {
@@ -117,9 +119,12 @@ export interface NodeFixture {
   dir: string;
   /** A pod namespace attached by CNI ADD (ferry routed mode, hooked to `pinRoot`'s dataplane). */
   addPod(label: string): Promise<Pod>;
+  /** CNI DEL of the pod addPod(label) made. */
+  delPod(label: string, pod: Pod): Promise<void>;
 }
 
-export function nodeFixture(prefix: string, defer: Defer): NodeFixture {
+/** With `ebpf: false` the CNI config names no dataplane: pods routed by the stack alone. */
+export function nodeFixture(prefix: string, defer: Defer, options: { ebpf?: boolean } = {}): NodeFixture {
   const pinRoot = makePinDir(prefix);
   defer(() => removePinDir(pinRoot));
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
@@ -135,9 +140,15 @@ export function nodeFixture(prefix: string, defer: Defer): NodeFixture {
     type: 'ferry',
     logFile: join(dir, 'cni.log'),
     dataDir: join(dir, 'state'),
-    ebpf: { pinRoot },
+    ...(options.ebpf !== false && { ebpf: { pinRoot } }),
     ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }]] },
   });
+  const cni = async (command: 'ADD' | 'DEL', label: string, podNetns: Netns): Promise<string> => {
+    const env = { CNI_COMMAND: command, CNI_CONTAINERID: `${prefix}-${label}`, CNI_NETNS: podNetns.path, CNI_IFNAME: 'eth0' };
+    const out = await runCni({ env, stdin: conf }, handlers);
+    expect(out.exitCode, out.stdout).toBe(0);
+    return out.stdout;
+  };
   return {
     ns,
     netns,
@@ -147,12 +158,10 @@ export function nodeFixture(prefix: string, defer: Defer): NodeFixture {
       const podNs = makeNetns(`${prefix}-${label}`);
       const podNetns = Netns.open(podNs);
       defer(() => podNetns.close());
-      const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `${prefix}-${label}`, CNI_NETNS: podNetns.path, CNI_IFNAME: 'eth0' };
-      const out = await runCni({ env, stdin: conf }, handlers);
-      expect(out.exitCode, out.stdout).toBe(0);
-      const ip = (JSON.parse(out.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address.split('/')[0]!;
-      return { ns: podNs, netns: podNetns, ip };
+      const result = JSON.parse(await cni('ADD', label, podNetns)) as { interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
+      return { ns: podNs, netns: podNetns, ip: result.ips[0]!.address.split('/')[0]!, hostVeth: result.interfaces[0]!.name };
     },
+    delPod: async (label, pod) => void (await cni('DEL', label, pod.netns)),
   };
 }
 
