@@ -4,10 +4,10 @@
 //
 //   make bench-prog-cost   (node --import tsx bench/prog-cost.ts [options]; --help lists them)
 //
-// Cases (prog-cost/cases.ts says how each is timed, and why new flows are
-// timed run by run): a packet of an established Service flow, the first
-// packet of a new flow (backend picked at random; by Maglev), a plain
-// pod→pod packet. References (prog-cost/reference.bpf.c, compiled here):
+// Cases (prog-cost/cases.ts says how each is timed): a packet of an
+// established Service flow, the first packet of a new flow (backend picked
+// at random; by Maglev), a plain pod→pod packet, each delivered into a local
+// pod as host routing does. References (prog-cost/reference.bpf.c, compiled here):
 // nop, what the test-run loop adds to each run, and floor_redirect (one hash
 // lookup, the MACs rewritten, bpf_redirect_peer()). Scales alternate round
 // by round; medians over the rounds are reported. Raw figures go to
@@ -21,7 +21,7 @@ import { Command } from 'commander';
 import { BpfObject, makePinDir, removePinDir } from '../engine/bpf/index.js';
 import { OBJECT_FILE } from '../engine/dataplane/layout.js';
 import { bpfObjectPath } from '../engine/dataplane/paths.js';
-import { measureCases, measureReference, MEASURED_SERVICES, POD, SERVICES, type CaseResult, type Reference } from './prog-cost/cases.js';
+import { BATCH, FRONTENDS, LOCAL_PODS, measureCases, measureReference, MEASURED_SERVICES, POD, type CaseResult, type Reference } from './prog-cost/cases.js';
 import { LbUnderTest } from './prog-cost/fixture.js';
 import { renderProgCost } from './prog-cost/report.js';
 import { Cleanup } from './support/cleanup.js';
@@ -30,8 +30,7 @@ import { compileBpf } from './support/compile.js';
 
 interface Options {
   scales: number[];
-  repeat: number;
-  singleRuns: number;
+  calls: number;
   rounds: number;
 }
 
@@ -39,8 +38,7 @@ function parseOptions(): Options {
   const program = new Command('bench/prog-cost.ts')
     .description("ns per packet of ferry's from_pod under BPF_PROG_RUN, at 10 and at 100k Services, beside a reference program")
     .option('--scales <list>', 'Services in the maps, comma-separated', integers(MEASURED_SERVICES), [10, 100_000])
-    .option('--repeat <n>', 'BPF_PROG_RUN repeat for established and pod→pod packets', integer(1), 1_000_000)
-    .option('--single-runs <n>', 'single runs (one new flow each) per new-flow case', integer(100), 100_000)
+    .option('--calls <n>', `BPF_PROG_RUN calls per case and round, ${BATCH} runs each`, integer(10), 1_000)
     .option('--rounds <n>', 'rounds over all scales (the median is reported)', integer(1), 3);
   program.parse();
   return program.opts<Options>();
@@ -65,13 +63,14 @@ async function main(): Promise<void> {
     const pinRoot = makePinDir('ferry-bench-prog-cost');
     cleanup.add(`remove the BPF pins under ${pinRoot}`, () => removePinDir(pinRoot));
     const maxScale = Math.max(...o.scales);
-    const lb = await LbUnderTest.load(bpfObjectPath(OBJECT_FILE), join(pinRoot, 'lb'), maxScale);
+    const lb = await LbUnderTest.load(process.env.LB_OBJ ?? bpfObjectPath(OBJECT_FILE), join(pinRoot, 'lb'), maxScale);
     cleanup.add('close lb.o', () => lb.close());
     const reference = await BpfObject.open(referenceObject).load();
     cleanup.add('close the reference programs', () => reference.close());
     const [peerKey, peerValue] = floorPeer();
     reference.map('floor_peers').update(peerKey, peerValue);
-    for (const s of SERVICES) lb.addService(s);
+    for (const s of FRONTENDS) lb.addService(s);
+    for (const address of LOCAL_PODS) lb.addLocalPod(address);
 
     const started = new Date();
     const env = environment();
@@ -81,8 +80,8 @@ async function main(): Promise<void> {
       for (const scale of round % 2 === 0 ? o.scales : [...o.scales].reverse()) {
         lb.setFillers(scale - MEASURED_SERVICES);
         const serviceEntries = lb.serviceEntries;
-        const ref = await measureReference(reference.program('nop'), reference.program('floor_redirect'), o.repeat);
-        const cases = await measureCases(lb, o.repeat, o.singleRuns);
+        const ref = await measureReference(reference.program('nop'), reference.program('floor_redirect'), o.calls);
+        const cases = await measureCases(lb, o.calls);
         runs.push({ round, scale, serviceEntries, reference: ref, cases });
         say(`  round ${round + 1}/${o.rounds}, ${thousands(scale)} Services: ${cases.map((c) => `${c.key} ${c.ns.toFixed(0)} ns`).join(', ')}; floor ${ref.floor} ns, nop ${ref.nop} ns`);
       }
@@ -90,7 +89,7 @@ async function main(): Promise<void> {
     const file = writeRaw('prog-cost', started, { started: started.toISOString(), environment: env, options: o, capacity: lb.capacity, runs });
     printEnvironment(`from_pod per packet (BPF_PROG_RUN), ${started.toISOString()}`, env);
     console.log(`  lb.o loaded with services map ${thousands(lb.capacity.services)} and backends map ${thousands(lb.capacity.backends)} entries (room for ${thousands(maxScale)} Services; the object declares 65,536)`);
-    console.log(`  ${o.rounds} rounds; established and pod→pod: repeat ${thousands(o.repeat)}; new flows: ${thousands(o.singleRuns)} single runs, one new flow each (see below)`);
+    console.log(`  ${o.rounds} rounds; per case and round ${thousands(o.calls)} BPF_PROG_RUN calls of ${BATCH} runs (${thousands(o.calls * BATCH)} packets); ns per packet = median over the calls`);
     console.log(`\n${renderProgCost(o.scales, runs)}`);
     console.log(`\nraw figures: ${file}`);
   } finally {

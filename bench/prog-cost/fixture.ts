@@ -11,6 +11,8 @@ import {
   lb4Maglev,
   lb4MaglevKey,
   lb4ReverseNat,
+  localPod4,
+  localPod4Key,
   lb4Service,
   LB_METRICS,
   MAPS,
@@ -41,25 +43,25 @@ export interface ServiceSpec {
 export type Counters = Record<string, bigint>;
 
 /** Backend ids of fillers start here, clear of the measured Services' ids. */
-const FILLER_BACKEND_IDS = 1000;
+const FILLER_BACKEND_IDS = 10_000;
 
 export class LbUnderTest {
   readonly program: BpfProgram;
   readonly #collection: BpfCollection;
-  readonly #maps: Record<'services' | 'backends' | 'revNat' | 'conntrack' | 'metrics' | 'maglev', BpfMap>;
+  readonly #maps: Record<'services' | 'backends' | 'revNat' | 'conntrack' | 'metrics' | 'maglev' | 'localPods', BpfMap>;
   #fillers = 0;
 
   private constructor(collection: BpfCollection) {
     this.#collection = collection;
     this.program = collection.program(PROGRAMS.fromPod);
     const map = (role: keyof typeof MAPS) => collection.map(MAPS[role]);
-    this.#maps = { services: map('services'), backends: map('backends'), revNat: map('revNat'), conntrack: map('conntrack'), metrics: map('metrics'), maglev: map('maglev') };
+    this.#maps = { services: map('services'), backends: map('backends'), revNat: map('revNat'), conntrack: map('conntrack'), metrics: map('metrics'), maglev: map('maglev'), localPods: map('localPods') };
   }
 
-  /** Loads lb.o with room for `services` one-endpoint Services beside the measured ones. */
+  /** Loads lb.o with room for `services` one-endpoint Services beside the measured ones (fewer than FILLER_BACKEND_IDS backends). */
   static async load(objectPath: string, pinRoot: string, services: number): Promise<LbUnderTest> {
     const room = (n: number) => 2 ** Math.ceil(Math.log2(n));
-    const maxEntries = { [MAPS.services]: room(2 * services + 64), [MAPS.backends]: room(services + FILLER_BACKEND_IDS) };
+    const maxEntries = { [MAPS.services]: room(2 * services + 4 * FILLER_BACKEND_IDS), [MAPS.backends]: room(services + FILLER_BACKEND_IDS) };
     return new LbUnderTest(await BpfObject.open(objectPath, { pinRoot, maxEntries }).load());
   }
 
@@ -79,7 +81,7 @@ export class LbUnderTest {
       this.#maps.services.update(key(i + 1), lb4Service.encode({ backendId: b.id, count: 0, revNatIndex: spec.revNatIndex, flags: 0, affinityTimeout: 0 }));
     });
     if (spec.maglev) {
-      const names = spec.backends.map((b) => `${b.address}:${b.port}/tcp`);
+      const names = spec.backends.map((b) => `backend ${b.id}`);
       const ids = new Map(spec.backends.map((b, i) => [names[i]!, b.id]));
       const table = maglevTable(names).map((name) => ids.get(name)!);
       this.#maps.maglev.update(lb4MaglevKey.encode({ revNatIndex: spec.revNatIndex, scope: 'external' }), lb4Maglev.encode({ seed: MAGLEV_DEFAULT_SEED, backendIds: table }));
@@ -105,6 +107,16 @@ export class LbUnderTest {
       out[name] = this.#maps.metrics.perCpuValues(value).reduce((sum, slot) => sum + metricValue.decode(slot), 0n);
     });
     return out;
+  }
+
+  /** Makes `address` a pod of this node (host routing delivers to it with bpf_redirect_peer()); the ifindex is never used by a test run. */
+  addLocalPod(address: string): void {
+    const mac = (last: number) => `02:00:00:00:00:${last.toString(16).padStart(2, '0')}`;
+    this.#maps.localPods.update(localPod4Key.encode({ address }), localPod4.encode({ ifindex: 1, podMac: mac(2), hostMac: mac(1) }));
+  }
+
+  get conntrackCapacity(): number {
+    return this.#maps.conntrack.maxEntries;
   }
 
   conntrackEntries(): number {

@@ -8,11 +8,10 @@ import type { CaseResult, Reference } from './cases.js';
 const TARGETS: Partial<Record<CaseResult['key'], number>> = { established: 150, 'new-random': 300, 'new-maglev': 300 };
 
 const LABELS: Record<CaseResult['key'], string> = {
-  established: 'established Service flow (repeat)',
-  'established-single': '  single-run penalty: its single runs (p50) − the above',
-  'new-random': 'new flow, random backend (single runs)',
-  'new-maglev': 'new flow, Maglev (single runs)',
-  'pod-to-pod': 'pod→pod, no Service (repeat)',
+  established: 'established Service flow → local pod',
+  'new-random': 'new flow, random backend → local pod',
+  'new-maglev': 'new flow, Maglev → local pod',
+  'pod-to-pod': 'pod→pod, no Service → local pod',
 };
 
 interface Run {
@@ -34,20 +33,12 @@ export function renderProgCost(scales: number[], runs: Run[]): string {
     t.push([LABELS[key], ...values.map((v) => v.toFixed(0)), verdict, `${(values.at(-1)! / values[0]!).toFixed(2)}×`]);
   }
   t.push(
-    ['floor: hash lookup + MACs + redirect_peer (repeat)', ...scales.map((s) => refNs(s, (r) => r.floor).toFixed(0)), 'issue: ~75 here', ''],
-    ['nop: the test-run loop alone (repeat)', ...scales.map((s) => refNs(s, (r) => r.nop).toFixed(0)), '', ''],
+    ['floor: hash lookup + MACs + redirect_peer', ...scales.map((s) => refNs(s, (r) => r.floor).toFixed(0)), 'issue: ~75 here', ''],
+    ['nop: the test-run loop alone', ...scales.map((s) => refNs(s, (r) => r.nop).toFixed(0)), '', ''],
   );
-  const spreads = scales
-    .map((s) => {
-      const r = at(s)[0]!;
-      const parts = r.cases.filter((c) => c.single).map((c) => `${c.key} p10/p50/p90 ${c.single!.p10.toFixed(0)}/${c.single!.p50.toFixed(0)}/${c.single!.p90.toFixed(0)}`);
-      return `  ${thousands(s)} Services, round 1, single runs (ns): ${parts.join('; ')}`;
-    })
-    .join('\n');
   return [
     t.toString(),
-    spreads,
-    '  new flows = median of single runs (one new flow each) − the single-run penalty of the established packet in the same round;',
-    '  every figure includes the test-run loop (nop). BPF_PROG_RUN keeps one flow\'s entries hot in cache: map size shows as hash-chain length, not as cache misses.',
+    '  every figure includes the test-run loop (nop). Established: BPF_PROG_RUN keeps one flow\'s entries hot in cache, so map size shows',
+    '  as hash-chain length, not as cache misses. New flows: every run writes two conntrack entries of a tuple never seen before.',
   ].join('\n');
 }

@@ -121,8 +121,8 @@ struct lb4_affinity_key {
 };
 
 /*
- * Affinity value. The record holds while bpf_ktime_get_ns() has not passed
- * last_used + the service's affinity_timeout; each new flow that uses it
+ * Affinity value. The record holds while the programs' clock (lb_now()) has
+ * not passed last_used + the service's affinity_timeout; each new flow that uses it
  * (as iptables' `recent --set` does for each new connection) refreshes
  * last_used. `slot` is where backend_id sat in the service: the record is
  * used only while that slot still names that backend, so a backend taken
@@ -237,13 +237,15 @@ struct ct4_key {
 };
 
 /*
- * Conntrack value. An entry is stale once bpf_ktime_get_ns() (CLOCK_MONOTONIC)
- * passes last_seen + lifetime_ns; user space garbage-collects stale entries.
- * Every packet of a flow refreshes both of its entries, so each can be judged
- * on its own.
+ * Conntrack value. An entry is stale once CLOCK_MONOTONIC passes last_seen +
+ * lifetime_ns; user space garbage-collects stale entries. The programs'
+ * clock (lb_now(), lib/common.h) is CLOCK_MONOTONIC as of the last tick.
+ * A flow's packets refresh both of its entries, at least every
+ * CT_REFRESH_NS (lib/ct4.h) while it is active, so each can be judged on
+ * its own.
  */
 struct ct_entry {
-	__u64 last_seen;	/* ns, CLOCK_MONOTONIC */
+	__u64 last_seen;	/* ns, CLOCK_MONOTONIC (as of a tick) */
 	__u64 lifetime_ns;	/* from the state: see CT_LIFETIME_* in lib/ct4.h */
 	__u32 backend_id;
 	__u16 rev_nat_index;

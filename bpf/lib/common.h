@@ -29,6 +29,12 @@
 
 #define NSEC_PER_SEC		1000000000ULL
 
+/* skb->ip_summed: how the packet's L4 checksum is kept (include/linux/skbuff.h). */
+#define CHECKSUM_NONE		0
+#define CHECKSUM_UNNECESSARY	1
+#define CHECKSUM_COMPLETE	2
+#define CHECKSUM_PARTIAL	3
+
 /*
  * tc verdicts. tcx and cls_bpf (direct action) agree on what -1 means: tcx
  * calls it TCX_NEXT (run the next program on the hook, then carry on as if
@@ -66,6 +72,17 @@ static __always_inline void *ctx_data_end(const struct __sk_buff *skb)
 		     : "=r"(ptr)
 		     : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data_end)));
 	return ptr;
+}
+
+/*
+ * The time conntrack and affinity records keep: CLOCK_MONOTONIC as of the
+ * last timer tick (bpf_ktime_get_coarse_ns()), a few ms behind
+ * CLOCK_MONOTONIC at most, which lifetimes of seconds do not notice;
+ * reading it costs a fraction of bpf_ktime_get_ns().
+ */
+static __always_inline __u64 lb_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
 }
 
 #endif /* FERRY_LIB_COMMON_H */

@@ -34,4 +34,20 @@ static __always_inline __sum16 csum_update(__sum16 check, __s64 diff)
 	return (__sum16)~s;
 }
 
+/*
+ * The checksum field `check` once a 32-bit word it covers went from `from`
+ * to `to`: HC' = ~(~HC + ~m + m') (RFC 1624, eqn. 3), both halves of each
+ * word, in memory order like the field.
+ */
+static __always_inline __sum16 csum_replace4(__sum16 check, __be32 from, __be32 to)
+{
+	__u32 s = (__u16)~check;
+
+	s += (~from & 0xffff) + (~from >> 16);
+	s += (to & 0xffff) + (to >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__sum16)~s;
+}
+
 #endif /* FERRY_LIB_CSUM_H */

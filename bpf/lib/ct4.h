@@ -4,9 +4,10 @@
  * ferry_ct4: CT_FORWARD under the client's tuple (client -> service), which
  * pins the flow to its backend, and CT_REVERSE under the backend's reply
  * tuple (backend -> client; backend -> node address:port for a flow with
- * CT_F_SNAT), which says how to rewrite replies. Every packet,
- * either way, refreshes both and moves the flow's state, so the two age
- * together and user space can garbage-collect each entry on its own.
+ * CT_F_SNAT), which says how to rewrite replies. Packets either way
+ * refresh both (at least every CT_REFRESH_NS) and move the flow's state, so
+ * the two age together and user space can garbage-collect each entry on its
+ * own.
  */
 #ifndef FERRY_LIB_CT4_H
 #define FERRY_LIB_CT4_H
@@ -28,6 +29,16 @@
 #define CT_LIFETIME_TCP		(6 * 3600 * NSEC_PER_SEC)
 #define CT_LIFETIME_TCP_CLOSE	(10 * NSEC_PER_SEC)
 #define CT_LIFETIME_NONTCP	(60 * NSEC_PER_SEC)
+
+/*
+ * How stale an entry's last_seen may get while its flow's packets change
+ * nothing else: a packet that only says "still alive" within this of the
+ * last record writes nothing and leaves the twin entry alone (one lookup
+ * and two writes of shared cache lines saved per packet, the common case of
+ * an established flow). Small beside the shortest lifetime, 10 s.
+ */
+#define CT_REFRESH_NS		NSEC_PER_SEC
+
 
 static __always_inline bool tcp_closing(__u8 flags)
 {
@@ -117,11 +128,22 @@ static __always_inline void ct_entry_set_flow(struct ct_entry *entry, enum ct_di
 	entry->nat_port = dir == CT_FORWARD ? flow->snat_port : flow->client_port;
 }
 
+/* Whether ct_entry_set_flow() would leave `entry` as it is. */
+static __always_inline bool ct_entry_has_flow(const struct ct_entry *entry, enum ct_dir dir, const struct ct4_flow *flow)
+{
+	return entry->backend_id == flow->backend_id && entry->rev_nat_index == flow->rev_nat_index &&
+	       entry->flags == flow->flags &&
+	       entry->nat_addr == (dir == CT_FORWARD ? flow->snat_addr : flow->client_addr) &&
+	       entry->nat_port == (dir == CT_FORWARD ? flow->snat_port : flow->client_port);
+}
+
 /*
  * Records one packet of a load-balanced flow. `own` is the entry the
  * packet's tuple `key` found (NULL: none yet, or it is to be replaced, e.g.
  * with a new backend), `twin_key` the other direction's tuple. Both entries
  * get the new state, lifetime and last_seen; a missing one is written.
+ * A packet that changes nothing but the time, within CT_REFRESH_NS of
+ * `own`'s last record, writes nothing.
  *
  * The forward entry decides which backend and service a flow has: going
  * forward, the reverse twin is made to agree (it may be left from an earlier
@@ -141,9 +163,12 @@ static __always_inline int ct4_track(struct ct_entry *own, const struct ct4_key 
 	enum ct_state state = ct_next_state(prev, key->proto, tcp_flags, key->dir);
 	bool reopened = prev == CT_CLOSING && state == CT_NEW;
 	__u64 lifetime = ct_lifetime(key->proto, state);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = lb_now();
 	struct ct_entry *twin;
 
+	if (own && state == prev && (own->tcp_flags | tcp_flags) == own->tcp_flags &&
+	    now - own->last_seen < CT_REFRESH_NS && ct_entry_has_flow(own, key->dir, flow))
+		return 0;
 	if (own) {
 		own->last_seen = now;
 		own->lifetime_ns = lifetime;

@@ -15,18 +15,14 @@
  */
 static __always_inline int eth_bounce(struct __sk_buff *skb)
 {
-	__u8 macs[2 * ETH_ALEN];
-	__u8 swapped[2 * ETH_ALEN];
-	int i;
+	struct ethhdr *eth = ctx_data(skb);
+	__u8 dest[ETH_ALEN];
 
-	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0)
+	if ((void *)(eth + 1) > ctx_data_end(skb))
 		return DROP_NAT;
-	for (i = 0; i < ETH_ALEN; i++) {
-		swapped[i] = macs[ETH_ALEN + i];
-		swapped[ETH_ALEN + i] = macs[i];
-	}
-	if (bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0) < 0)
-		return DROP_NAT;
+	__builtin_memcpy(dest, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, dest, ETH_ALEN);
 	/* Flags 0: egress, not BPF_F_INGRESS. */
 	return bpf_redirect(skb->ifindex, 0) == FERRY_ACT_REDIRECT ? FERRY_ACT_REDIRECT : DROP_NAT;
 }

@@ -28,7 +28,8 @@
  * forward it: the lookup is a forwarding one from the interface it came in
  * on (so it honours ip_forward and policy routing by input interface), and
  * the TTL goes down by one (the caller has seen it above 1). `ip` is the IP
- * header as it is now (translated).
+ * header as it is now (translated), in place: read before any helper that
+ * may move the data.
  *
  * The lookup checks the packet's total length against the route's MTU,
  * except for a GSO packet (a pod's TSO burst): its header's total length is
@@ -44,17 +45,16 @@ static __always_inline int fib4_redirect(struct __sk_buff *skb, const struct pkt
 {
 	struct bpf_fib_lookup fib = {};
 	struct bpf_redir_neigh nh = {};
-	__be16 ports[2];
+	/* For the ECMP hash only: an ICMP message's first bytes do as well. */
+	struct udphdr *ports = pkt4_l4(skb, pkt->l4_off, sizeof(*ports));
 	long rc;
 
-	/* For the ECMP hash only: an ICMP message's first bytes do as well. */
-	if (bpf_skb_load_bytes(skb, pkt->l4_off, ports, sizeof(ports)) < 0)
+	if (!ports)
 		return DROP_NAT;
-
 	fib.family = AF_INET;
 	fib.l4_protocol = ip->protocol;
-	fib.sport = ports[0];
-	fib.dport = ports[1];
+	fib.sport = ports->source;
+	fib.dport = ports->dest;
 	fib.tot_len = skb->gso_size ? 0 : bpf_ntohs(ip->tot_len);
 	fib.ifindex = skb->ingress_ifindex;
 	fib.tos = ip->tos;
@@ -66,7 +66,7 @@ static __always_inline int fib4_redirect(struct __sk_buff *skb, const struct pkt
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return FERRY_ACT_OK;
 
-	if (nat4_dec_ttl(skb, ip->ttl, ip->protocol) < 0)
+	if (nat4_dec_ttl(skb) < 0)
 		return DROP_NAT;
 
 	/* The lookup left the gateway in ipv4_dst, or the destination when on-link. */

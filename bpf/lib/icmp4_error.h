@@ -157,12 +157,12 @@ static __always_inline int icmp4_error_rewrite(struct __sk_buff *skb, const stru
 		return DROP_NAT;
 
 	if (pkt->tuple.daddr == q->tuple.saddr) {
-		ret = nat4_rewrite_addr(skb, pkt, IPV4_DADDR_OFF, pkt->tuple.daddr, to->daddr);
+		ret = nat4_rewrite_addr(skb, pkt, true, pkt->tuple.daddr, to->daddr);
 		if (is_drop(ret))
 			return ret;
 	}
 	if (pkt->tuple.saddr == q->tuple.daddr)
-		return nat4_rewrite_addr(skb, pkt, IPV4_SADDR_OFF, pkt->tuple.saddr, to->saddr);
+		return nat4_rewrite_addr(skb, pkt, false, pkt->tuple.saddr, to->saddr);
 	return 0;
 }
 

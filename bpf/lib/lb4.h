@@ -114,7 +114,8 @@ static __always_inline bool lb4_affinity_valid(const struct lb4_affinity *aff, c
 	struct lb4_key slot_key = *key;
 	const struct lb4_service *slot;
 
-	if (now - aff->last_used > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	/* A record from after `now`, lb_now() being a tick behind, is fresh. */
+	if (now > aff->last_used && now - aff->last_used > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
 		return false;
 	if (aff->slot == 0)
 		return true;
@@ -147,7 +148,7 @@ static __always_inline const struct lb4_backend *lb4_select_backend(struct lb4_k
 
 	if (svc->affinity_timeout) {
 		lb4_affinity_key_set(&akey, svc, key, tuple->saddr);
-		now = bpf_ktime_get_ns();
+		now = lb_now();
 		aff = bpf_map_lookup_elem(&ferry_lb4_aff, &akey);
 		if (aff && lb4_affinity_valid(aff, key, svc, now)) {
 			id = aff->backend_id;

@@ -3,36 +3,25 @@
  * IPv4 address and port rewrites with incremental checksum fix-ups: the IP
  * header checksum, and the TCP/UDP checksum, whose pseudo header covers the
  * addresses. ICMP echo's identifier is its "port" (ct4_key); ICMP's
- * checksum has no pseudo header. Everything goes through helpers by offset,
- * so no packet pointer is held across them (they may move the data and
- * invalidate pointers).
+ * checksum has no pseudo header. Fields are written in place (pkt4_ip(),
+ * pkt4_l4()); the L4 checksum goes through bpf_l4_csum_replace(), after
+ * which packet pointers are looked up again.
  */
 #ifndef FERRY_LIB_NAT4_H
 #define FERRY_LIB_NAT4_H
 
 #include "include/ferry_drop.h"
 #include "lib/common.h"
+#include "lib/csum.h"
 #include "lib/pkt4.h"
 
 /*
- * Wire offsets, from __builtin_offsetof. Verifier workaround: libbpf's
+ * Checksum offsets, from __builtin_offsetof. Verifier workaround: libbpf's
  * offsetof() on vmlinux.h's structs (all marked preserve_access_index) turns
  * into CO-RE relocations, and clang 14 lowered a choice between two of them
  * into a load through the relocated constant ("R1 invalid mem access
  * 'scalar'"). Packet headers have a fixed wire layout: no CO-RE needed.
  */
-#define IPV4_CSUM_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, check))
-#define IPV4_SADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, saddr))
-#define IPV4_DADDR_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, daddr))
-#define IPV4_TTL_OFF	(ETH_HLEN + __builtin_offsetof(struct iphdr, ttl))
-
-/* TCP and UDP keep their ports at the same offsets. */
-#define L4_SPORT_OFF	__builtin_offsetof(struct udphdr, source)
-#define L4_DPORT_OFF	__builtin_offsetof(struct udphdr, dest)
-_Static_assert(__builtin_offsetof(struct tcphdr, source) == __builtin_offsetof(struct udphdr, source) &&
-	       __builtin_offsetof(struct tcphdr, dest) == __builtin_offsetof(struct udphdr, dest),
-	       "TCP and UDP ports share offsets");
-
 #define ICMP4_CSUM_OFF	__builtin_offsetof(struct icmphdr, checksum)
 
 static __always_inline __u32 l4_csum_off(const struct pkt4 *pkt)
@@ -47,51 +36,125 @@ static __always_inline __u32 l4_csum_off(const struct pkt4 *pkt)
 	}
 }
 
-/* Where the tuple's source or destination port is, from the L4 header: an echo has one identifier for both. */
-static __always_inline __u32 l4_port_off(const struct pkt4 *pkt, bool dst)
+/*
+ * The L4 header's checksum field, in place (see pkt4_l4()), or NULL. One
+ * branch per protocol, each with its header's constant size: the verifier
+ * must see which bound holds where.
+ */
+static __always_inline __sum16 *pkt4_l4_check(struct __sk_buff *skb, const struct pkt4 *pkt)
 {
-	if (pkt->tuple.proto == LB_PROTO_ICMP)
-		return ICMP4_ECHO_ID_OFF;
-	return dst ? L4_DPORT_OFF : L4_SPORT_OFF;
+	if (pkt->tuple.proto == LB_PROTO_TCP) {
+		struct tcphdr *th = pkt4_l4(skb, pkt->l4_off, sizeof(*th));
+
+		return th ? &th->check : NULL;
+	}
+	if (pkt->tuple.proto == LB_PROTO_UDP) {
+		struct udphdr *uh = pkt4_l4(skb, pkt->l4_off, sizeof(*uh));
+
+		return uh ? &uh->check : NULL;
+	}
+	struct icmphdr *ih = pkt4_l4(skb, pkt->l4_off, sizeof(*ih));
+
+	return ih ? &ih->checksum : NULL;
 }
 
 /*
- * UDP's checksum 0 means "none" and must stay 0, and a computed 0 must go
- * out as 0xffff (RFC 768): BPF_F_MARK_MANGLED_0 does both. TCP has neither.
+ * Fixes the L4 checksum for one field that went from `from` to `to`: an
+ * address (`pseudo`: TCP's and UDP's checksums cover it through the pseudo
+ * header) or a port (an echo's identifier), as bpf_l4_csum_replace() would,
+ * by how the skb keeps its checksum (pkt->ip_summed):
+ *  - CHECKSUM_PARTIAL (a local sender left it to the device): the field
+ *    holds the pseudo header's sum, uncomplemented; the rest is summed on
+ *    the way out, so only an address moves it;
+ *  - CHECKSUM_NONE, _UNNECESSARY: the field is the whole checksum; RFC 1624;
+ *  - CHECKSUM_COMPLETE: skb->csum, the device's sum of the packet, must
+ *    move too, which only the helper can write: the helper.
+ * UDP's checksum 0 means "none" and stays 0; a computed 0 goes out as
+ * 0xffff (RFC 768). Returns 0 or DROP_NAT; packet pointers held across it
+ * must be looked up again.
  */
-static __always_inline __u64 l4_csum_flags(const struct pkt4 *pkt)
+static __always_inline int nat4_l4_csum(struct __sk_buff *skb, const struct pkt4 *pkt,
+					__be32 from, __be32 to, bool pseudo)
 {
-	return pkt->tuple.proto == LB_PROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
-}
+	bool udp = pkt->tuple.proto == LB_PROTO_UDP;
+	__sum16 *check;
+	__sum16 sum;
 
-/* Rewrites the IPv4 address at `off` (IPV4_SADDR_OFF or IPV4_DADDR_OFF). */
-static __always_inline int nat4_rewrite_addr(struct __sk_buff *skb, const struct pkt4 *pkt,
-					     __u32 off, __be32 from, __be32 to)
-{
-	if (from == to)
+	if (pkt->ip_summed == CHECKSUM_COMPLETE) {
+		__u64 flags = (udp ? BPF_F_MARK_MANGLED_0 : 0) | (pseudo ? BPF_F_PSEUDO_HDR | 4 : 2);
+
+		return bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to, flags) < 0 ? DROP_NAT : 0;
+	}
+	if (pkt->ip_summed == CHECKSUM_PARTIAL && !pseudo)
 		return 0;
-	if (pkt->tuple.proto != LB_PROTO_ICMP &&
-	    bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to,
-				l4_csum_flags(pkt) | BPF_F_PSEUDO_HDR | sizeof(to)) < 0)
+	check = pkt4_l4_check(skb, pkt);
+	if (!check)
 		return DROP_NAT;
-	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, from, to, sizeof(to)) < 0)
-		return DROP_NAT;
-	/* A new tuple: let the stack recompute the flow hash (RPS, ECMP). */
-	if (bpf_skb_store_bytes(skb, off, &to, sizeof(to), BPF_F_INVALIDATE_HASH) < 0)
-		return DROP_NAT;
+	sum = *check;
+	if (udp && !sum)
+		return 0;
+	if (pkt->ip_summed == CHECKSUM_PARTIAL)
+		sum = ~csum_replace4(~sum, from, to);
+	else
+		sum = csum_replace4(sum, from, to);
+	*check = udp && !sum ? 0xffff : sum;
 	return 0;
 }
 
-/* Rewrites the L4 port at `off` from the L4 header (l4_port_off()). */
-static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct pkt4 *pkt,
-					     __u32 off, __be16 from, __be16 to)
+/*
+ * Rewrites the IPv4 source or destination address (`dst`) from `from` to
+ * `to`, and the checksums over it (nat4_l4_csum()), in place.
+ */
+static __always_inline int nat4_rewrite_addr(struct __sk_buff *skb, const struct pkt4 *pkt,
+					     bool dst, __be32 from, __be32 to)
 {
+	struct iphdr *ip;
+	int ret;
+
 	if (from == to)
 		return 0;
-	if (bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to, l4_csum_flags(pkt) | sizeof(to)) < 0)
+	if (pkt->tuple.proto != LB_PROTO_ICMP) {
+		ret = nat4_l4_csum(skb, pkt, from, to, true);
+		if (ret < 0)
+			return ret;
+	}
+	/* After nat4_l4_csum(), whose helper may have moved the data. */
+	ip = pkt4_ip(skb);
+	if (!ip)
 		return DROP_NAT;
-	if (bpf_skb_store_bytes(skb, pkt->l4_off + off, &to, sizeof(to), 0) < 0)
+	if (dst)
+		ip->daddr = to;
+	else
+		ip->saddr = to;
+	ip->check = csum_replace4(ip->check, from, to);
+	/* A new tuple: let the stack recompute the flow hash (RPS, ECMP). */
+	bpf_set_hash_invalid(skb);
+	return 0;
+}
+
+/* Rewrites the tuple's source or destination port (`dst`): an echo's identifier stands for both. */
+static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct pkt4 *pkt,
+					     bool dst, __be16 from, __be16 to)
+{
+	void *l4;
+	int ret;
+
+	if (from == to)
+		return 0;
+	/* A port as the low half of a word: the high half, 0 both times, adds nothing. */
+	ret = nat4_l4_csum(skb, pkt, from, to, false);
+	if (ret < 0)
+		return ret;
+	/* Every L4 header parsed has its ports (an echo its identifier) in its first 8 bytes. */
+	l4 = pkt4_l4(skb, pkt->l4_off, sizeof(struct udphdr));
+	if (!l4)
 		return DROP_NAT;
+	if (pkt->tuple.proto == LB_PROTO_ICMP)
+		((struct icmphdr *)l4)->un.echo.id = to;
+	else if (dst)
+		((struct udphdr *)l4)->dest = to;
+	else
+		((struct udphdr *)l4)->source = to;
 	return 0;
 }
 
@@ -101,11 +164,11 @@ static __always_inline int nat4_rewrite_port(struct __sk_buff *skb, const struct
  */
 static __always_inline int nat4_rewrite_dst(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
 {
-	int ret = nat4_rewrite_addr(skb, pkt, IPV4_DADDR_OFF, pkt->tuple.daddr, addr);
+	int ret = nat4_rewrite_addr(skb, pkt, true, pkt->tuple.daddr, addr);
 
 	if (ret < 0)
 		return ret;
-	return nat4_rewrite_port(skb, pkt, l4_port_off(pkt, true), pkt->tuple.dport, port);
+	return nat4_rewrite_port(skb, pkt, true, pkt->tuple.dport, port);
 }
 
 /*
@@ -115,27 +178,30 @@ static __always_inline int nat4_rewrite_dst(struct __sk_buff *skb, const struct 
  */
 static __always_inline int nat4_rewrite_src(struct __sk_buff *skb, const struct pkt4 *pkt, __be32 addr, __be16 port)
 {
-	int ret = nat4_rewrite_addr(skb, pkt, IPV4_SADDR_OFF, pkt->tuple.saddr, addr);
+	int ret = nat4_rewrite_addr(skb, pkt, false, pkt->tuple.saddr, addr);
 
 	if (ret < 0)
 		return ret;
-	return nat4_rewrite_port(skb, pkt, l4_port_off(pkt, false), pkt->tuple.sport, port);
+	return nat4_rewrite_port(skb, pkt, false, pkt->tuple.sport, port);
 }
 
 /*
  * Decrements the TTL of a packet about to be forwarded past the stack, as a
- * router does, fixing the header checksum over the TTL/protocol word.
+ * router does (the caller has seen it above 1), fixing the header checksum
+ * the way the kernel's ip_decrease_ttl() does: the TTL is the high byte of
+ * its 16-bit word.
  */
-static __always_inline int nat4_dec_ttl(struct __sk_buff *skb, __u8 ttl, __u8 proto)
+static __always_inline int nat4_dec_ttl(struct __sk_buff *skb)
 {
-	__be16 from = bpf_htons((__u16)ttl << 8 | proto);
-	__be16 to = bpf_htons((__u16)(ttl - 1) << 8 | proto);
-	__u8 new_ttl = ttl - 1;
+	struct iphdr *ip = pkt4_ip(skb);
+	__u32 check;
 
-	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, from, to, sizeof(to)) < 0)
+	if (!ip)
 		return DROP_NAT;
-	if (bpf_skb_store_bytes(skb, IPV4_TTL_OFF, &new_ttl, sizeof(new_ttl), 0) < 0)
-		return DROP_NAT;
+	check = ip->check;
+	check += bpf_htons(0x0100);
+	ip->check = (__sum16)(check + (check >= 0xffff));
+	ip->ttl--;
 	return 0;
 }
 

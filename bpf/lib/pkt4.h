@@ -8,6 +8,7 @@
 #ifndef FERRY_LIB_PKT4_H
 #define FERRY_LIB_PKT4_H
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
 #include "include/ferry_lb.h"
@@ -18,8 +19,19 @@ struct pkt4 {
 	struct ct4_key tuple;	/* as on the wire; dir CT_FORWARD; ICMP: see ct4_key, an error's ports are 0 */
 	__u32 l4_off;		/* TCP/UDP/ICMP header, from the Ethernet header */
 	__u8 tcp_flags;		/* TCP: the segment's flags byte; otherwise 0 */
+	__u8 ip_summed;		/* the skb's CHECKSUM_*: how lib/nat4.h fixes the L4 checksum */
 	bool icmp_error;	/* an ICMP error (icmp4_is_error()): its quote says which flow */
 };
+
+/* A kfunc the verifier turns into a register move: the skb behind the context. */
+extern void *bpf_cast_to_kern_ctx(void *ctx) __ksym;
+
+static __always_inline __u8 skb_ip_summed(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+
+	return BPF_CORE_READ_BITFIELD(kskb, ip_summed);
+}
 
 /* Where an ICMP echo keeps its identifier. */
 #define ICMP4_ECHO_ID_OFF	__builtin_offsetof(struct icmphdr, un.echo.id)
@@ -84,14 +96,42 @@ static __always_inline bool pkt_pull(struct __sk_buff *skb, __u32 len)
 }
 
 /*
+ * The packet's IPv4 header, for direct reads and writes, or NULL when the
+ * linear data ends before it. Valid until the next helper that may move the
+ * data (bpf_skb_pull_data(), bpf_l4_csum_replace() ...): then call again.
+ */
+static __always_inline struct iphdr *pkt4_ip(struct __sk_buff *skb)
+{
+	struct iphdr *ip = ctx_data(skb) + ETH_HLEN;
+
+	if ((void *)(ip + 1) > ctx_data_end(skb))
+		return NULL;
+	return ip;
+}
+
+/*
+ * The packet's L4 header at `l4_off` (pkt4.l4_off), `len` bytes of it
+ * directly accessible, or NULL. As pkt4_ip(), valid until the next helper
+ * that may move the data. The mask shows the verifier what pkt4_parse()
+ * checked: the offset is past Ethernet and an IP header of at most 60 bytes.
+ */
+static __always_inline void *pkt4_l4(struct __sk_buff *skb, __u32 l4_off, __u32 len)
+{
+	void *l4 = ctx_data(skb) + (l4_off & 0x7f);
+
+	if (l4 + len > ctx_data_end(skb))
+		return NULL;
+	return l4;
+}
+
+/*
  * Fills `pkt` from an Ethernet + IPv4 + TCP/UDP/ICMP packet and returns
  * true, or returns false with the LB_METRIC_PASS_* reason to pass it on
  * untouched in `why`. ICMP parses when it is an echo or an error; other
  * messages pass. First fragments parse like any packet; later ones (no L4
  * header) pass: fragmented datagrams need fragment tracking, not here yet.
- * The L4 header is copied out with bpf_skb_load_bytes(): its offset depends
- * on the IP header length, and the helper needs no packet pointer the
- * verifier must bound (it also reads non-linear data).
+ * Headers up to the L4 one's first bytes are made linear (pkt_pull()) and
+ * read in place: direct access costs no helper call.
  */
 static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, __u32 *why)
 {
@@ -99,7 +139,8 @@ static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, 
 	void *data_end = ctx_data_end(skb);
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
-	__u32 ip_len, tot_len;
+	__u32 ip_len, tot_len, l4_len;
+	__u8 proto;
 
 	*why = LB_METRIC_PASS_MALFORMED;
 	if ((void *)(eth + 1) > data_end)
@@ -111,57 +152,60 @@ static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, 
 	if (!pkt_pull(skb, ETH_HLEN + sizeof(*ip)))
 		return false;
 	/* Reloaded: pkt_pull() may have moved the data. */
-	data = ctx_data(skb);
-	data_end = ctx_data_end(skb);
-	ip = data + ETH_HLEN;
-	if ((void *)(ip + 1) > data_end)
+	ip = pkt4_ip(skb);
+	if (!ip)
 		return false;
 
 	ip_len = ip->ihl * 4;
 	tot_len = bpf_ntohs(ip->tot_len);
+	proto = ip->protocol;
 	if (ip->version != 4 || ip_len < sizeof(*ip) || tot_len < ip_len)
 		return false;
 	if (ipv4_is_later_fragment(ip)) {
 		*why = LB_METRIC_PASS_FRAGMENT;
 		return false;
 	}
-	if (!lb_proto_supported(ip->protocol)) {
+	if (!lb_proto_supported(proto)) {
 		*why = LB_METRIC_PASS_OTHER_PROTO;
 		return false;
 	}
+	l4_len = l4_hdr_len(proto);
 	/* A first fragment may end before its L4 header does: malformed. */
-	if (tot_len < ip_len + l4_hdr_len(ip->protocol))
+	if (tot_len < ip_len + l4_len)
 		return false;
 
 	pkt->tuple.saddr = ip->saddr;
 	pkt->tuple.daddr = ip->daddr;
-	pkt->tuple.proto = ip->protocol;
+	pkt->tuple.proto = proto;
 	pkt->tuple.dir = CT_FORWARD;
 	pkt->l4_off = ETH_HLEN + ip_len;
+	pkt->ip_summed = skb_ip_summed(skb);
+	if (!pkt_pull(skb, pkt->l4_off + l4_len))
+		return false;
 
-	if (pkt->tuple.proto == LB_PROTO_TCP) {
-		struct tcphdr th;
+	if (proto == LB_PROTO_TCP) {
+		struct tcphdr *th = pkt4_l4(skb, pkt->l4_off, sizeof(*th));
 
-		if (bpf_skb_load_bytes(skb, pkt->l4_off, &th, sizeof(th)) < 0)
+		if (!th)
 			return false;
-		pkt->tuple.sport = th.source;
-		pkt->tuple.dport = th.dest;
-		pkt->tcp_flags = ((__u8 *)&th)[TCP_FLAGS_OFF];
-	} else if (pkt->tuple.proto == LB_PROTO_UDP) {
-		struct udphdr uh;
+		pkt->tuple.sport = th->source;
+		pkt->tuple.dport = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[TCP_FLAGS_OFF];
+	} else if (proto == LB_PROTO_UDP) {
+		struct udphdr *uh = pkt4_l4(skb, pkt->l4_off, sizeof(*uh));
 
-		if (bpf_skb_load_bytes(skb, pkt->l4_off, &uh, sizeof(uh)) < 0)
+		if (!uh)
 			return false;
-		pkt->tuple.sport = uh.source;
-		pkt->tuple.dport = uh.dest;
+		pkt->tuple.sport = uh->source;
+		pkt->tuple.dport = uh->dest;
 	} else {
-		struct icmphdr ih;
+		struct icmphdr *ih = pkt4_l4(skb, pkt->l4_off, sizeof(*ih));
 
-		if (bpf_skb_load_bytes(skb, pkt->l4_off, &ih, sizeof(ih)) < 0)
+		if (!ih)
 			return false;
-		if (icmp4_is_echo(ih.type)) {
-			icmp4_echo_ports(&pkt->tuple, ih.type, ih.un.echo.id);
-		} else if (icmp4_is_error(ih.type)) {
+		if (icmp4_is_echo(ih->type)) {
+			icmp4_echo_ports(&pkt->tuple, ih->type, ih->un.echo.id);
+		} else if (icmp4_is_error(ih->type)) {
 			pkt->icmp_error = true;
 		} else {
 			*why = LB_METRIC_PASS_OTHER_PROTO;

@@ -38,19 +38,19 @@ static __always_inline const struct local_pod4 *local_pod4_lookup(__be32 addr)
 }
 
 /*
- * Delivers the packet (IP header `ip`) into the pod `pod`. Returns
- * FERRY_ACT_REDIRECT or DROP_NAT. The kernel checks the host veth when it
- * acts on the redirect: one gone meanwhile (the pod deleted) drops the packet.
+ * Delivers the packet into the pod `pod`. Returns FERRY_ACT_REDIRECT or
+ * DROP_NAT. The kernel checks the host veth when it acts on the redirect:
+ * one gone meanwhile (the pod deleted) drops the packet.
  */
-static __always_inline int route4_to_pod(struct __sk_buff *skb, const struct local_pod4 *pod, const struct iphdr *ip)
+static __always_inline int route4_to_pod(struct __sk_buff *skb, const struct local_pod4 *pod)
 {
-	__u8 macs[2 * ETH_ALEN];
+	struct ethhdr *eth = ctx_data(skb);
 
-	__builtin_memcpy(macs, pod->pod_mac, ETH_ALEN);
-	__builtin_memcpy(macs + ETH_ALEN, pod->host_mac, ETH_ALEN);
-	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) < 0)
+	if ((void *)(eth + 1) > ctx_data_end(skb))
 		return DROP_NAT;
-	if (nat4_dec_ttl(skb, ip->ttl, ip->protocol) < 0)
+	__builtin_memcpy(eth->h_dest, pod->pod_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, pod->host_mac, ETH_ALEN);
+	if (nat4_dec_ttl(skb) < 0)
 		return DROP_NAT;
 	/* TC_ACT_SHOT only for flags other than 0. */
 	return bpf_redirect_peer(pod->ifindex, 0) == FERRY_ACT_REDIRECT ? FERRY_ACT_REDIRECT : DROP_NAT;
@@ -67,20 +67,20 @@ static __always_inline int route4_to_pod(struct __sk_buff *skb, const struct loc
 static __always_inline int route4(struct __sk_buff *skb, const struct pkt4 *pkt, bool from_pod, bool flow_redirect)
 {
 	const struct local_pod4 *pod;
-	struct iphdr ip;
+	struct iphdr *ip = pkt4_ip(skb);
 	int ret;
 
 	/* Read back: a translation may have rewritten both ends. */
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0)
+	if (!ip)
 		return DROP_NAT;
-	if (ip.ttl <= 1)
+	if (ip->ttl <= 1)
 		return flow_redirect ? DROP_TTL : FERRY_ACT_OK;
-	if (!ipv4_is_one_host(ip.daddr))
+	if (!ipv4_is_one_host(ip->daddr))
 		return FERRY_ACT_OK;
 
-	pod = local_pod4_lookup(ip.daddr);
+	pod = local_pod4_lookup(ip->daddr);
 	if (pod) {
-		ret = route4_to_pod(skb, pod, &ip);
+		ret = route4_to_pod(skb, pod);
 		if (ret == FERRY_ACT_REDIRECT)
 			lb_count(LB_METRIC_PEER_REDIRECT);
 		return ret;
@@ -88,7 +88,7 @@ static __always_inline int route4(struct __sk_buff *skb, const struct pkt4 *pkt,
 	if (!from_pod && !flow_redirect)
 		return FERRY_ACT_OK;
 
-	ret = fib4_redirect(skb, pkt, &ip);
+	ret = fib4_redirect(skb, pkt, ip);
 	if (ret == FERRY_ACT_REDIRECT)
 		lb_count(LB_METRIC_FIB_REDIRECT);
 	else if (ret == FERRY_ACT_OK && flow_redirect)

@@ -60,7 +60,7 @@ static __always_inline int snat4_claim(struct ct4_key *reply_key, struct ct4_flo
 				       const struct node_cfg *cfg, __be16 held)
 {
 	struct ct_entry entry = {
-		.last_seen = bpf_ktime_get_ns(),
+		.last_seen = lb_now(),
 		.lifetime_ns = ct_lifetime(reply_key->proto, CT_NEW),
 		.state = CT_NEW,
 	};

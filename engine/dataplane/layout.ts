@@ -235,8 +235,10 @@ export interface Ct4Key {
 }
 
 /**
- * struct ct_entry. Stale once CLOCK_MONOTONIC (bpf_ktime_get_ns(); in Node,
+ * struct ct_entry. Stale once CLOCK_MONOTONIC (in Node,
  * process.hrtime.bigint()) passes lastSeenNs + lifetimeNs: see ctStale().
+ * The programs write CLOCK_MONOTONIC as of the last tick, a few ms behind;
+ * an active flow's entries are refreshed at least once a second.
  */
 export interface CtEntry {
   lastSeenNs: bigint;

@@ -37,6 +37,14 @@ export const OK = 0;
 export const SHOT = 2;
 export const REDIRECT = 7;
 
+/**
+ * The programs' clock (lib/common.h, lb_now()) is CLOCK_MONOTONIC as of
+ * the last timer tick: up to one tick (10 ms at HZ=100) behind
+ * process.hrtime.bigint(). What it records is at least bpfClockFloor(),
+ * read just before.
+ */
+export const bpfClockFloor = (): bigint => process.hrtime.bigint() - 20_000_000n;
+
 export interface Endpoint {
   address: string;
   port: number;

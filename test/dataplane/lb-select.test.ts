@@ -15,7 +15,7 @@ import {
 } from '../../engine/dataplane/layout.js';
 import { maglevTable } from '../../engine/dataplane/maglev.js';
 import { isRoot } from '../support/netns.js';
-import { type LbFixture, loadLb, OK } from './lb-fixture.js';
+import { bpfClockFloor, type LbFixture, loadLb, OK } from './lb-fixture.js';
 import { ipv4Packet, parseIpv4Packet, TCP } from './packets.js';
 
 const VIP = '10.96.0.10';
@@ -165,7 +165,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
 
   it('sends one client, from any source port, to one backend, and records it', async () => {
     const lb = await withService({ affinityTimeout: 10800 });
-    const before = process.hrtime.bigint();
+    const before = bpfClockFloor();
     const first = await pick(lb, CLIENT, 30000);
     for (let sport = 30001; sport < 30050; sport++) expect(await pick(lb, CLIENT, sport)).toBe(first);
     const entry = record(lb)!;
@@ -198,7 +198,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
     const fresh: number[] = [];
     for (let i = 0; i < 20; i++) {
       plant(timeout - 5_000_000_000n);
-      const before = process.hrtime.bigint();
+      const before = bpfClockFloor();
       fresh.push(await pick(lb, CLIENT, 31000 + i));
       expect(record(lb)!.lastUsedNs).toBeGreaterThanOrEqual(before);
     }
