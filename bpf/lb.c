@@ -136,45 +136,42 @@ static __always_inline int lb4_no_backend(struct __sk_buff *skb, const struct pk
 	return LB_METRIC_REJECT_NO_BACKEND;
 }
 
-// A packet to a service: to the backend the flow is pinned to, or to a new
-// one (lb4_select_backend()) for a new flow (or when the pinned backend is gone). A flow already
-// tracked keeps its backend even once the service has no ready backends
-// left, as established connections do under kube-proxy, and keeps its
-// flags and source port. `from_outside`: from_uplink's packet (SNAT when
-// the service says so). A pod whose flow lands on itself gets its source
-// SNATed to LB_HAIRPIN_ADDR4, keeping its port when no other flow to it has
-// that one (CT_F_HAIRPIN). Sets *ct_flags; returns LB_METRIC_TRANSLATED,
-// LB_METRIC_REJECT_NO_BACKEND (packet untouched: the caller answers it) or
-// a drop code.
-static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 *pkt, struct lb4_key *svc_key,
+// A packet to a service: to the backend its flow is pinned to (`backend`,
+// the one of `own`, the flow's forward entry: lb4_ingress() looked them
+// up), or to a new one (lb4_select_backend()) for a new flow, or when the
+// pinned backend is gone (`own` then names the entry to replace). A flow
+// already tracked keeps its backend even once the service has no ready
+// backends left, as established connections do under kube-proxy, and keeps
+// its flags and source port. `svc` and `svc_key` (the service scope) are
+// used only to pick a backend. `from_outside`: from_uplink's packet (SNAT
+// when the service says so). A pod whose flow lands on itself gets its
+// source SNATed to LB_HAIRPIN_ADDR4, keeping its port when no other flow to
+// it has that one (CT_F_HAIRPIN). Sets *ct_flags; returns
+// LB_METRIC_TRANSLATED, LB_METRIC_REJECT_NO_BACKEND (packet untouched: the
+// caller answers it) or a drop code.
+static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 *pkt, struct ct_entry *own,
+				       const struct lb4_backend *backend, struct lb4_key *svc_key,
 				       const struct lb4_service *svc, bool from_outside, enum ct_flags *ct_flags)
 {
 	struct ct4_key key = pkt->tuple;
 	struct ct4_key reply_key;
 	struct ct4_flow flow = {};
-	const struct lb4_backend *backend = NULL;
-	struct ct_entry *own = ct4_lookup(&key);
 	bool created = !own;
 	__be16 held = 0;
 	__be32 addr;
 	__be16 port;
 	int ret;
 
-	if (own) {
-		backend = lb4_lookup_backend(own->backend_id);
-		if (backend) {
-			flow.backend_id = own->backend_id;
-			flow.rev_nat_index = own->rev_nat_index;
-			flow.flags = own->flags;
-			flow.snat_addr = own->nat_addr;
-			held = own->nat_port;
-		} else {
+	if (backend) {
+		flow.backend_id = own->backend_id;
+		flow.rev_nat_index = own->rev_nat_index;
+		flow.flags = own->flags;
+		flow.snat_addr = own->nat_addr;
+		held = own->nat_port;
+	} else {
+		if (own)
 			lb_count(LB_METRIC_CT_RESELECTED);
-			own = NULL;	// replaced below, pinned to the new backend
-		}
-	}
-
-	if (!backend) {
+		own = NULL;	// replaced below, pinned to the new backend
 		flow.rev_nat_index = svc->rev_nat_index;
 		flow.flags = lb4_new_flow_flags(svc, from_outside);
 		if (svc->count == 0)
@@ -347,16 +344,23 @@ static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt
 	return verdict;
 }
 
-// What from_pod and from_uplink share: a packet to a service frontend is
-// load-balanced (from a pod, in the frontend's internal scope; from outside,
-// only an external frontend), anything else may be a reply to undo; ICMP
-// errors are translated as their flow is. `from_pod` is a constant at each
-// call, so each program keeps only its own branches.
+// What from_pod and from_uplink share: a packet of a tracked service flow
+// goes to its backend; otherwise a packet to a service frontend is
+// load-balanced (from a pod, in the frontend's internal scope; from
+// outside, only an external frontend), anything else may be a reply to
+// undo; ICMP errors are translated as their flow is. The flow's forward
+// entry comes first: an established flow's packet needs neither the service
+// nor anything else looked up, and one of a flow whose service is gone
+// still reaches its backend, as conntrack keeps it under kube-proxy.
+// `from_pod` is a constant at each call, so each program keeps only its own
+// branches.
 static __always_inline int lb4_ingress(struct __sk_buff *skb, bool from_pod)
 {
 	struct pkt4 pkt = {};
 	struct lb4_key svc_key = {};
-	const struct lb4_service *svc;
+	const struct lb4_service *svc = NULL;
+	const struct lb4_backend *backend = NULL;
+	struct ct_entry *own;
 	enum ct_flags ct_flags = 0;
 	int outcome;
 	__u32 why;
@@ -365,13 +369,20 @@ static __always_inline int lb4_ingress(struct __sk_buff *skb, bool from_pod)
 		return lb_verdict(why);
 	if (pkt.icmp_error)
 		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, from_pod);
-	svc = lb4_lookup_service(&svc_key, &pkt.tuple);
-	if (svc && !from_pod && !(svc->flags & LB_SVC_F_EXTERNAL))
-		return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
-	if (svc)
-		outcome = lb4_forward(skb, &pkt, &svc_key, from_pod ? lb4_internal_scope(&svc_key, svc) : svc, !from_pod, &ct_flags);
-	else
-		outcome = lb4_reply(skb, &pkt, &ct_flags);
+	/* A masqueraded flow's entry is to_uplink's: not a service flow. */
+	own = ct4_lookup(&pkt.tuple);
+	if (own && !(own->flags & CT_F_MASQ))
+		backend = lb4_lookup_backend(own->backend_id);
+	if (!backend) {
+		svc = lb4_lookup_service(&svc_key, &pkt.tuple);
+		if (!svc)
+			return lb_send(skb, &pkt, lb4_reply(skb, &pkt, &ct_flags), ct_flags, from_pod);
+		if (!from_pod && !(svc->flags & LB_SVC_F_EXTERNAL))
+			return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
+		if (from_pod)
+			svc = lb4_internal_scope(&svc_key, svc);
+	}
+	outcome = lb4_forward(skb, &pkt, own, backend, &svc_key, svc, !from_pod, &ct_flags);
 	return lb_send(skb, &pkt, outcome, ct_flags, from_pod);
 }
 

@@ -74,21 +74,18 @@ static __always_inline int icmp4_port_unreach(struct __sk_buff *skb, const struc
 	__s64 sum;
 
 	/*
-	 * Verifier workaround: the quote's length is variable (IP options),
-	 * and the verifier accepts it as the size of bpf_skb_load_bytes(),
-	 * bpf_csum_diff() and bpf_skb_store_bytes() on the stack buffer only
-	 * with bounds it can see: non-zero, and within the buffer. pkt4_parse()
-	 * checked the IP header length, but pkt->l4_off is read back from
-	 * memory without them, so the bounds are checked again right here.
+	 * The quote: the IP header (options and all) and 8 bytes after it.
+	 * Verifier workaround: the length is variable, and the verifier accepts
+	 * it as the size of bpf_skb_load_bytes(), bpf_csum_diff() and
+	 * bpf_skb_store_bytes() on the stack buffer only with bounds it can
+	 * see: non-zero, and within the buffer. pkt->l4_off is read back from
+	 * memory without the bounds pkt4_parse() checked, and clang turns range
+	 * checks into arithmetic on copies the verifier cannot follow; a mask
+	 * bounds the value itself. An IP header length is a multiple of 4 from
+	 * 20 to 60, which the mask keeps, and bpf_csum_diff() sums whole 4-byte
+	 * words (-EINVAL otherwise).
 	 */
-	quote_len = pkt->l4_off - ETH_HLEN + ICMP4_QUOTE_L4;
-	if (quote_len < sizeof(struct iphdr) + ICMP4_QUOTE_L4 || quote_len > ICMP4_QUOTE_MAX)
-		return DROP_NAT;
-	/*
-	 * bpf_csum_diff() sums whole 4-byte words (-EINVAL otherwise); an IP
-	 * header length is a multiple of 4, so this only says so.
-	 */
-	quote_len &= ~3U;
+	quote_len = ((pkt->l4_off - ETH_HLEN) & 0x3c) + ICMP4_QUOTE_L4;
 	icmp_len = sizeof(struct icmphdr) + quote_len;
 
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, reply.quote, quote_len) < 0)

@@ -127,8 +127,11 @@ static __always_inline int nat4_rewrite_addr(struct __sk_buff *skb, const struct
 	else
 		ip->saddr = to;
 	ip->check = csum_replace4(ip->check, from, to);
-	/* A new tuple: let the stack recompute the flow hash (RPS, ECMP). */
-	bpf_set_hash_invalid(skb);
+	/*
+	 * The skb's flow hash (RPS, ECMP, fq) stays the one of the tuple before
+	 * translation: still one per flow, as consistent as a new one would be,
+	 * and the stack need not dissect the packet again to get it.
+	 */
 	return 0;
 }
 

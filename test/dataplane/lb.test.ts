@@ -141,6 +141,17 @@ describe.skipIf(!isRoot)('from_pod service load balancing (needs root: BPF_PROG_
     expect(lb.nonZeroCounters()).toEqual({ translated: 21n, ct_created: 1n });
   });
 
+  it('keeps a tracked flow on its backend after its service is gone, as conntrack does; a new flow to it passes', async () => {
+    const lb = await withService();
+    const syn: Ipv4Spec = { proto: 'tcp', src: CLIENT, dst: VIP, sport: 40003, dport: 80, flags: TCP.SYN };
+    const backend = await expectDnat(lb, syn);
+    for (const key of [...lb.services.keys()]) lb.services.delete(key);
+    expect(await expectDnat(lb, { ...syn, flags: TCP.ACK })).toEqual(backend);
+    const fresh = await lb.run(ipv4Packet({ ...syn, sport: 40004 }));
+    expect(fresh.retval).toBe(NEXT);
+    expect(lb.nonZeroCounters()).toEqual({ translated: 2n, ct_created: 1n, pass_no_service: 1n });
+  });
+
   it('rewrites the source of the backend’s replies back to the service IP:port', async () => {
     const lb = await withService();
     const backend = await expectDnat(lb, { proto: 'tcp', src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: TCP.SYN });
