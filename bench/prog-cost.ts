@@ -8,8 +8,9 @@
 // established Service flow, the first packet of a new flow (backend picked
 // at random; by Maglev), a plain pod→pod packet, each delivered into a local
 // pod as host routing does. References (prog-cost/reference.bpf.c, compiled here):
-// nop, what the test-run loop adds to each run, and floor_redirect (one hash
-// lookup, the MACs rewritten, bpf_redirect_peer()). Scales alternate round
+// nop, what the test-run loop adds to each run; floor_redirect (one hash
+// lookup, the MACs rewritten, bpf_redirect_peer()), and floor_ct_insert
+// (one conntrack-like entry of a new key written). Scales alternate round
 // by round; medians over the rounds are reported. Raw figures go to
 // build/bench/prog-cost-<timestamp>.json.
 //
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
       for (const scale of round % 2 === 0 ? o.scales : [...o.scales].reverse()) {
         lb.setFillers(scale - MEASURED_SERVICES);
         const serviceEntries = lb.serviceEntries;
-        const ref = await measureReference(reference.program('nop'), reference.program('floor_redirect'), o.calls);
+        const ref = await measureReference({ nop: reference.program('nop'), floor: reference.program('floor_redirect'), ctInsert: reference.program('floor_ct_insert') }, reference.map('floor_ct'), o.calls);
         const cases = await measureCases(lb, o.calls);
         runs.push({ round, scale, serviceEntries, reference: ref, cases });
         say(`  round ${round + 1}/${o.rounds}, ${thousands(scale)} Services: ${cases.map((c) => `${c.key} ${c.ns.toFixed(0)} ns`).join(', ')}; floor ${ref.floor} ns, nop ${ref.nop} ns`);

@@ -26,7 +26,7 @@
 // unless exactly the expected outcomes moved: a figure is known to be the
 // path it names. The kernel reports whole ns per run, averaged over a call;
 // the figure is the median over the calls.
-import type { BpfProgram } from '../../engine/bpf/index.js';
+import type { BpfMap, BpfProgram } from '../../engine/bpf/index.js';
 import { ipv4Packet, TCP } from '../../test/dataplane/packets.js';
 import { median } from '../support/stats.js';
 import { moved, type LbUnderTest, type ServiceSpec } from './fixture.js';
@@ -48,6 +48,8 @@ export interface Reference {
   nop: number;
   /** The floor program. */
   floor: number;
+  /** One new conntrack-like entry per run (floor_ct_insert). */
+  ctInsert: number;
 }
 
 /** Runs per BPF_PROG_RUN call: a frame's TTL (255) lasts 254 deliveries. */
@@ -112,13 +114,23 @@ async function timeCase(lb: LbUnderTest, key: CaseKey, calls: number, frame: (i:
   return { key, ns, packets: calls * BATCH, counters };
 }
 
-/** The nop and floor programs of reference.bpf.c. */
-export async function measureReference(nop: BpfProgram, floor: BpfProgram, calls: number): Promise<Reference> {
+/** The reference programs (reference.bpf.c); `ctMap` is floor_ct_insert's map, emptied as conntrack is in the new-flow cases. */
+export async function measureReference(programs: Record<'nop' | 'floor' | 'ctInsert', BpfProgram>, ctMap: BpfMap, calls: number): Promise<Reference> {
   const frame = tcp(CLIENT, 40000, POD, TCP.ACK);
-  const f = await floor.testRun({ data: frame });
+  const f = await programs.floor.testRun({ data: frame });
   if (f.retval !== 7) throw new Error(`the floor program returned ${f.retval}, not TC_ACT_REDIRECT (7): its peer entry is missing`);
-  return { nop: await timeCalls(nop, calls, () => frame), floor: await timeCalls(floor, calls, () => frame) };
+  const before = [...ctMap.keys()].length;
+  const clear = () => {
+    for (const key of [...ctMap.keys()]) ctMap.delete(key);
+  };
+  const ctInsert = await timeCalls(programs.ctInsert, calls, () => frame, (i) => (i % clearEvery(ctMap.maxEntries, 1) === 0 ? clear() : undefined));
+  if ([...ctMap.keys()].length === before) throw new Error('floor_ct_insert wrote no entries');
+  clear();
+  return { nop: await timeCalls(programs.nop, calls, () => frame), floor: await timeCalls(programs.floor, calls, () => frame), ctInsert };
 }
+
+/** Calls between emptying a table of `capacity` written `perRun` entries a run: its fill stays below a third. */
+const clearEvery = (capacity: number, perRun: number) => Math.max(1, Math.floor(capacity / 3 / (perRun * BATCH)));
 
 /** The established pair's flows, created and established (SYN, then ACK, both ways round). */
 async function establish(lb: LbUnderTest): Promise<void> {
@@ -138,12 +150,12 @@ export async function measureCases(lb: LbUnderTest, calls: number): Promise<Case
   results.push(await timeCase(lb, 'established', calls, () => tcp(CLIENT, 40000, A, TCP.ACK), { translated: n, peer_redirect: n }));
   results.push(await timeCase(lb, 'pod-to-pod', calls, () => tcp(CLIENT, 40000, POD, TCP.ACK), { pass_no_service: n, peer_redirect: n }));
 
-  const clearEvery = Math.max(1, Math.floor(lb.conntrackCapacity / 3 / (2 * BATCH)));
+  const every = clearEvery(lb.conntrackCapacity, 2);
   for (const key of ['new-random', 'new-maglev'] as const) {
     lb.clearConntrack();
     const first = { address: RINGS[key].address, port: ringPort(0) };
     const frame = (i: number) => tcp(`10.245.${(i >> 8) & 255}.${i & 255}`, 10_000 + (i % 50_000), first, TCP.SYN);
-    const between = (i: number) => (i > 0 && i % clearEvery === 0 ? lb.clearConntrack() : undefined);
+    const between = (i: number) => (i > 0 && i % every === 0 ? lb.clearConntrack() : undefined);
     results.push(await timeCase(lb, key, calls, frame, { translated: n, ct_created: n, peer_redirect: n }, between));
   }
   lb.clearConntrack();

@@ -9,6 +9,10 @@
 //  - floor_redirect: the least a pod-to-pod datapath does: one hash lookup of the
 //    destination, the MACs rewritten, bpf_redirect_peer(). Issue #4 puts
 //    it at about 75 ns here.
+//  - floor_ct_insert: the least a new flow's conntrack costs: one entry of
+//    a key never seen before written into an LRU hash like ferry_ct4 (its
+//    key and value sizes, its 65,536 entries). A new flow of ferry's
+//    writes two (lib/ct4.h: the forward and the reverse entry).
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -28,6 +32,30 @@ struct {
 	__type(key, __be32);	/* pod address */
 	__type(value, struct peer);
 } floor_peers SEC(".maps");
+
+/* ct4_key's and ct_entry's sizes (include/ferry_lb.h), CT4_MAX entries. */
+struct ct_like_key {
+	__u32 words[4];
+};
+
+struct ct_like_entry {
+	__u64 words[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ct_like_key);
+	__type(value, struct ct_like_entry);
+} floor_ct SEC(".maps");
+
+/* Runs so far on this CPU: what makes every key a new one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} floor_ct_runs SEC(".maps");
 
 SEC("tc")
 int nop(struct __sk_buff *skb)
@@ -52,6 +80,24 @@ int floor_redirect(struct __sk_buff *skb)
 	__builtin_memcpy(eth->h_dest, peer->mac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, peer->gateway_mac, ETH_ALEN);
 	return bpf_redirect_peer(peer->ifindex, 0);
+}
+
+SEC("tc")
+int floor_ct_insert(struct __sk_buff *skb)
+{
+	struct ct_like_entry entry = { .words = { 1 } };
+	struct ct_like_key key = {};
+	__u32 zero = 0;
+	__u64 *runs = bpf_map_lookup_elem(&floor_ct_runs, &zero);
+
+	if (!runs)
+		return TC_ACT_OK;
+	*runs += 1;
+	key.words[0] = (__u32)*runs;
+	key.words[1] = (__u32)(*runs >> 32);
+	key.words[2] = bpf_get_smp_processor_id();
+	bpf_map_update_elem(&floor_ct, &key, &entry, BPF_NOEXIST);
+	return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
