@@ -5,8 +5,11 @@
 //   make bench-programming   (node --import tsx bench/programming.ts [options]; --help lists them)
 //
 // Contenders:
-//   - ferry's Reconciler in this process: desiredState() over every Service
-//     and apply() (programming/reconciler.ts);
+//   - ferry's sync path in this process, the one the daemon runs on API
+//     server events (programming/sync.ts): ServiceSync's first sync of every
+//     Service (conversion, desired state, apply() on empty maps), then one
+//     endpoint change synced by key (DesiredStates.update and the
+//     Reconciler's by-key diff), on real BPF maps;
 //   - `ferry daemon --services DIR` on a JSON manifest of the same Services
 //     and EndpointSlices: its first sync, and edits of the file
 //     (programming/daemon.ts);
@@ -30,7 +33,7 @@ import { loadDataplane } from '../engine/dataplane/loader.js';
 import { iptablesVersion, type IptablesBackend } from './dataplane/kube-proxy.js';
 import { daemonRun, type DaemonRun } from './programming/daemon.js';
 import { iptablesRound, type IptablesRound } from './programming/iptables.js';
-import { reconcilerRound, type ReconcilerRound } from './programming/reconciler.js';
+import { syncRound, type SyncRound } from './programming/sync.js';
 import { renderProgramming } from './programming/report.js';
 import { Cleanup } from './support/cleanup.js';
 import { environment, integer, printEnvironment, requireCommands, requireRoot, say, thousands, writeRaw } from './support/cli.js';
@@ -53,8 +56,8 @@ function parseOptions(): Options {
     .description("times programming N Services × K endpoints into ferry's maps, and one endpoint change, beside iptables-restore of kube-proxy's rules")
     .option('--services <n>', 'Services (one TCP port each)', integer(1), 10_000)
     .option('--endpoints <n>', 'endpoints per Service', integer(1), 3)
-    .option('--rounds <n>', 'rounds of the Reconciler and iptables-restore (the median is reported)', integer(1), 5)
-    .option('--changes <n>', 'one-endpoint changes applied by the Reconciler per round', integer(1), 20)
+    .option('--rounds <n>', "rounds of ferry's sync path and iptables-restore (the median is reported)", integer(1), 5)
+    .option('--changes <n>', 'one-endpoint changes synced per round', integer(1), 20)
     .option('--edits <n>', 'edits of the manifest while the daemon runs', integer(1), 10)
     .addOption(new Option('--iptables <backends...>', 'iptables backends to time').choices(['nft', 'legacy']).default(['nft', 'legacy']))
     .option('--no-daemon', 'skip the daemon (file source)');
@@ -91,18 +94,18 @@ async function main(): Promise<void> {
     const started = new Date();
     const env = { ...environment(), ...Object.fromEntries(o.iptables.map((b) => [`iptables-${b}`, iptablesVersion(b)])) };
 
-    const reconciler: ReconcilerRound[] = [];
+    const reconciler: SyncRound[] = [];
     const iptables: Record<string, IptablesRound[]> = Object.fromEntries(o.iptables.map((b) => [b, []]));
     for (let round = 0; round < o.rounds; round++) {
       // Which contender goes first rotates from round to round.
       const steps: Array<() => Promise<void>> = [
-        async () => void reconciler.push(await reconcilerRound(dp, services, changed, o.changes)),
+        async () => void reconciler.push(await syncRound(dp, services, changed, o.changes)),
         ...o.iptables.map((b) => async () => void iptables[b]!.push(iptablesRound(node, b, services, changed))),
       ];
       for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length]!();
       const r = reconciler.at(-1)!;
       say(
-        `  round ${round + 1}/${o.rounds}: ferry ${(r.full.desiredMs + r.full.applyMs).toFixed(0)} ms, change ${median(r.changes.map((c) => c.desiredMs + c.applyMs)).toFixed(1)} ms (median of ${o.changes}); ` +
+        `  round ${round + 1}/${o.rounds}: ferry ${r.full.ms.toFixed(0)} ms, change ${median(r.changes.map((c) => c.ms)).toFixed(1)} ms (median of ${o.changes}); ` +
           o.iptables.map((b) => `iptables-${b} ${iptables[b]!.at(-1)!.fullMs.toFixed(0)} ms, change ${iptables[b]!.at(-1)!.changeMs.toFixed(0)} ms`).join('; '),
       );
     }

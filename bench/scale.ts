@@ -52,6 +52,7 @@ interface Options {
   updateRate: number;
   minSyncMs: number;
   iptables: IptablesBackend[];
+  daemonNodeArgs: string;
 }
 
 function parseOptions(): Options {
@@ -63,7 +64,8 @@ function parseOptions(): Options {
     .option('--updates <n>', 'endpoint updates sent at a steady rate for the CPU figure', integer(1), 1000)
     .option('--update-rate <n>', 'updates per second', integer(1), 100)
     .option('--min-sync-ms <n>', "the daemon's minSyncPeriod: at most one sync per this period", integer(0), DEFAULT_MIN_SYNC_PERIOD_MS)
-    .addOption(new Option('--iptables <backends...>', 'iptables backends to time').choices(['nft', 'legacy']).default(['nft', 'legacy']));
+    .addOption(new Option('--iptables <backends...>', 'iptables backends to time').choices(['nft', 'legacy']).default(['nft', 'legacy']))
+    .option('--daemon-node-args <flags>', "node flags for the daemon, space-separated, to profile it (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof')", '');
   program.parse();
   return program.opts<Options>();
 }
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
     const entries = o.services * (1 + o.endpoints);
     const room = (n: number) => 2 ** Math.ceil(Math.log2(n + 1024));
     const t0 = performance.now();
-    const daemon = new DaemonProcess(node, [daemonScript, kubeconfig, pinRoot, String(room(entries)), String(room(o.services * o.endpoints)), String(o.minSyncMs)]);
+    const daemon = new DaemonProcess(node, [daemonScript, kubeconfig, pinRoot, String(room(entries)), String(room(o.services * o.endpoints)), String(o.minSyncMs)], o.daemonNodeArgs.split(' ').filter(Boolean));
     cleanup.add('kill the daemon', () => daemon.kill());
     const everything = (l: LogLine) => isSync(l) && l.frontends === o.services && l.backends === o.services * o.endpoints;
     const converged = await daemon.waitFor('the sync with every Service', (l) => everything(l) || l.level === 50, 300_000);
@@ -176,7 +178,7 @@ async function main(): Promise<void> {
     }
 
     const results: ScaleResults = { services: o.services, endpoints: o.endpoints, minSyncMs: o.minSyncMs, convergence, rss, latencies, stream, iptables };
-    const file = writeRaw('scale', started, { started: started.toISOString(), environment: env, options: o, results, daemonSyncs: daemon.lines.filter(isSync) });
+    const file = writeRaw('scale', started, { started: started.toISOString(), environment: env, options: o, results, daemonSyncs: daemon.lines.filter(isSync), daemonMemory: daemon.lines.filter((l) => l.memory !== undefined) });
     printEnvironment(`${thousands(o.services)} Services, ${thousands(o.services * o.endpoints)} endpoints through the watch path, ${started.toISOString()}`, env);
     console.log(`  daemon: scale/daemon.ts on dist/ (the daemon's API-server path; maps sized ${thousands(room(entries))} service entries, ${thousands(room(o.services * o.endpoints))} backends); minSyncPeriod ${o.minSyncMs} ms`);
     console.log(`\n${renderScale(results)}`);

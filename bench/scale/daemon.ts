@@ -18,7 +18,7 @@ import { ServiceSync } from '../../plugin/daemon/services.js';
 const [kubeconfig, pinRoot, serviceEntries, backends, minSyncMs] = process.argv.slice(2);
 const log = pino({ name: 'ferry-daemon' });
 const dp = await loadDataplane(pinRoot, undefined, { maxEntries: { services: Number(serviceEntries), backends: Number(backends) } });
-log.info({ pinRoot, services: dp.maps.services.maxEntries, backends: dp.maps.backends.maxEntries }, 'dataplane loaded');
+log.info({ pinRoot, services: dp.maps.services.maxEntries, backends: dp.maps.backends.maxEntries, memory: process.memoryUsage() }, 'dataplane loaded');
 const reconciler = await Reconciler.adopt(dp.maps);
 let sync: ServiceSync | undefined;
 const source = new K8sApiSource({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfig! }), nodeName: 'bench', log, onChange: () => sync?.schedule() });
@@ -29,6 +29,8 @@ sync = new ServiceSync({
   maps: dp.maps,
   log,
   minSyncPeriodMs: Number(minSyncMs),
+  // Where the memory is after each sync: the V8 heap beside the RSS the bench reads.
+  hooks: { synced: () => log.info({ memory: process.memoryUsage() }, 'memory') },
 });
 source.start();
 

@@ -8,11 +8,27 @@
 // of them, every time. update() goes further for a source that knows which
 // Services changed: it converts only their objects.
 import { clusterStateFromObjects, SERVICE_NAME_LABEL, type ClusterState, type ManifestProblem, type SourcedObject } from './k8s.js';
+import { flat } from './flat-string.js';
 import { serviceKey, type Endpoint, type Service } from './model.js';
 
+/** One object's conversion, kept small: a daemon holds one per object in the cluster. */
 interface Converted {
   resourceVersion: string;
-  state: ClusterState;
+  services: readonly Service[];
+  endpoints: ReadonlyArray<readonly [string, Endpoint[]]>;
+  problems: readonly ManifestProblem[];
+}
+
+const NONE = Object.freeze([]) as readonly never[];
+
+function convertOne(resourceVersion: string, o: SourcedObject): Converted {
+  const state = clusterStateFromObjects([o]);
+  return {
+    resourceVersion,
+    services: state.services.length > 0 ? state.services : NONE,
+    endpoints: state.endpoints.size > 0 ? [...state.endpoints] : NONE,
+    problems: state.problems.length > 0 ? state.problems : NONE,
+  };
 }
 
 type Obj = { kind?: unknown; metadata?: { namespace?: unknown; name?: unknown; resourceVersion?: unknown } };
@@ -22,7 +38,7 @@ function identity(o: SourcedObject): { key: string; resourceVersion: string } | 
   const object = o.object as Obj | null;
   const rv = object?.metadata?.resourceVersion;
   if (typeof rv !== 'string' || rv === '') return undefined;
-  return { key: `${String(object!.kind)}/${String(object!.metadata!.namespace ?? '')}/${String(object!.metadata!.name)}`, resourceVersion: rv };
+  return { key: flat(`${String(object!.kind)}/${String(object!.metadata!.namespace ?? '')}/${String(object!.metadata!.name)}`), resourceVersion: rv };
 }
 
 export class ClusterStates {
@@ -44,21 +60,21 @@ export class ClusterStates {
     for (let i = 0; i < objects.length; i++) {
       const { key, resourceVersion } = ids[i]!;
       let c = this.#converted.get(key);
-      if (c === undefined || c.resourceVersion !== resourceVersion) c = { resourceVersion, state: clusterStateFromObjects([objects[i]!]) };
+      if (c === undefined || c.resourceVersion !== resourceVersion) c = convertOne(resourceVersion, objects[i]!);
       converted.set(key, c);
-      for (const s of c.state.services) {
+      for (const s of c.services) {
         const name = `${s.namespace}/${s.name}`;
         // A Service twice (two objects of one name): the whole conversion says which counts.
         if (names.has(name)) return this.#fallBack(objects);
         names.add(name);
         state.services.push(s);
       }
-      if (c.state.problems.length > 0) {
-        state.problems.push(...c.state.problems);
+      if (c.problems.length > 0) {
+        state.problems.push(...c.problems);
         const service = serviceOf(objects[i]!);
-        problems.set(service, [...(problems.get(service) ?? []), ...c.state.problems]);
+        problems.set(service, [...(problems.get(service) ?? []), ...c.problems]);
       }
-      for (const [service, endpoints] of c.state.endpoints) {
+      for (const [service, endpoints] of c.endpoints) {
         const list = slices.get(service);
         if (list === undefined) slices.set(service, [endpoints]);
         else list.push(endpoints);

@@ -3,6 +3,7 @@
 // protocol), each with the backends kube-proxy would pick for it. The result
 // names backends and frontends by address ("10.0.0.5:8080/tcp"), not by id:
 // the Reconciler binds ids, so that this stays a pure function of its input.
+import { flat } from './flat-string.js';
 import type { Proto, Scope } from './layout.js';
 import { isIPv4, serviceKey, type Endpoint, type LoadBalancing, type EndpointsByService, type Service, type ServicePort, type TrafficPolicy } from './model.js';
 
@@ -91,17 +92,17 @@ export interface DesiredOptions {
 
 /** `10.0.0.5:8080/tcp` — the identity a backend id is bound to. */
 export function backendKey(b: BackendAddress): string {
-  return `${b.address}:${b.port}/${b.proto}`;
+  return flat(`${b.address}:${b.port}/${b.proto}`);
 }
 
 /** `10.96.0.10:53/udp`, with `@internal` for the internal scope. */
 export function frontendKey(f: { address: string; port: number; proto: Proto; scope: Scope }): string {
-  return `${f.address}:${f.port}/${f.proto}${f.scope === 'internal' ? '@internal' : ''}`;
+  return flat(`${f.address}:${f.port}/${f.proto}${f.scope === 'internal' ? '@internal' : ''}`);
 }
 
 /** `10.96.0.10:53/udp` — the identity a rev-NAT index is bound to (shared by both scopes). */
 export function revNatKey(f: { address: string; port: number; proto: Proto }): string {
-  return `${f.address}:${f.port}/${f.proto}`;
+  return flat(`${f.address}:${f.port}/${f.proto}`);
 }
 
 /**
@@ -122,10 +123,14 @@ interface FrontendGroup {
   entries: DesiredFrontend[];
   /** frontendKey() of each entry. */
   keys: string[];
-  /** What the group is, should another Service own it already: `clusterIP 10.96.0.10:80/tcp`. */
-  what: string;
   /** The backends it brings: every ready or serving endpoint of the port (see servicePart()). */
-  backends: Array<[string, BackendAddress]>;
+  backends: GroupBackends;
+}
+
+/** Backend keys and their addresses, at the same index (two arrays: a pair per backend costs more). */
+interface GroupBackends {
+  keys: string[];
+  addresses: BackendAddress[];
 }
 
 /** What one Service contributes, before frontends are given to their owners. */
@@ -184,7 +189,7 @@ export class DesiredStates {
     for (const key of this.#order) {
       const part = partOf(key, byKey.get(key)!, true);
       conflicts ||= addPart(state, key, part) < part.groups.length;
-      for (const group of part.groups) for (const [b] of group.backends) backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
+      for (const group of part.groups) for (const b of group.backends.keys) backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
     }
     if (!conflicts) this.#last = { state, backendUses };
     return state;
@@ -231,7 +236,7 @@ export class DesiredStates {
           state.frontends.delete(k);
           frontends.add(k);
         }
-        for (const [b] of group.backends) {
+        for (const b of group.backends.keys) {
           backends.add(b);
           const uses = backendUses.get(b)! - 1;
           if (uses > 0) backendUses.set(b, uses);
@@ -249,7 +254,7 @@ export class DesiredStates {
       addPart(state, key, next.part);
       for (const group of next.part.groups) {
         for (const k of group.keys) frontends.add(k);
-        for (const [b] of group.backends) {
+        for (const b of group.backends.keys) {
           backends.add(b);
           backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
         }
@@ -274,11 +279,13 @@ function addPart(state: DesiredState, key: string, part: ServicePart): number {
   for (const group of part.groups) {
     const owner = state.frontends.get(group.keys[0]!);
     if (owner !== undefined) {
-      state.skipped.push({ service: key, what: group.what, reason: `already the frontend of ${owner.service}${owner.portName ? ` port ${owner.portName}` : ''}` });
+      const what = `${group.entries[0]!.kind} ${revNatKey(group.entries[0]!)}`;
+      state.skipped.push({ service: key, what, reason: `already the frontend of ${owner.service}${owner.portName ? ` port ${owner.portName}` : ''}` });
       continue;
     }
     group.entries.forEach((entry, i) => state.frontends.set(group.keys[i]!, entry));
-    for (const [b, address] of group.backends) if (!state.backends.has(b)) state.backends.set(b, address);
+    const { keys, addresses } = group.backends;
+    for (let i = 0; i < keys.length; i++) if (!state.backends.has(keys[i]!)) state.backends.set(keys[i]!, addresses[i]!);
     added++;
   }
   return added;
@@ -328,7 +335,12 @@ function servicePart(service: Service, endpoints: readonly Endpoint[], options: 
     const external = service.externalTrafficPolicy === 'Local' ? choose('Local') : cluster;
     // Every backend chosen above is ready or serving; the serving ones not
     // chosen (terminating) stay backends for the flows already pinned to them.
-    const serving = backends.candidates.filter((c) => c.endpoint.ready || c.endpoint.serving).map((c): [string, BackendAddress] => [c.key, c.address]);
+    const serving: GroupBackends = { keys: [], addresses: [] };
+    for (const c of backends.candidates) {
+      if (!c.endpoint.ready && !c.endpoint.serving) continue;
+      serving.keys.push(c.key);
+      serving.addresses.push(c.address);
+    }
 
     const frontends: Array<{ address: string; port: number; kind: FrontendKind }> = v4Frontends.map((f) => ({ ...f, port: port.port }));
     if (nodePorts && port.nodePort !== undefined) {
@@ -339,24 +351,18 @@ function servicePart(service: Service, endpoints: readonly Endpoint[], options: 
     for (const f of frontends) {
       const isExternal = f.kind !== 'clusterIP';
       const policy = isExternal ? service.externalTrafficPolicy : service.internalTrafficPolicy;
-      const base = {
-        address: f.address,
-        port: f.port,
-        proto,
-        kind: f.kind,
-        service: name,
-        portName,
-        affinityTimeout,
-        ...(service.loadBalancing === 'maglev' && { loadBalancing: 'maglev' as const }),
+      // A literal, not a spread base: V8 gives each object built by spreading a shape of its own.
+      const entry = (scope: Scope, backends: string[], trafficPolicy: TrafficPolicy): DesiredFrontend => {
+        const frontend: DesiredFrontend = { address: f.address, port: f.port, proto, scope, kind: f.kind, service: name, portName, backends, trafficPolicy, affinityTimeout };
+        if (service.loadBalancing === 'maglev') frontend.loadBalancing = 'maglev';
+        return frontend;
       };
-      const entries: DesiredFrontend[] = [
-        { ...base, scope: 'external', backends: isExternal ? external : internal, trafficPolicy: policy },
-      ];
+      const entries: DesiredFrontend[] = [entry('external', isExternal ? external : internal, policy)];
       // kube-proxy sends pods' (and the node's own) traffic for an external
       // destination of an external-policy-Local Service to every endpoint:
       // that is the internal scope, for a datapath that tells the two apart.
-      if (isExternal && policy === 'Local') entries.push({ ...base, scope: 'internal', backends: cluster, trafficPolicy: 'Cluster' });
-      part.groups.push({ entries, keys: entries.map(frontendKey), what: `${f.kind} ${revNatKey({ ...f, proto })}`, backends: serving });
+      if (isExternal && policy === 'Local') entries.push(entry('internal', cluster, 'Cluster'));
+      part.groups.push({ entries, keys: entries.map(frontendKey), backends: serving });
     }
   }
   return part;
@@ -401,11 +407,11 @@ function portBackends(port: ServicePort, endpoints: readonly Endpoint[], proto: 
  */
 function targetPort(port: ServicePort, endpoint: Endpoint): number | undefined {
   const name = port.name ?? '';
-  const sameProtocol = endpoint.ports.filter((p) => p.protocol === port.protocol);
-  const bySlice = sameProtocol.find((p) => (p.name ?? '') === name);
-  if (bySlice !== undefined) return bySlice.port;
+  // Loops, not filter(): this runs for every endpoint of every port.
+  for (const p of endpoint.ports) if (p.protocol === port.protocol && (p.name ?? '') === name) return p.port;
   if (typeof port.targetPort === 'number') return port.targetPort;
-  return sameProtocol.find((p) => p.name === port.targetPort)?.port;
+  for (const p of endpoint.ports) if (p.protocol === port.protocol && p.name === port.targetPort) return p.port;
+  return undefined;
 }
 
 /**

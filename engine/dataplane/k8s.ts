@@ -213,6 +213,9 @@ export function clusterStateFromObjects(objects: Iterable<SourcedObject>): Clust
   return state;
 }
 
+/** `o` without its undefined members (a loop: this runs for every endpoint of the cluster). */
 function dropUndefined<T extends Obj>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  const out: Obj = {};
+  for (const key in o) if (o[key] !== undefined) out[key] = o[key];
+  return out as T;
 }

@@ -26,6 +26,11 @@
 // encoded again: one endpoint change costs the entries of its Service, not
 // a pass over every Service's bytes. Should an apply fail part-way, the view
 // is dropped and the next apply() reads the maps again.
+//
+// The view holds each entry's value as a one-byte string of its bytes (see
+// Bytes), not as a Buffer, and no service keys (they are encoded again from
+// the frontend and slot when an entry goes): at 100k backends a Buffer per
+// entry was most of the daemon's memory.
 import type { UpdateMode } from '../bpf/map.js';
 import {
   backendKey,
@@ -37,6 +42,7 @@ import {
 } from './desired.js';
 import { IdAllocator, IdConflictError } from './ids.js';
 import { MAGLEV_DEFAULT_SEED, maglevTable, type MaglevOptions } from './maglev.js';
+import { BATCH_CHUNK, MapWriter } from './map-writer.js';
 import {
   backendId as backendIdCodec,
   HOSTPORT_BACKEND_IDS,
@@ -103,13 +109,16 @@ export interface ApplyResult {
   maglev?: ApplyCounts;
 }
 
-/** Entries per BPF_MAP_UPDATE_BATCH / BPF_MAP_LOOKUP_BATCH call. */
-const BATCH_CHUNK = 1024;
+/**
+ * A map value's bytes as a string of one char per byte (latin1): about a
+ * third of a Buffer's memory in V8, and compared with ===.
+ */
+type Bytes = string;
+const bytes = (b: Buffer): Bytes => b.toString('latin1');
 
-/** One service entry found in the map. */
+/** One service entry found in the map (its key: the frontend's, with this slot). */
 interface Slot {
-  key: Buffer;
-  value: Buffer;
+  value: Bytes;
   backendId: number;
 }
 
@@ -124,8 +133,8 @@ type Entry = [Buffer, Buffer];
 
 /** What the maps hold, as this Reconciler read them or last left them. */
 interface View {
-  backends: Map<number, Buffer>;
-  revNat: Map<number, Buffer>;
+  backends: Map<number, Bytes>;
+  revNat: Map<number, Bytes>;
   /** By frontendKey(). */
   services: Map<string, CurrentFrontend>;
   /** By hex(key); empty without a maglev map. */
@@ -139,15 +148,14 @@ interface View {
 /** A Maglev table in the map, and the frontend it was written for (unknown after a read). */
 interface MaglevEntry {
   key: Buffer;
-  value: Buffer;
+  value: Bytes;
   frontend?: string;
 }
 
-/** Writes and deletes for one map, and its contents afterwards. */
+/** Deletes for one map (its writes went to a MapWriter), and its contents afterwards. */
 interface Diff {
-  writes: Entry[];
   deletes: Buffer[];
-  next: Map<number, Buffer>;
+  next: Map<number, Bytes>;
 }
 
 export class Reconciler {
@@ -224,14 +232,23 @@ export class Reconciler {
       for (const key of view.services.keys()) if (!desired.frontends.has(key)) gone.push(key);
     }
 
-    // Bind ids first: a new backend or frontend never takes an id still in the maps.
-    const backends = changes !== undefined ? this.#diffBackendsOf(changes.backends, desired, view, result) : this.#diffBackends(desired, view, result);
-    const revNat: Diff & { touched?: string[] } = changes !== undefined ? this.#diffRevNatOf(changed, gone, desired, view, result.revNat) : this.#diffRevNat(desired, view, unchanged, result.revNat);
+    // Bind ids first: a new backend or frontend never takes an id still in the
+    // maps. Backends and rev-NAT entries are written as they are decided (1.),
+    // and all of them before the first slot.
+    const backendWriter = new MapWriter(this.#maps.backends);
+    const revNatWriter = new MapWriter(this.#maps.revNat);
+    const backends =
+      changes !== undefined ? this.#diffBackendsOf(changes.backends, desired, view, result, backendWriter) : this.#diffBackends(desired, view, result, backendWriter);
+    const revNat: Diff & { touched?: string[] } =
+      changes !== undefined ? this.#diffRevNatOf(changed, gone, desired, view, result.revNat, revNatWriter) : this.#diffRevNat(desired, view, unchanged, result.revNat, revNatWriter);
+    backendWriter.flush();
+    revNatWriter.flush();
     const touched = changes?.frontends;
     const kept = (key: string) => (touched !== undefined ? !touched.has(key) : unchanged(key, desired.frontends.get(key)!));
     const maglev = this.#diffMaglev(desired, changed, view, kept, result);
 
-    const slotWrites: Entry[] = [];
+    // Slots 1..n are written as they are decided (2.); slot 0 waits for all of them (3.).
+    const slotWrites = new MapWriter(this.#maps.services);
     const headWrites: Entry[] = [];
     const headDeletes: Buffer[] = [];
     const slotDeletes: Buffer[] = [];
@@ -244,16 +261,14 @@ export class Reconciler {
     }
     for (const key of gone) {
       const found = view.services.get(key)!;
-      for (const [slot, entry] of found.slots) (slot === 0 ? headDeletes : slotDeletes).push(entry.key);
+      for (const slot of found.slots.keys()) (slot === 0 ? headDeletes : slotDeletes).push(slotKey(found.key, slot));
       result.services.removed += found.slots.size;
       slotsBefore += found.slots.size;
     }
     // The others are unchanged: their entries are counted without a look.
     result.services.unchanged += view.slots - slotsBefore;
 
-    write(this.#maps.backends, backends.writes);
-    write(this.#maps.revNat, revNat.writes);
-    write(this.#maps.services, slotWrites);
+    slotWrites.flush();
     if (this.#maps.maglev) for (const [key, value] of maglev.writes) this.#maps.maglev.update(key, value, 'any');
     write(this.#maps.services, headWrites);
     for (const key of headDeletes) this.#maps.services.delete(key);
@@ -284,24 +299,24 @@ export class Reconciler {
   }
 
   /**
-   * Binds backend `key` to its id and queues its entry in `writes` when the
+   * Binds backend `key` to its id and writes its entry with `writer` when the
    * map's differs (counted in result.backends); a backend whose entry
    * changed under its id counts as removed for conntrack's sake.
    */
-  #writeBackend(key: string, address: BackendAddress, view: View, result: ApplyResult, writes: Entry[]): void {
+  #writeBackend(key: string, address: BackendAddress, view: View, result: ApplyResult, writer: MapWriter): void {
     const id = this.#backendIds.acquire(key);
     const old = view.backends.get(id);
     const value = encodeBackend(address);
-    if (!compare(old, value, result.backends)) return;
-    writes.push([backendIdCodec.encode(id), value]);
-    view.backends.set(id, value);
+    const valueBytes = bytes(value);
+    if (!compare(old, valueBytes, result.backends)) return;
+    writer.push(backendIdCodec.encode(id), value);
+    view.backends.set(id, valueBytes);
     if (old !== undefined) result.removedBackendIds.push(id);
   }
 
   /** #diffBackends() for the backends `keys` only: the others are as applied last time. */
-  #diffBackendsOf(keys: Iterable<string>, desired: DesiredState, view: View, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
+  #diffBackendsOf(keys: Iterable<string>, desired: DesiredState, view: View, result: ApplyResult, writer: MapWriter): { deletes: Buffer[] } {
     const counts = result.backends;
-    const writes: Entry[] = [];
     const deletes: Buffer[] = [];
     for (const key of keys) {
       const address = desired.backends.get(key);
@@ -313,11 +328,11 @@ export class Reconciler {
         result.removedBackendIds.push(id);
         continue;
       }
-      this.#writeBackend(key, address, view, result, writes);
+      this.#writeBackend(key, address, view, result, writer);
     }
     counts.unchanged = view.backends.size - counts.added - counts.updated;
     result.removedBackendIds.sort((a, b) => a - b);
-    return { writes, deletes };
+    return { deletes };
   }
 
   /** #diffRevNat() for the rev-NAT entries of the frontends `changed` and `gone` only. */
@@ -327,9 +342,9 @@ export class Reconciler {
     desired: DesiredState,
     view: View,
     counts: ApplyCounts,
+    writer: MapWriter,
   ): Diff & { touched: string[] } {
     const next = view.revNat;
-    const writes: Entry[] = [];
     const deletes: Buffer[] = [];
     const touched = new Set<string>();
     for (const [, frontend] of changed) touched.add(revNatKey(frontend));
@@ -346,28 +361,27 @@ export class Reconciler {
       const id = this.#revNatIds.acquire(key);
       const old = next.get(id);
       const value = lb4ReverseNat.encode({ address: frontend.address, port: frontend.port });
-      next.set(id, value);
-      if (compare(old, value, counts)) writes.push([revNatIndexCodec.encode(id), value]);
+      next.set(id, bytes(value));
+      if (compare(old, next.get(id)!, counts)) writer.push(revNatIndexCodec.encode(id), value);
     }
     counts.unchanged = next.size - counts.added - counts.updated;
-    return { writes, deletes, next, touched: [...touched] };
+    return { deletes, next, touched: [...touched] };
   }
 
   /**
-   * Backend entries to write and delete, brought into view.backends as it
+   * Backend entries to write (with `writer`) and delete, brought into view.backends as it
    * goes; ids whose backend went away or was rebound to another are noted in
    * removedBackendIds.
    */
-  #diffBackends(desired: DesiredState, view: View, result: ApplyResult): { writes: Entry[]; deletes: Buffer[] } {
+  #diffBackends(desired: DesiredState, view: View, result: ApplyResult, writer: MapWriter): { deletes: Buffer[] } {
     const counts = result.backends;
-    const writes: Entry[] = [];
     for (const [key, address] of desired.backends) {
       // Applied last time as this very object: bound to its id and written.
       if (view.applied?.backends.get(key) === address) {
         counts.unchanged++;
         continue;
       }
-      this.#writeBackend(key, address, view, result, writes);
+      this.#writeBackend(key, address, view, result, writer);
     }
     // Ids no desired backend is bound to: of the backends applied last time,
     // or after a read, of the entries found (a conflicting duplicate among them).
@@ -387,7 +401,7 @@ export class Reconciler {
       }
     }
     result.removedBackendIds.sort((a, b) => a - b);
-    return { writes, deletes };
+    return { deletes };
   }
 
   /** Rev-NAT entries to write and delete, one per frontend address:port/proto (both scopes share it). */
@@ -396,9 +410,9 @@ export class Reconciler {
     view: View,
     unchanged: (key: string, frontend: DesiredFrontend) => boolean,
     counts: ApplyCounts,
+    writer: MapWriter,
   ): Diff {
-    const next = new Map<number, Buffer>();
-    const writes: Entry[] = [];
+    const next = new Map<number, Bytes>();
     for (const [fkey, frontend] of desired.frontends) {
       // An unchanged frontend keeps its index, and its entry: no key to build.
       const kept = unchanged(fkey, frontend) ? view.services.get(fkey)?.revNatIndex : undefined;
@@ -411,8 +425,8 @@ export class Reconciler {
         continue;
       }
       const value = lb4ReverseNat.encode({ address: frontend.address, port: frontend.port });
-      next.set(id, value);
-      if (compare(old, value, counts)) writes.push([revNatIndexCodec.encode(id), value]);
+      next.set(id, bytes(value));
+      if (compare(old, next.get(id)!, counts)) writer.push(revNatIndexCodec.encode(id), value);
     }
     const deletes: Buffer[] = [];
     for (const id of view.revNat.keys()) {
@@ -420,7 +434,7 @@ export class Reconciler {
       deletes.push(revNatIndexCodec.encode(id));
       counts.removed++;
     }
-    return { writes, deletes, next };
+    return { deletes, next };
   }
 
   /** The entries of one frontend to write and delete; returns them as the view will hold them. */
@@ -428,31 +442,32 @@ export class Reconciler {
     frontend: DesiredFrontend,
     found: CurrentFrontend | undefined,
     counts: ApplyCounts,
-    out: { slotWrites: Entry[]; headWrites: Entry[]; slotDeletes: Buffer[] },
+    out: { slotWrites: MapWriter; headWrites: Entry[]; slotDeletes: Buffer[] },
   ): CurrentFrontend {
     const revNatIndex = this.#revNatIds.get(revNatKey(frontend))!;
     const ids = frontend.backends.map((key) => this.#backendIds.get(key)!);
     const layout = layoutSlots(ids, found);
     const slots = new Map<number, Slot>();
-    const compareSlot = (slot: number, backendId: number, value: Buffer, into: Entry[]) => {
+    const key = found?.key ?? { address: frontend.address, port: frontend.port, proto: frontend.proto, slot: 0, scope: frontend.scope };
+    const compareSlot = (slot: number, backendId: number, value: Buffer, write: (key: Buffer, value: Buffer) => void) => {
       const old = found?.slots.get(slot);
-      const key = old?.key ?? lb4Key.encode({ address: frontend.address, port: frontend.port, proto: frontend.proto, slot, scope: frontend.scope });
-      slots.set(slot, { key, value, backendId });
-      if (compare(old?.value, value, counts)) into.push([key, value]);
+      const valueBytes = bytes(value);
+      slots.set(slot, { value: valueBytes, backendId });
+      if (compare(old?.value, valueBytes, counts)) write(slotKey(key, slot), value);
     };
     layout.forEach((backendId, i) => {
-      compareSlot(i + 1, backendId, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), out.slotWrites);
+      compareSlot(i + 1, backendId, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), (k, v) => out.slotWrites.push(k, v));
     });
     const maglev = this.#usesMaglev(frontend) ? SVC_FLAGS.maglev : 0;
     const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend) | maglev, affinityTimeout: frontend.affinityTimeout };
-    compareSlot(0, 0, lb4Service.encode(head), out.headWrites);
-    for (const [slot, entry] of found?.slots ?? []) {
+    compareSlot(0, 0, lb4Service.encode(head), (k, v) => out.headWrites.push([k, v]));
+    for (const slot of found?.slots.keys() ?? []) {
       if (slot > layout.length) {
-        out.slotDeletes.push(entry.key);
+        out.slotDeletes.push(slotKey(key, slot));
         counts.removed++;
       }
     }
-    return { key: found?.key ?? { address: frontend.address, port: frontend.port, proto: frontend.proto, slot: 0, scope: frontend.scope }, revNatIndex, slots };
+    return { key, revNatIndex, slots };
   }
 
   /** Whether `frontend` gets a Maglev table (and the flag): it asks for one, has backends, and there is a map. */
@@ -491,8 +506,9 @@ export class Reconciler {
         seed: this.#maglev.seed ?? MAGLEV_DEFAULT_SEED,
         backendIds: table.map((backend) => this.#backendIds.get(backend)!),
       });
-      next.set(hex, { key, value, frontend: fkey });
-      if (compare(view.maglev.get(hex)?.value, value, counts)) writes.push([key, value]);
+      const valueBytes = bytes(value);
+      next.set(hex, { key, value: valueBytes, frontend: fkey });
+      if (compare(view.maglev.get(hex)?.value, valueBytes, counts)) writes.push([key, value]);
     }
     const deletes = [...view.maglev].filter(([hex]) => !next.has(hex)).map(([, entry]) => entry.key);
     counts.removed = deletes.length;
@@ -505,15 +521,15 @@ export class Reconciler {
    * ranges) are CNI's: left out, so nothing here ever removes them.
    */
   #read(): View {
-    const backends = new Map<number, Buffer>();
+    const backends = new Map<number, Bytes>();
     for (const [key, value] of readAll(this.#maps.backends)) {
       const id = backendIdCodec.decode(key);
-      if (!isHostPortBackend(id)) backends.set(id, value);
+      if (!isHostPortBackend(id)) backends.set(id, bytes(value));
     }
-    const revNat = new Map<number, Buffer>();
+    const revNat = new Map<number, Bytes>();
     for (const [key, value] of readAll(this.#maps.revNat)) {
       const index = revNatIndexCodec.decode(key);
-      if (!isHostPortRevNat(index)) revNat.set(index, value);
+      if (!isHostPortRevNat(index)) revNat.set(index, bytes(value));
     }
     const services = new Map<string, CurrentFrontend>();
     for (const [key, value] of readAll(this.#maps.services)) {
@@ -526,11 +542,12 @@ export class Reconciler {
         frontend = { key: k, revNatIndex: undefined, slots: new Map() };
         services.set(fk, frontend);
       }
-      frontend.slots.set(k.slot, { key, value, backendId: v.backendId });
+      // A key read back encodes to the same bytes (padding is zero, as the datapath looks it up).
+      frontend.slots.set(k.slot, { value: bytes(value), backendId: v.backendId });
       if (k.slot === 0 && v.revNatIndex !== 0) frontend.revNatIndex = v.revNatIndex;
     }
     const maglev = new Map<string, MaglevEntry>();
-    if (this.#maps.maglev) for (const [key, value] of readAll(this.#maps.maglev)) maglev.set(key.toString('hex'), { key, value });
+    if (this.#maps.maglev) for (const [key, value] of readAll(this.#maps.maglev)) maglev.set(key.toString('hex'), { key, value: bytes(value) });
     let slots = 0;
     for (const f of services.values()) slots += f.slots.size;
     const view: View = { backends, revNat, services, maglev, slots };
@@ -547,7 +564,7 @@ export class Reconciler {
   #absorb(current: View): void {
     const backendIds = [...current.backends.keys()].sort((a, b) => a - b);
     for (const id of backendIds) {
-      const b = lb4Backend.decode(current.backends.get(id)!);
+      const b = lb4Backend.decode(Buffer.from(current.backends.get(id)!, 'latin1'));
       this.#restore(this.#backendIds, backendKey({ address: b.address, port: b.port, proto: b.proto }), id);
     }
     const heads = [...current.services.values()]
@@ -583,13 +600,18 @@ function counts(): ApplyCounts {
 }
 
 function encodeBackend(address: BackendAddress): Buffer {
-  return lb4Backend.encode({ ...address, flags: 0 });
+  return lb4Backend.encode({ address: address.address, port: address.port, proto: address.proto, flags: 0 });
+}
+
+/** The key of `frontend`'s entry `slot`. */
+function slotKey(frontend: Lb4Key, slot: number): Buffer {
+  return lb4Key.encode({ ...frontend, slot });
 }
 
 /** Counts `value` against what the map holds (`old`); true when it must be written. */
-function compare(old: Buffer | undefined, value: Buffer, counts: ApplyCounts): boolean {
+function compare(old: Bytes | undefined, value: Bytes, counts: ApplyCounts): boolean {
   if (old === undefined) counts.added++;
-  else if (old.equals(value)) {
+  else if (old === value) {
     counts.unchanged++;
     return false;
   } else counts.updated++;
@@ -629,9 +651,10 @@ function layoutSlots(ids: readonly number[], found: CurrentFrontend | undefined)
 }
 
 /** One update for a single entry, batches of BATCH_CHUNK for more. */
-function write(map: MapLike, entries: Entry[]): void {
-  if (entries.length === 1) map.update(entries[0]![0], entries[0]![1], 'any');
-  else for (let i = 0; i < entries.length; i += BATCH_CHUNK) map.updateBatch(entries.slice(i, i + BATCH_CHUNK));
+function write(map: MapLike, entries: readonly Entry[]): void {
+  const writer = new MapWriter(map);
+  for (const [key, value] of entries) writer.push(key, value);
+  writer.flush();
 }
 
 /** Frees the ids of `keys` the maps no longer hold (`kept`: what they hold now, by id). */

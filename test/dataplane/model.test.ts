@@ -1,8 +1,9 @@
 // The service model: Kubernetes' defaults filled in, and errors that name the
 // object (namespace/name) and each bad field.
+import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 
-import { ModelError, parseEndpoints, parseService, serviceKey } from '../../engine/dataplane/model.js';
+import { canonicalIp, ModelError, parseEndpoints, parseService, serviceKey } from '../../engine/dataplane/model.js';
 
 function thrownBy(fn: () => unknown): ModelError {
   try {
@@ -131,5 +132,26 @@ describe('parseEndpoints', () => {
     expect(e.kind).toBe('Endpoints');
     expect(e.message).toMatch(/^Endpoints default\/web: /);
     expect(e.issues.map((i) => i.field)).toEqual(['[1].addresses', '[1].ports[0].port']);
+  });
+});
+
+describe('canonicalIp', () => {
+  // canonicalIp takes inet_pton's word for a canonical dotted quad before asking ipaddr.js: both must agree.
+  const byIpaddr = (text: string): string | undefined => {
+    if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
+    if (text.includes(':') && ipaddr.IPv6.isValid(text)) return ipaddr.IPv6.parse(text).toString();
+    return undefined;
+  };
+  const inputs = [
+    '10.0.0.5', '0.0.0.0', '255.255.255.255', '1.2.3.4', '010.0.0.5', '10.0.0.05', '0x0a.0.0.1', '10.1', '10.0.0', '167772161',
+    '256.0.0.1', '10.0.0.1 ', ' 10.0.0.1', '10..0.1', '10.0.0.-1', '+10.0.0.1', '１０.0.0.1', '', 'fd00::1', 'FD00:0:0::11',
+    '::ffff:10.0.0.1', '::', 'fe80::1%eth0', '10.0.0.1/32',
+  ];
+  it.each(inputs)('%j as ipaddr.js has it', (text) => {
+    expect(canonicalIp(text)).toBe(byIpaddr(text));
+  });
+  it('gives back the very string when it is canonical already', () => {
+    const text = ['10', '0', '0', '5'].join('.');
+    expect(canonicalIp(text)).toBe(text);
   });
 });
