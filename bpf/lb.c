@@ -375,8 +375,12 @@ static __always_inline int lb4_ingress(struct __sk_buff *skb, bool from_pod)
 		backend = lb4_lookup_backend(own->backend_id);
 	if (!backend) {
 		svc = lb4_lookup_service(&svc_key, &pkt.tuple);
-		if (!svc)
-			return lb_send(skb, &pkt, lb4_reply(skb, &pkt, &ct_flags), ct_flags, from_pod);
+		if (!svc) {
+			outcome = lb4_reply(skb, &pkt, &ct_flags);
+			if (!from_pod && outcome == LB_METRIC_PASS_NO_SERVICE)
+				masq4_inbound(&pkt);
+			return lb_send(skb, &pkt, outcome, ct_flags, from_pod);
+		}
 		if (!from_pod && !(svc->flags & LB_SVC_F_EXTERNAL))
 			return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
 		if (from_pod)

@@ -217,6 +217,14 @@ enum ct_flags : __u8 {
 	 * straight back out of the pod's veth.
 	 */
 	CT_F_HAIRPIN = 1 << 3,
+	/*
+	 * Inbound (alone): a UDP flow from outside the cluster straight to a
+	 * pod (no service), under the tuple the pod answers on (pod -> client,
+	 * CT_FORWARD), so that to_uplink does not masquerade the answers
+	 * (lib/masq4.h). One entry, no twin: backend_id, rev_nat_index and
+	 * nat_* are 0.
+	 */
+	CT_F_INBOUND = 1 << 4,
 };
 
 /*

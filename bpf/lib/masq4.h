@@ -8,8 +8,11 @@
  * back (lb4_reply()), and ICMP errors about the flow either way
  * (lib/icmp4_error.h).
  *
- * Not masqueraded: a TCP segment of a connection the pod did not open
- * (see masq4_snat()); pod to another node of the cluster (ferry_node4:
+ * Not masqueraded: what answers a flow the pod did not open, as
+ * netfilter's MASQUERADE takes only a connection's first packet: a TCP
+ * segment without the pod's SYN before it (see masq4_snat()), an echo
+ * reply, a UDP datagram of a flow that came in from outside (CT_F_INBOUND,
+ * recorded by masq4_inbound()); pod to another node of the cluster (ferry_node4:
  * that node routes the replies to the pod, and a pod's answer to its
  * SNATed NodePort flow must keep the pod's address); pod to pod (another node's pods are in the cluster's
  * CIDRs too), pod to this node (never leaves through the uplink), and the
@@ -54,6 +57,50 @@ static __always_inline bool masq4_service_flow(const struct ct4_key *tuple)
 	return entry && !(entry->flags & CT_F_MASQ);
 }
 
+/* Refreshes an inbound flow's entry, at most every CT_REFRESH_NS as ct4_track() does. */
+static __always_inline void masq4_inbound_refresh(struct ct_entry *entry)
+{
+	__u64 now = lb_now();
+
+	if ((entry->flags & CT_F_INBOUND) && now - entry->last_seen >= CT_REFRESH_NS)
+		entry->last_seen = now;
+}
+
+/*
+ * from_uplink's part: a UDP datagram from outside the cluster to a pod (one
+ * that passed untranslated, to no service) starts or refreshes its flow's
+ * CT_F_INBOUND entry, under the tuple of the pod's answers. TCP needs none
+ * (an answer is never a SYN), nor does ICMP (an answer is an echo reply).
+ */
+static __always_inline void masq4_inbound(const struct pkt4 *pkt)
+{
+	const struct node_cfg *cfg;
+	struct ct4_key key;
+	struct ct_entry *entry;
+
+	if (pkt->tuple.proto != LB_PROTO_UDP)
+		return;
+	cfg = node_cfg();
+	if (!cfg || node_cluster_addr(cfg, pkt->tuple.saddr) || !node_cluster_addr(cfg, pkt->tuple.daddr))
+		return;
+	ct4_key_set(&key, LB_PROTO_UDP, CT_FORWARD, pkt->tuple.daddr, pkt->tuple.dport, pkt->tuple.saddr,
+		    pkt->tuple.sport);
+	entry = ct4_lookup(&key);
+	if (entry) {
+		/* A masqueraded flow of the pod's own with the tuple stays so. */
+		masq4_inbound_refresh(entry);
+		return;
+	}
+	struct ct_entry inbound = {
+		.last_seen = lb_now(),
+		.lifetime_ns = CT_LIFETIME_NONTCP,
+		.state = CT_ESTABLISHED,
+		.flags = CT_F_INBOUND,
+	};
+	/* A failed write only leaves the answers masqueraded, as before. */
+	bpf_map_update_elem(&ferry_ct4, &key, &inbound, BPF_NOEXIST);
+}
+
 /*
  * Masquerades a packet leaving through the uplink if it is a pod's to
  * outside the cluster (see the top of the file): keeps the port its flow
@@ -78,18 +125,23 @@ static __always_inline int masq4_snat(struct __sk_buff *skb, const struct pkt4 *
 		return LB_METRIC_PASS_NO_MASQ;
 	own = ct4_lookup(&key);
 	if (own) {
-		if (!(own->flags & CT_F_MASQ))
+		if (!(own->flags & CT_F_MASQ)) {
+			/* An inbound flow's answers refresh it too, as netfilter's would. */
+			masq4_inbound_refresh(own);
 			return LB_METRIC_PASS_NO_MASQ;
+		}
 		flow.snat_addr = own->nat_addr;
 		held = own->nat_port;
 	} else if (masq4_service_flow(&key)) {
 		return LB_METRIC_PASS_NO_MASQ;
-	} else if (key.proto == LB_PROTO_TCP && (pkt->tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) != TCPHDR_SYN) {
+	} else if ((key.proto == LB_PROTO_TCP && (pkt->tcp_flags & (TCPHDR_SYN | TCPHDR_ACK)) != TCPHDR_SYN) ||
+		   (key.proto == LB_PROTO_ICMP && !key.sport)) {
 		/*
-		 * Only a pod's own connection, begun by its SYN, is masqueraded:
-		 * anything else without an entry answers a connection from
-		 * outside (another node's SNATed NodePort flow, a client routed
-		 * to the pod), whose peer expects the pod's own address.
+		 * Only a pod's own connection, begun by its SYN (a ping: its echo
+		 * request), is masqueraded: anything else without an entry
+		 * answers a connection from outside (another node's SNATed
+		 * NodePort flow, a client routed to the pod), whose peer expects
+		 * the pod's own address.
 		 */
 		return LB_METRIC_PASS_NO_MASQ;
 	} else {

@@ -112,7 +112,7 @@ function conntrackRows(entries: CtView[]): string[][] {
     e.tcpFlags === '' ? '-' : e.tcpFlags,
     formatDuration(e.idleMs),
     e.stale ? warn('expired') : formatDuration(e.expiresInMs),
-    e.flags.includes('masq') ? '-' : e.backend === null ? warn(`${e.backendId} (gone)`) : `${e.backendId} ${e.backend}`,
+    e.flags.includes('masq') || e.flags.includes('inbound') ? '-' : e.backend === null ? warn(`${e.backendId} (gone)`) : `${e.backendId} ${e.backend}`,
     [e.snat === null ? '' : `${natKind(e)} ${e.snat} client ${e.client}`, e.flags.includes('redirect') ? 'redirect' : ''].filter((x) => x !== '').join(', '),
   ]);
 }

@@ -8,8 +8,8 @@
 //    serves their service (it was removed from this Service and stays for
 //    another), or the service itself is gone.
 //
-// Masqueraded flows (CT_FLAGS.masq) have no backend or service: they go
-// when they expire.
+// Masqueraded and inbound flows (CT_FLAGS.masq, CT_FLAGS.inbound) have no
+// backend or service: they go when they expire.
 //
 // Orphaned and withdrawn UDP entries are kube-proxy's stale-UDP-conntrack
 // bug class: a UDP "flow" (say DNS from one client socket) never ends, so an
@@ -149,7 +149,7 @@ export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bi
   const served = maps.services === undefined ? undefined : servedBackends(maps.services);
   const reasonOf = (key: Ct4Key, entry: CtEntry): CtGcReason | undefined => {
     if (ctStale(entry, now)) return 'expired';
-    if ((entry.flags ?? 0) & CT_FLAGS.masq) return undefined;
+    if ((entry.flags ?? 0) & (CT_FLAGS.masq | CT_FLAGS.inbound)) return undefined;
     if (!live.has(entry.backendId)) return 'orphaned';
     if (served !== undefined && key.proto === 'udp' && !served.get(entry.revNatIndex)?.has(entry.backendId)) return 'withdrawn';
     return undefined;

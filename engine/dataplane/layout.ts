@@ -92,7 +92,7 @@ export const CT_DIR: Readonly<Record<CtDir, number>> = Object.freeze({ forward: 
 /** enum ct_state, the value of CtEntry.state. It picks the entry's lifetime. */
 export const CT_STATE: Readonly<Record<CtStateName, number>> = Object.freeze({ new: 0, established: 1, closing: 2 });
 
-export type CtFlag = 'snat' | 'redirect' | 'masq' | 'hairpin';
+export type CtFlag = 'snat' | 'redirect' | 'masq' | 'hairpin' | 'inbound';
 
 /**
  * enum ct_flags: bits of CtEntry.flags. 'snat': the client's source was
@@ -103,8 +103,11 @@ export type CtFlag = 'snat' | 'redirect' | 'masq' | 'hairpin';
  * pod's flow to outside the cluster, masqueraded as it leaves through the
  * uplink (no service: backendId and revNatIndex 0). 'hairpin': a pod that
  * reached itself through a service, its source rewritten to HAIRPIN_ADDRESS.
+ * 'inbound': a UDP flow from outside the cluster straight to a pod, one
+ * entry under the pod's answers' tuple, which keeps them from being
+ * masqueraded (no service, no twin).
  */
-export const CT_FLAGS: Readonly<Record<CtFlag, number>> = Object.freeze({ snat: 1, redirect: 2, masq: 4, hairpin: 8 });
+export const CT_FLAGS: Readonly<Record<CtFlag, number>> = Object.freeze({ snat: 1, redirect: 2, masq: 4, hairpin: 8, inbound: 16 });
 
 /**
  * LB_HAIRPIN_ADDR4: the source hairpin flows are given, routed mode's

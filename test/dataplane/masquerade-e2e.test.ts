@@ -51,4 +51,17 @@ describe.skipIf(!isRoot)('masquerading pods’ traffic to outside the cluster (n
     expect(r.reply.startsWith(`pong ${long} `)).toBe(true);
     expect(peerOf(r.reply).address).toBe(NODE_IP);
   });
+
+  it('a host outside routed to a pod gets its answers from the pod’s own address: UDP and ping', async () => {
+    const w = await uplinkWorld(['a']);
+    const pod = w.pods[0]!;
+    await w.prober.serveUdp(pod.netns, pod.ip, 5353);
+    for (let i = 0; i < 3; i++) {
+      // A connected socket takes answers from the address it sent to only.
+      expect(peerOf(await w.prober.udpExchange(w.outside, pod.ip, 5353, `query ${i}`, 2000)).address).toBe(OUTSIDE_IP);
+    }
+    const replies = await w.prober.ping(w.outside, pod.ip, { count: 3, intervalMs: 50, timeoutMs: 2000 });
+    expect(replies.map((r) => r.rttMs !== undefined)).toEqual([true, true, true]);
+    expect(counters(w.dp).masqueraded).toBe(0n);
+  });
 });

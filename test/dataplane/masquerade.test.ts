@@ -162,6 +162,31 @@ describe.skipIf(!isRoot)('to_uplink: masquerading pods’ traffic to outside the
     expect(lb.nonZeroCounters()).toEqual({ pass_no_masq: 4n });
   });
 
+  it('leaves alone a pod’s UDP answers to a flow from outside (inbound), and its echo replies; the GC keeps the inbound entry until it expires', async () => {
+    const lb = await withMasq();
+    const query: Ipv4Spec = { proto: 'udp', src: OUTSIDE, dst: POD, sport: 40000, dport: 53, payload: Buffer.from('query') };
+    // The query passes from_uplink untranslated (no service), and is remembered.
+    const inbound = await lb.runUplink(ipv4Packet(query));
+    expect(inbound.data).toEqual(ipv4Packet(query));
+    const answerKey: Ct4Key = { saddr: POD, daddr: OUTSIDE, sport: 53, dport: 40000, proto: 'udp', dir: 'forward' };
+    expect(lb.flows()).toEqual([{ key: answerKey, entry: expect.objectContaining({ flags: CT_FLAGS.inbound, backendId: 0, state: CT_STATE.established }) }]);
+    for (let i = 0; i < 3; i++) {
+      const answer = ipv4Packet({ proto: 'udp', src: POD, dst: OUTSIDE, sport: 53, dport: 40000, payload: Buffer.from(`answer ${i}`) });
+      const result = await lb.runEgress(answer);
+      expect(result.retval).toBe(NEXT);
+      expect(result.data).toEqual(answer);
+    }
+    const reply = echoPacket({ src: POD, dst: OUTSIDE, type: 'reply', id: 7 });
+    expect((await lb.runEgress(reply)).data).toEqual(reply);
+    // The pod's own flow to the same client, from another port, is masqueraded as ever.
+    await expectMasq(lb, { proto: 'udp', src: POD, dst: OUTSIDE, sport: 45000, dport: 40000 });
+    expect(lb.nonZeroCounters()).toEqual({ pass_no_service: 1n, pass_no_masq: 4n, masqueraded: 1n, ct_created: 1n });
+
+    const maps = { conntrack: lb.conntrack, backends: lb.backends, services: lb.services };
+    expect(collectConntrack(maps)).toMatchObject({ expired: 0, orphaned: 0, remaining: 3 });
+    expect(collectConntrack(maps, process.hrtime.bigint() + 61n * SEC)).toMatchObject({ expired: 3, remaining: 0 });
+  });
+
   it('leaves a pod’s service flow to a backend outside the cluster alone; from_uplink reverse-NATs its reply', async () => {
     const lb = await withMasq();
     // The `kubernetes` Service: its endpoints are control-plane nodes' addresses.
