@@ -72,8 +72,10 @@
 // endpoints") there, so that a load balancer's health check, not the
 // client, finds the node out. Only the first packet of a flow is answered
 // (a UDP datagram, a TCP SYN); anything else without backends is dropped
-// (TC_ACT_SHOT). ICMP echo to services, IPv6 and fragment tracking (later
-// fragments carry no ports and pass untranslated) come later.
+// (TC_ACT_SHOT). ICMP echo to services and IPv6 come later.
+//
+// Fragments: a translated datagram's first fragment is translated like any
+// packet, and its later ones (no ports) as it was (lib/frag4.h).
 //
 // A new flow's backend (lib/lb4.h, lb4_select_backend): with ClientIP
 // session affinity the one the client's address last got from the service
@@ -92,6 +94,7 @@
 #include "lib/ct4.h"
 #include "lib/eth.h"
 #include "lib/flow4.h"
+#include "lib/frag4.h"
 #include "lib/icmp4.h"
 #include "lib/icmp4_error.h"
 #include "lib/lb4.h"
@@ -295,7 +298,8 @@ static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *p
 static __always_inline bool lb_translated(int outcome)
 {
 	return outcome == LB_METRIC_TRANSLATED || outcome == LB_METRIC_REV_TRANSLATED ||
-	       outcome == LB_METRIC_MASQUERADED || outcome == LB_METRIC_ICMP_TRANSLATED;
+	       outcome == LB_METRIC_MASQUERADED || outcome == LB_METRIC_ICMP_TRANSLATED ||
+	       outcome == LB_METRIC_FRAG_TRANSLATED;
 }
 
 // Counts a packet's outcome (an lb_metric, or a drop code) and turns it into
@@ -319,6 +323,9 @@ static __always_inline int lb_send(struct __sk_buff *skb, const struct pkt4 *pkt
 {
 	bool translated = lb_translated(outcome);
 	int verdict;
+
+	if (translated && pkt->first_fragment)
+		frag4_record(skb, pkt, ct_flags);
 
 	if (outcome == LB_METRIC_REJECT_NO_BACKEND) {
 		verdict = icmp4_port_unreach(skb, pkt);
@@ -365,8 +372,12 @@ static __always_inline int lb4_ingress(struct __sk_buff *skb, bool from_pod)
 	int outcome;
 	__u32 why;
 
-	if (!pkt4_parse(skb, &pkt, &why))
-		return lb_verdict(why);
+	if (!pkt4_parse(skb, &pkt, &why)) {
+		if (why != LB_METRIC_PASS_FRAGMENT)
+			return lb_verdict(why);
+		outcome = frag4_translate(skb, &pkt, &ct_flags);
+		return outcome == LB_METRIC_PASS_FRAGMENT ? lb_verdict(outcome) : lb_send(skb, &pkt, outcome, ct_flags, from_pod);
+	}
 	if (pkt.icmp_error)
 		return lb_send(skb, &pkt, icmp4_error_translate(skb, &pkt, false, &ct_flags), ct_flags, from_pod);
 	/* A masqueraded flow's entry is to_uplink's: not a service flow. */
@@ -407,13 +418,17 @@ int to_uplink(struct __sk_buff *skb)
 {
 	struct pkt4 pkt = {};
 	enum ct_flags ct_flags = 0;
+	int outcome;
 	__u32 why;
 
 	if (!pkt4_parse(skb, &pkt, &why))
-		return lb_verdict(why);
+		return lb_verdict(why == LB_METRIC_PASS_FRAGMENT ? frag4_translate(skb, &pkt, &ct_flags) : why);
 	if (pkt.icmp_error)
 		return lb_verdict(icmp4_error_translate(skb, &pkt, true, &ct_flags));
-	return lb_verdict(masq4_snat(skb, &pkt));
+	outcome = masq4_snat(skb, &pkt);
+	if (outcome == LB_METRIC_MASQUERADED && pkt.first_fragment)
+		frag4_record(skb, &pkt, CT_F_SNAT | CT_F_MASQ);
+	return lb_verdict(outcome);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -278,9 +278,10 @@ enum lb_metric {
 	LB_METRIC_REV_TRANSLATED,	/* a reply translated back: source to the service, destination to an SNATed client */
 	LB_METRIC_MASQUERADED,		/* to_uplink: a pod's packet to outside the cluster, source rewritten to the node's */
 	LB_METRIC_ICMP_TRANSLATED,	/* an ICMP error about a translated flow: outer and quoted headers rewritten */
+	LB_METRIC_FRAG_TRANSLATED,	/* a later fragment of a translated datagram: its addresses rewritten as the first's */
 	LB_METRIC_PASS_NOT_IPV4,	/* not IPv4 (ARP, IPv6, ...) */
 	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/TCP/UDP/ICMP header, or ICMP error quote */
-	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment: no L4 header */
+	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment of no translated datagram (none recorded: ferry_frag4) */
 	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error */
 	LB_METRIC_PASS_NO_SERVICE,	/* to no service, and no tracked flow's (an ICMP error: about none) */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
@@ -484,5 +485,42 @@ struct {
 	__type(value, struct cluster_node4);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_node4 SEC(".maps");
+
+/*
+ * A fragmented datagram whose first fragment was translated (lib/frag4.h):
+ * later fragments carry no L4 header, so no ports to find their flow by;
+ * they are rewritten as the first was, found by what identifies a datagram
+ * (RFC 791: source, destination, protocol, identification) as the first
+ * fragment had them before translation.
+ */
+struct frag4_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag4_entry {
+	__u64 first_seen;	/* ns, the programs' clock: when the first fragment passed */
+	__be32 saddr;		/* what the datagram's source became */
+	__be32 daddr;		/* what its destination became */
+	enum ct_flags flags;	/* its flow's: where the fragments go (lib/route4.h) */
+	__u8 pad[7];
+};
+
+_Static_assert(sizeof(struct frag4_key) == 12, "frag4_key is 12 bytes");
+_Static_assert(sizeof(struct frag4_entry) == 24, "frag4_entry is 24 bytes");
+
+#define FRAG4_MAX		8192
+
+/* LRU: datagrams whose last fragments never came make room by themselves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAG4_MAX);
+	__type(key, struct frag4_key);
+	__type(value, struct frag4_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_frag4 SEC(".maps");
 
 #endif /* FERRY_LB_H */

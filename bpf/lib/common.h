@@ -12,6 +12,7 @@
 #define AF_INET			2
 
 #define IP_OFFSET		0x1fff	/* fragment offset, in 8-byte units */
+#define IP_MF			0x2000	/* more fragments follow */
 
 /* The TCP flags byte (byte 13 of the header), as on the wire. */
 #define TCPHDR_FIN		0x01

@@ -20,6 +20,8 @@ struct pkt4 {
 	__u32 l4_off;		/* TCP/UDP/ICMP header, from the Ethernet header */
 	__u8 tcp_flags;		/* TCP: the segment's flags byte; otherwise 0 */
 	__u8 ip_summed;		/* the skb's CHECKSUM_*: how lib/nat4.h fixes the L4 checksum */
+	bool first_fragment;	/* the first of a fragmented datagram's (lib/frag4.h) */
+	__be16 ip_id;		/* the IP header's identification */
 	bool icmp_error;	/* an ICMP error (icmp4_is_error()): its quote says which flow */
 };
 
@@ -129,7 +131,8 @@ static __always_inline void *pkt4_l4(struct __sk_buff *skb, __u32 l4_off, __u32 
  * true, or returns false with the LB_METRIC_PASS_* reason to pass it on
  * untouched in `why`. ICMP parses when it is an echo or an error; other
  * messages pass. First fragments parse like any packet; later ones (no L4
- * header) pass: fragmented datagrams need fragment tracking, not here yet.
+ * header) return false with LB_METRIC_PASS_FRAGMENT, their addresses,
+ * protocol and identification filled in for lib/frag4.h.
  * Headers up to the L4 one's first bytes are made linear (pkt_pull()) and
  * read in place: direct access costs no helper call.
  */
@@ -161,10 +164,16 @@ static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, 
 	proto = ip->protocol;
 	if (ip->version != 4 || ip_len < sizeof(*ip) || tot_len < ip_len)
 		return false;
+	/* What a later fragment is known by, too (lib/frag4.h). */
+	pkt->tuple.saddr = ip->saddr;
+	pkt->tuple.daddr = ip->daddr;
+	pkt->tuple.proto = proto;
+	pkt->ip_id = ip->id;
 	if (ipv4_is_later_fragment(ip)) {
 		*why = LB_METRIC_PASS_FRAGMENT;
 		return false;
 	}
+	pkt->first_fragment = ip->frag_off & bpf_htons(IP_MF);
 	if (!lb_proto_supported(proto)) {
 		*why = LB_METRIC_PASS_OTHER_PROTO;
 		return false;
@@ -174,9 +183,6 @@ static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, 
 	if (tot_len < ip_len + l4_len)
 		return false;
 
-	pkt->tuple.saddr = ip->saddr;
-	pkt->tuple.daddr = ip->daddr;
-	pkt->tuple.proto = proto;
 	pkt->tuple.dir = CT_FORWARD;
 	pkt->l4_off = ETH_HLEN + ip_len;
 	pkt->ip_summed = skb_ip_summed(skb);

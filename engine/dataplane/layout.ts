@@ -44,6 +44,8 @@ export const MAPS = {
   localPods: 'ferry_pod4',
   /** hash, clusterNode4Key → clusterNode4 (a set): other nodes' addresses, which to_uplink does not masquerade to. */
   clusterNodes: 'ferry_node4',
+  /** LRU hash, frag4Key → frag4Entry: what translated datagrams' first fragments became, for the later ones. */
+  fragments: 'ferry_frag4',
 } as const;
 
 /** A map's role in the dataplane: a key of MAPS. */
@@ -126,6 +128,7 @@ export const LB_METRICS = Object.freeze([
   'rev_translated',
   'masqueraded',
   'icmp_translated',
+  'frag_translated',
   'pass_not_ipv4',
   'pass_malformed',
   'pass_fragment',
@@ -691,6 +694,50 @@ export const clusterNode4: CCodec<Record<string, never>> = structCodec<Record<st
   () => ({}),
 );
 
+/** struct frag4_key: a fragmented datagram as it came (RFC 791's identity of a datagram). */
+export interface Frag4Key {
+  saddr: string;
+  daddr: string;
+  /** The IP header's identification. */
+  id: number;
+  proto: CtProto;
+}
+
+/** struct frag4_entry: what the datagram's first fragment was translated to. */
+export interface Frag4Entry {
+  firstSeenNs: bigint;
+  saddr: string;
+  daddr: string;
+  /** CT_FLAGS bits of the datagram's flow. */
+  flags: number;
+}
+
+export const frag4Key: CCodec<Frag4Key> = structCodec<Frag4Key>(
+  'frag4_key',
+  [
+    ['saddr', 'ipv4'],
+    ['daddr', 'ipv4'],
+    ['id', 'be16'],
+    ['proto', 'u8'],
+    ['pad', 'pad', 1],
+  ],
+  (v) => ({ saddr: v.saddr, daddr: v.daddr, id: v.id, proto: valueOf(CT_PROTO, v.proto, 'frag4_key.proto') }),
+  (r) => ({ saddr: r.saddr as string, daddr: r.daddr as string, id: r.id as number, proto: nameOf(CT_PROTO, r.proto, 'frag4_key.proto') }),
+);
+
+export const frag4Entry: CCodec<Frag4Entry> = structCodec<Frag4Entry>(
+  'frag4_entry',
+  [
+    ['first_seen', 'u64'],
+    ['saddr', 'ipv4'],
+    ['daddr', 'ipv4'],
+    ['flags', 'u8'],
+    ['pad', 'pad', 7],
+  ],
+  (v) => ({ first_seen: v.firstSeenNs, saddr: v.saddr, daddr: v.daddr, flags: v.flags }),
+  (r) => ({ firstSeenNs: r.first_seen as bigint, saddr: r.saddr as string, daddr: r.daddr as string, flags: r.flags as number }),
+);
+
 /**
  * The rev-NAT indices of hostPort frontends (CNI portMappings, written by
  * CNI ADD into MAPS.services, .backends and .revNat beside the Services):
@@ -735,6 +782,7 @@ export const MAP_CODECS = Object.freeze({
   maglev: { key: lb4MaglevKey, value: lb4Maglev },
   localPods: { key: localPod4Key, value: localPod4 },
   clusterNodes: { key: clusterNode4Key, value: clusterNode4 },
+  fragments: { key: frag4Key, value: frag4Entry },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */

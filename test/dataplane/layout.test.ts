@@ -198,6 +198,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         maglev: 'hash',
         localPods: 'hash',
         clusterNodes: 'hash',
+        fragments: 'lru_hash',
       };
       const maps = spec.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, pinned: m.pinPath !== undefined }));
       expect(maps).toEqual(

@@ -78,6 +78,7 @@ export class LbFixture {
   readonly maglev: BpfMap;
   readonly localPods: BpfMap;
   readonly clusterNodes: BpfMap;
+  readonly fragments: BpfMap;
 
   constructor(collection: BpfCollection) {
     this.collection = collection;
@@ -94,6 +95,7 @@ export class LbFixture {
     this.maglev = collection.map(MAPS.maglev);
     this.localPods = collection.map(MAPS.localPods);
     this.clusterNodes = collection.map(MAPS.clusterNodes);
+    this.fragments = collection.map(MAPS.fragments);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */
