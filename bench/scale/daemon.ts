@@ -17,11 +17,13 @@ import { ServiceSync } from '../../plugin/daemon/services.js';
 
 const [kubeconfig, pinRoot, serviceEntries, backends, minSyncMs] = process.argv.slice(2);
 const log = pino({ name: 'ferry-daemon' });
+// As node.ts: the informers list while the dataplane loads.
+let sync: ServiceSync | undefined;
+const source = new K8sApiSource({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfig! }), nodeName: 'bench', log, onChange: () => sync?.schedule() });
+source.start();
 const dp = await loadDataplane(pinRoot, undefined, { maxEntries: { services: Number(serviceEntries), backends: Number(backends) } });
 log.info({ pinRoot, services: dp.maps.services.maxEntries, backends: dp.maps.backends.maxEntries, memory: process.memoryUsage() }, 'dataplane loaded');
 const reconciler = await Reconciler.adopt(dp.maps);
-let sync: ServiceSync | undefined;
-const source = new K8sApiSource({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfig! }), nodeName: 'bench', log, onChange: () => sync?.schedule() });
 sync = new ServiceSync({
   path: source,
   nodeName: 'bench',
@@ -29,10 +31,19 @@ sync = new ServiceSync({
   maps: dp.maps,
   log,
   minSyncPeriodMs: Number(minSyncMs),
-  // Where the memory is after each sync: the V8 heap beside the RSS the bench reads.
-  hooks: { synced: () => log.info({ memory: process.memoryUsage() }, 'memory') },
+  // Where the memory is after each sync: the V8 heap beside the RSS the bench reads;
+  // with --daemon-node-args=--expose-gc, also what is live after a full GC.
+  hooks: {
+    synced: () => {
+      log.info({ memory: process.memoryUsage() }, 'memory');
+      if (typeof globalThis.gc === 'function') {
+        globalThis.gc();
+        log.info({ live: process.memoryUsage() }, 'memory after a full GC');
+      }
+    },
+  },
 });
-source.start();
+if (source.ready) sync.schedule();
 
 process.once('SIGTERM', () => {
   void Promise.all([sync?.close(), source.close()]).finally(() => {

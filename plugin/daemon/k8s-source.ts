@@ -1,6 +1,7 @@
 // The Kubernetes API source: @kubernetes/client-node informers for v1
 // Services, discovery.k8s.io/v1 EndpointSlices and v1 Nodes. The informers
-// are the object store (list, then watch from the list's resourceVersion;
+// are the object store, filled by lists parsed as plain JSON (k8s-list.ts)
+// and the library's watches (list, then watch from the list's resourceVersion;
 // the library relists on 410 Gone, follows BOOKMARKs and reconnects at once
 // when the server ends a watch cleanly). What the library leaves to us: an
 // informer that fails (connection refused, reset, a 5xx) stops, and is
@@ -11,19 +12,11 @@
 // readNodes()
 // and onNodesChanged() feed the node network (node-network.ts) from the same
 // Nodes informer.
-import {
-  CoreV1Api,
-  DiscoveryV1Api,
-  KubeConfig,
-  makeInformer,
-  type Informer,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type ObjectCache,
-} from '@kubernetes/client-node';
+import { KubeConfig, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { SERVICE_NAME_LABEL, type SourcedObject } from '../../engine/dataplane/k8s.js';
 import type { ManifestRead } from '../../engine/dataplane/manifest-files.js';
+import { listObjects } from './k8s-list.js';
 
 export const DEFAULT_BACKOFF_MS = 500;
 export const DEFAULT_BACKOFF_CAP_MS = 30_000;
@@ -84,11 +77,6 @@ export class K8sApiSource {
   readonly #nodeListeners: Array<() => void> = [];
   #closed = false;
   #ready = false;
-  /**
-   * Each stored object's plain form, made once: the informer keeps an
-   * object until a change replaces it, so a read after one event makes one.
-   */
-  readonly #plain = new WeakMap<KubernetesObject, SourcedObject>();
   #whenReady: { promise: Promise<void>; resolve: () => void };
   /** Services (`namespace/name`) whose objects changed since changes() last ran; undefined: a full read is due. */
   #changed: Set<string> | undefined;
@@ -100,13 +88,9 @@ export class K8sApiSource {
     this.#o = options;
     let resolve!: () => void;
     this.#whenReady = { promise: new Promise<void>((r) => (resolve = r)), resolve };
-    const core = options.kubeConfig.makeApiClient(CoreV1Api);
-    const discovery = options.kubeConfig.makeApiClient(DiscoveryV1Api);
-    this.#add('services', 'v1', 'Service', '/api/v1/services', () => core.listServiceForAllNamespaces());
-    this.#add('endpointslices', 'discovery.k8s.io/v1', 'EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', () =>
-      discovery.listEndpointSliceForAllNamespaces(),
-    );
-    this.#add('nodes', 'v1', 'Node', '/api/v1/nodes', () => core.listNode());
+    this.#add('services', 'v1', 'Service', '/api/v1/services');
+    this.#add('endpointslices', 'discovery.k8s.io/v1', 'EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices');
+    this.#add('nodes', 'v1', 'Node', '/api/v1/nodes');
   }
 
   /** Names the source in log lines. */
@@ -128,12 +112,12 @@ export class K8sApiSource {
     return { ...this.#stats.get(resource)! };
   }
 
-  #add(resource: Resource, apiVersion: string, kind: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): void {
+  #add(resource: Resource, apiVersion: string, kind: string, path: string): void {
     const stats: InformerStats = { starts: 0, errors: 0, lists: 0 };
     this.#stats.set(resource, stats);
     const w: Watched = { resource, apiVersion, kind, listed: false, attempt: 0, timer: undefined } as Watched;
     const listFn = async () => {
-      const result = await list();
+      const result = await listObjects(this.#o.kubeConfig, path, apiVersion, kind);
       stats.lists++;
       w.attempt = 0;
       // The informer stores the items right after this resolves; the sync it
@@ -238,13 +222,12 @@ export class K8sApiSource {
     this.#changed = new Set();
     if (changed === undefined) return undefined;
     const services = this.#watched.find((w) => w.resource === 'services')!;
-    const slices = this.#watched.find((w) => w.resource === 'endpointslices')!;
     const result = new Map<string, SourcedObject[]>();
     for (const key of changed) {
       const [namespace, name] = key.split('/') as [string, string];
       const service = services.informer.get(name, namespace);
-      const objects = service === undefined ? [] : [this.#sourced(service, services)];
-      for (const slice of this.#slices.get(key)?.values() ?? []) objects.push(this.#sourced(slice, slices));
+      const objects = service === undefined ? [] : [this.#sourced(service)];
+      for (const slice of this.#slices.get(key)?.values() ?? []) objects.push(this.#sourced(slice));
       result.set(key, objects);
     }
     return result;
@@ -264,7 +247,7 @@ export class K8sApiSource {
   /** The Nodes now in the store, as plain JSON objects. */
   readNodes(): SourcedObject[] {
     const w = this.#watched.find((x) => x.resource === 'nodes')!;
-    return w.informer.list().map((o) => this.#sourced(o, w));
+    return w.informer.list().map((o) => this.#sourced(o));
   }
 
   /** The Services and EndpointSlices now in the store, as plain JSON objects. */
@@ -272,18 +255,14 @@ export class K8sApiSource {
     const objects: SourcedObject[] = [];
     for (const w of this.#watched) {
       if (w.resource === 'nodes') continue;
-      for (const o of w.informer.list()) objects.push(this.#sourced(o, w));
+      for (const o of w.informer.list()) objects.push(this.#sourced(o));
     }
     return { objects, errors: [] };
   }
 
-  #sourced(o: KubernetesObject, w: Watched): SourcedObject {
-    let s = this.#plain.get(o);
-    if (s === undefined) {
-      s = { source: 'api', object: plain(o, w) };
-      this.#plain.set(o, s);
-    }
-    return s;
+  /** The store's objects are plain JSON with apiVersion and kind (k8s-list.ts, the library's Watch): converted as they are. */
+  #sourced(o: KubernetesObject): SourcedObject {
+    return { source: 'api', object: o };
   }
 
   /** This node's InternalIP IPv4 addresses from its Node object; undefined without one. */
@@ -320,20 +299,4 @@ interface NodeFields {
   metadata?: { deletionTimestamp?: unknown };
   spec?: { taints?: Array<{ key?: string }> };
   status?: { addresses?: Array<{ type?: string; address?: string }> };
-}
-
-/**
- * The list's items come deserialized into the library's model classes (and
- * without apiVersion/kind); watch events are raw JSON. k8s.ts reads either
- * (the models' field names are the JSON names; only timestamps differ, Dates
- * in the models, which it does not read), so this adds apiVersion and kind
- * and shares the rest with the store instead of copying every object.
- */
-function plain(o: KubernetesObject, w: Watched): unknown {
-  // Object.assign, not a spread: V8 gives each object built by spreading a
-  // class instance a shape of its own (20k objects, 20k shapes).
-  const copy: KubernetesObject = Object.assign({}, o);
-  copy.apiVersion = w.apiVersion;
-  copy.kind = w.kind;
-  return copy;
 }

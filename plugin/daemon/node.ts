@@ -83,6 +83,19 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       const pinRoot = options.pinRoot ?? DEFAULT_PIN_ROOT;
       const nodeName = options.nodeName ?? hostname();
       const capacity = options.mapCapacity ?? DEFAULTS.mapCapacity;
+      // The informers list while the dataplane loads (the API server answers
+      // 10k Services' worth of objects in a few hundred ms). Nothing is
+      // synced before ServiceSync exists: it is scheduled below if the
+      // lists are in by then.
+      const kubeConfig = options.api !== undefined ? loadKubeConfig(options.api) : undefined;
+      const apiSource =
+        kubeConfig !== undefined
+          ? new K8sApiSource({ kubeConfig, nodeName, log, onChange: () => sync?.schedule(), ...(options.configSyncPeriodMs !== undefined && { resyncMs: options.configSyncPeriodMs }) })
+          : undefined;
+      if (apiSource !== undefined) {
+        closers.push(() => apiSource.close());
+        apiSource.start();
+      }
       const loaded = await loadDataplane(pinRoot, undefined, { maxEntries: { services: capacity, backends: capacity } });
       closers.push(() => loaded.close());
       log.info({ pinRoot, services: loaded.maps.services.maxEntries, backends: loaded.maps.backends.maxEntries }, 'dataplane loaded (pinned maps reused)');
@@ -99,12 +112,6 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
 
       const reconciler = await Reconciler.adopt(loaded.maps);
       for (const c of reconciler.conflicts) log.warn(`adopting the maps: ${c}`);
-      // Read the kubeconfig before anything can fail half-way.
-      const kubeConfig = options.api !== undefined ? loadKubeConfig(options.api) : undefined;
-      const apiSource =
-        kubeConfig !== undefined
-          ? new K8sApiSource({ kubeConfig, nodeName, log, onChange: () => sync?.schedule(), ...(options.configSyncPeriodMs !== undefined && { resyncMs: options.configSyncPeriodMs }) })
-          : undefined;
       const nodePortCidrs = options.nodePortAddresses ?? [];
       const status = await startProxyStatus({
         healthzBindAddress: options.healthzBindAddress,
@@ -134,8 +141,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       if (apiSource !== undefined) {
         // The first sync runs once all three resources are listed: an
         // earlier one would withdraw every Service the maps hold.
-        closers.push(() => apiSource.close());
-        apiSource.start();
+        if (apiSource.ready) s.schedule();
       } else {
         s.watch();
         s.syncNow();
