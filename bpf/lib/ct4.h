@@ -39,7 +39,6 @@
  */
 #define CT_REFRESH_NS		NSEC_PER_SEC
 
-
 static __always_inline bool tcp_closing(__u8 flags)
 {
 	return flags & (TCPHDR_FIN | TCPHDR_RST);

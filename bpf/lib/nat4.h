@@ -16,25 +16,14 @@
 #include "lib/pkt4.h"
 
 /*
- * Checksum offsets, from __builtin_offsetof. Verifier workaround: libbpf's
- * offsetof() on vmlinux.h's structs (all marked preserve_access_index) turns
- * into CO-RE relocations, and clang 14 lowered a choice between two of them
- * into a load through the relocated constant ("R1 invalid mem access
- * 'scalar'"). Packet headers have a fixed wire layout: no CO-RE needed.
+ * ICMP's checksum offset, from __builtin_offsetof. Verifier workaround:
+ * libbpf's offsetof() on vmlinux.h's structs (all marked
+ * preserve_access_index) turns into CO-RE relocations, and clang 14 lowered
+ * a choice between two of them into a load through the relocated constant
+ * ("R1 invalid mem access 'scalar'"). Packet headers have a fixed wire
+ * layout: no CO-RE needed.
  */
 #define ICMP4_CSUM_OFF	__builtin_offsetof(struct icmphdr, checksum)
-
-static __always_inline __u32 l4_csum_off(const struct pkt4 *pkt)
-{
-	switch (pkt->tuple.proto) {
-	case LB_PROTO_TCP:
-		return pkt->l4_off + __builtin_offsetof(struct tcphdr, check);
-	case LB_PROTO_UDP:
-		return pkt->l4_off + __builtin_offsetof(struct udphdr, check);
-	default:
-		return pkt->l4_off + ICMP4_CSUM_OFF;
-	}
-}
 
 /*
  * The L4 header's checksum field, in place (see pkt4_l4()), or NULL. One
@@ -80,16 +69,17 @@ static __always_inline int nat4_l4_csum(struct __sk_buff *skb, const struct pkt4
 	__sum16 *check;
 	__sum16 sum;
 
-	if (pkt->ip_summed == CHECKSUM_COMPLETE) {
-		__u64 flags = (udp ? BPF_F_MARK_MANGLED_0 : 0) | (pseudo ? BPF_F_PSEUDO_HDR | 4 : 2);
-
-		return bpf_l4_csum_replace(skb, l4_csum_off(pkt), from, to, flags) < 0 ? DROP_NAT : 0;
-	}
 	if (pkt->ip_summed == CHECKSUM_PARTIAL && !pseudo)
 		return 0;
 	check = pkt4_l4_check(skb, pkt);
 	if (!check)
 		return DROP_NAT;
+	if (pkt->ip_summed == CHECKSUM_COMPLETE) {
+		__u64 flags = (udp ? BPF_F_MARK_MANGLED_0 : 0) | (pseudo ? BPF_F_PSEUDO_HDR | 4 : 2);
+		__u32 off = (void *)check - ctx_data(skb);
+
+		return bpf_l4_csum_replace(skb, off, from, to, flags) < 0 ? DROP_NAT : 0;
+	}
 	sum = *check;
 	if (udp && !sum)
 		return 0;
