@@ -29,7 +29,7 @@
 import type { BpfMap, BpfProgram } from '../../engine/bpf/index.js';
 import { ipv4Packet, TCP } from '../../test/dataplane/packets.js';
 import { median } from '../support/stats.js';
-import { moved, type LbUnderTest, type ServiceSpec } from './fixture.js';
+import { emptyMap, moved, type LbUnderTest, type ServiceSpec } from './fixture.js';
 
 export type CaseKey = 'established' | 'new-random' | 'new-maglev' | 'pod-to-pod';
 
@@ -119,13 +119,11 @@ export async function measureReference(programs: Record<'nop' | 'floor' | 'ctIns
   const frame = tcp(CLIENT, 40000, POD, TCP.ACK);
   const f = await programs.floor.testRun({ data: frame });
   if (f.retval !== 7) throw new Error(`the floor program returned ${f.retval}, not TC_ACT_REDIRECT (7): its peer entry is missing`);
-  const before = [...ctMap.keys()].length;
-  const clear = () => {
-    for (const key of [...ctMap.keys()]) ctMap.delete(key);
-  };
-  const ctInsert = await timeCalls(programs.ctInsert, calls, () => frame, (i) => (i % clearEvery(ctMap.maxEntries, 1) === 0 ? clear() : undefined));
-  if ([...ctMap.keys()].length === before) throw new Error('floor_ct_insert wrote no entries');
-  clear();
+  const every = clearEvery(ctMap.maxEntries, 1);
+  emptyMap(ctMap);
+  const ctInsert = await timeCalls(programs.ctInsert, calls, () => frame, (i) => (i > 0 && i % every === 0 ? emptyMap(ctMap) : undefined));
+  if ([...ctMap.keys()].length === 0) throw new Error('floor_ct_insert wrote no entries');
+  emptyMap(ctMap);
   return { nop: await timeCalls(programs.nop, calls, () => frame), floor: await timeCalls(programs.floor, calls, () => frame), ctInsert };
 }
 

@@ -124,12 +124,17 @@ export class LbUnderTest {
   }
 
   clearConntrack(): void {
-    for (const key of [...this.#maps.conntrack.keys()]) this.#maps.conntrack.delete(key);
+    emptyMap(this.#maps.conntrack);
   }
 
   close(): void {
     this.#collection.close();
   }
+}
+
+/** Deletes every entry of `map`. */
+export function emptyMap(map: BpfMap): void {
+  for (const key of [...map.keys()]) map.delete(key);
 }
 
 /** What moved between two counter readings. */
