@@ -279,7 +279,7 @@ enum lb_metric {
 	LB_METRIC_MASQUERADED,		/* to_uplink: a pod's packet to outside the cluster, source rewritten to the node's */
 	LB_METRIC_ICMP_TRANSLATED,	/* an ICMP error about a translated flow: outer and quoted headers rewritten */
 	LB_METRIC_FRAG_TRANSLATED,	/* a later fragment of a translated datagram: its addresses rewritten as the first's */
-	LB_METRIC_PASS_NOT_IPV4,	/* not IPv4 (ARP, IPv6, ...) */
+	LB_METRIC_PASS_NOT_IP,		/* neither IPv4 nor IPv6 (ARP, ...) */
 	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/TCP/UDP/ICMP header, or ICMP error quote */
 	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment of no translated datagram (none recorded: ferry_frag4) */
 	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error */
@@ -328,6 +328,8 @@ struct node_cfg {
 	 * the uplink to none of them is masqueraded (to_uplink).
 	 */
 	struct cidr4 cluster_cidrs[NODE_CLUSTER_CIDRS_MAX];
+	/* The node's IPv6 address SNATed flows leave with (::: none); ports as above. */
+	struct in6_addr snat_addr6;
 };
 
 /*
@@ -355,6 +357,94 @@ struct local_pod4 {
  */
 #define LB_HAIRPIN_ADDR4	0xa9fe0101
 
+/* --- IPv6 --------------------------------------------------------------------
+ *
+ * IPv6 frontends, backends and flows have maps of their own, keyed by
+ * 128-bit addresses, so that IPv4's keys stay small. What holds no address
+ * is shared: a service slot's value (struct lb4_service), an affinity
+ * record (struct lb4_affinity), Maglev tables (ferry_lb4_maglv), counters
+ * and node_cfg. User space hands out backend ids and rev_nat_indices from
+ * one space for both families, so an id names one backend and an index one
+ * frontend, whichever family's map holds it.
+ */
+
+/* Services map key (ferry_lb6_svc); value: struct lb4_service, as lb4_key's. */
+struct lb6_key {
+	struct in6_addr address;	/* service IP */
+	__be16 dport;
+	__u16 slot;
+	enum lb_proto proto;
+	enum lb_scope scope;
+	__u8 pad[2];
+};
+
+/* Backends map value (ferry_lb6_be), keyed by a __u32 backend id. */
+struct lb6_backend {
+	struct in6_addr address;
+	__be16 port;
+	enum lb_proto proto;
+	__u8 flags;		/* reserved, 0 */
+};
+
+/* Reverse NAT map value (ferry_lb6_rnat), keyed by a __u16 rev_nat_index. */
+struct lb6_reverse_nat {
+	struct in6_addr address;
+	__be16 port;
+	__u16 pad;
+};
+
+/* ClientIP affinity key (ferry_lb6_aff); value: struct lb4_affinity. */
+struct lb6_affinity_key {
+	struct in6_addr client_addr;
+	__u16 rev_nat_index;
+	enum lb_scope scope;
+	__u8 pad;
+};
+
+/*
+ * Conntrack key (ferry_ct6): as ct4_key. ICMPv6 echo is not tracked (no
+ * IPv6 masquerade), so proto is TCP or UDP.
+ */
+struct ct6_key {
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	enum lb_proto proto;
+	enum ct_dir dir;
+	__u16 pad;
+};
+
+/* Conntrack value: as ct_entry, with an IPv6 nat_addr. */
+struct ct6_entry {
+	__u64 last_seen;
+	__u64 lifetime_ns;
+	__u32 backend_id;
+	__u16 rev_nat_index;
+	__u8 tcp_flags;
+	enum ct_state state;
+	struct in6_addr nat_addr;
+	__be16 nat_port;
+	enum ct_flags flags;
+	__u8 pad[5];
+};
+
+/*
+ * The source IPv6 hairpin flows are given: routed mode's link-local
+ * gateway, fe80::1 (plugin/network/routed.ts), as LB_HAIRPIN_ADDR4 for IPv4;
+ * layout.ts's HAIRPIN_ADDRESS6 mirrors it. The first 32-bit word, network
+ * order when stored; the others are 0, 0, 1.
+ */
+#define LB_HAIRPIN_ADDR6_W0	0xfe800000
+#define LB_HAIRPIN_ADDR6_W3	0x00000001
+
+_Static_assert(sizeof(struct lb6_key) == 24, "lb6_key is 24 bytes");
+_Static_assert(sizeof(struct lb6_backend) == 20, "lb6_backend is 20 bytes");
+_Static_assert(sizeof(struct lb6_reverse_nat) == 20, "lb6_reverse_nat is 20 bytes");
+_Static_assert(sizeof(struct lb6_affinity_key) == 20, "lb6_affinity_key is 20 bytes");
+_Static_assert(sizeof(struct ct6_key) == 40, "ct6_key is 40 bytes");
+_Static_assert(sizeof(struct ct6_entry) == 48, "ct6_entry is 48 bytes");
+
 /* The sizes layout.ts declares; BTF holds the rest (offsets), checked by a test. */
 _Static_assert(sizeof(struct lb4_key) == 12, "lb4_key is 12 bytes");
 _Static_assert(sizeof(struct lb4_service) == 16, "lb4_service is 16 bytes");
@@ -362,7 +452,7 @@ _Static_assert(sizeof(struct lb4_backend) == 8, "lb4_backend is 8 bytes");
 _Static_assert(sizeof(struct lb4_reverse_nat) == 8, "lb4_reverse_nat is 8 bytes");
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key is 16 bytes");
 _Static_assert(sizeof(struct ct_entry) == 32, "ct_entry is 32 bytes");
-_Static_assert(sizeof(struct node_cfg) == 8 + 8 * NODE_CLUSTER_CIDRS_MAX, "node_cfg is 8 + 8 * NODE_CLUSTER_CIDRS_MAX bytes");
+_Static_assert(sizeof(struct node_cfg) == 8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16, "node_cfg is 8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16 bytes");
 _Static_assert(sizeof(struct lb4_affinity_key) == 8, "lb4_affinity_key is 8 bytes");
 _Static_assert(sizeof(struct lb4_affinity) == 16, "lb4_affinity is 16 bytes");
 _Static_assert(sizeof(struct lb4_maglev_key) == 4, "lb4_maglev_key is 4 bytes");
@@ -522,5 +612,51 @@ struct {
 	__type(value, struct frag4_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_frag4 SEC(".maps");
+
+#define LB6_SERVICES_MAX	65536
+#define LB6_BACKENDS_MAX	65536
+#define LB6_REV_NAT_MAX		65536
+#define CT6_MAX			65536
+#define LB6_AFFINITY_MAX	65536
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB6_SERVICES_MAX);
+	__type(key, struct lb6_key);
+	__type(value, struct lb4_service);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_lb6_svc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB6_BACKENDS_MAX);
+	__type(key, __u32);	/* backend id */
+	__type(value, struct lb6_backend);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_lb6_be SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB6_REV_NAT_MAX);
+	__type(key, __u16);	/* rev_nat_index */
+	__type(value, struct lb6_reverse_nat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_lb6_rnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CT6_MAX);
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_ct6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB6_AFFINITY_MAX);
+	__type(key, struct lb6_affinity_key);
+	__type(value, struct lb4_affinity);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_lb6_aff SEC(".maps");
 
 #endif /* FERRY_LB_H */

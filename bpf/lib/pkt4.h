@@ -149,7 +149,7 @@ static __always_inline bool pkt4_parse(struct __sk_buff *skb, struct pkt4 *pkt, 
 	if ((void *)(eth + 1) > data_end)
 		return false;
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
-		*why = LB_METRIC_PASS_NOT_IPV4;
+		*why = LB_METRIC_PASS_NOT_IP;
 		return false;
 	}
 	if (!pkt_pull(skb, ETH_HLEN + sizeof(*ip)))

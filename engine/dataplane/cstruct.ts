@@ -8,6 +8,7 @@
 // runs on, so plain integers are in host order; addresses and ports are
 // __be32/__be16 in the C structs and are written in network order here.
 import { endianness } from 'node:os';
+import ipaddr from 'ipaddr.js';
 
 /** Encodes values to the exact bytes a map key or value holds, and back. */
 export interface Codec<T> {
@@ -36,16 +37,16 @@ export interface CCodec<T> extends Codec<T> {
  * an Ethernet address (__u8[6], written aa:bb:cc:dd:ee:ff), or explicit
  * padding (always written as zeros: hash keys compare every byte).
  */
-export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'ipv4' | 'mac' | 'pad';
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'ipv4' | 'ipv6' | 'mac' | 'pad';
 
 /** [name, kind] or, for padding, [name, 'pad', bytes]. */
 export type FieldSpec = readonly [name: string, kind: Exclude<FieldKind, 'pad'>] | readonly [name: string, kind: 'pad', bytes: number];
 
-/** Raw member values: numbers, bigints for u64, dotted quads for ipv4, aa:bb:… for mac. */
+/** Raw member values: numbers, bigints for u64, dotted quads for ipv4, RFC 5952 text for ipv6, aa:bb:… for mac. */
 export type RawValue = number | bigint | string;
 export type RawStruct = Record<string, RawValue>;
 
-const SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, ipv4: 4, mac: 6 };
+const SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, ipv4: 4, ipv6: 16, mac: 6 };
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const MAX: Record<'u8' | 'u16' | 'u32' | 'be16', number> = { u8: 0xff, u16: 0xffff, u32: 0xffffffff, be16: 0xffff };
 const U64_MAX = (1n << 64n) - 1n;
@@ -67,8 +68,8 @@ function layOut(specs: readonly FieldSpec[]): { fields: Field[]; size: number } 
   for (const spec of specs) {
     const [name, kind] = spec;
     const size = spec[1] === 'pad' ? spec[2] : SIZE[spec[1]];
-    // Padding and a MAC are __u8 arrays; an address is a __be32 (4-aligned).
-    const align = kind === 'pad' || kind === 'mac' ? 1 : size;
+    // Padding and a MAC are __u8 arrays; an address is a __be32 or a struct in6_addr (both 4-aligned).
+    const align = kind === 'pad' || kind === 'mac' ? 1 : kind === 'ipv6' ? 4 : size;
     offset = alignUp(offset, align);
     fields.push({ name, kind, offset, size });
     offset += size;
@@ -95,6 +96,11 @@ function fieldWriter(field: Field, where: string): FieldWriter {
     case 'ipv4':
       return (buf, value) => {
         if (typeof value !== 'string' || !writeIpv4(buf, offset, value)) throw new TypeError(`${where} must be an IPv4 address, got ${String(value)}`);
+      };
+    case 'ipv6':
+      return (buf, value) => {
+        if (typeof value !== 'string' || !value.includes(':') || !ipaddr.IPv6.isValid(value)) throw new TypeError(`${where} must be an IPv6 address, got ${String(value)}`);
+        buf.set(ipaddr.IPv6.parse(value).toByteArray(), offset);
       };
     case 'mac':
       return (buf, value) => {
@@ -175,6 +181,8 @@ function readField(buf: Buffer, field: Field): RawValue {
   switch (kind) {
     case 'ipv4':
       return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+    case 'ipv6':
+      return ipaddr.fromByteArray([...buf.subarray(offset, offset + 16)]).toString();
     case 'mac':
       return [...buf.subarray(offset, offset + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
     case 'u64':

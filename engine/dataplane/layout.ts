@@ -46,7 +46,25 @@ export const MAPS = {
   clusterNodes: 'ferry_node4',
   /** LRU hash, frag4Key → frag4Entry: what translated datagrams' first fragments became, for the later ones. */
   fragments: 'ferry_frag4',
+  /** hash, lb6Key → lb4Service: IPv6 frontends, as services. */
+  services6: 'ferry_lb6_svc',
+  /** hash, backendId → lb6Backend: IPv6 backends; ids are unique across both families. */
+  backends6: 'ferry_lb6_be',
+  /** hash, revNatIndex → lb6ReverseNat: IPv6 frontends' addresses; indices are unique across both families. */
+  revNat6: 'ferry_lb6_rnat',
+  /** LRU hash, ct6Key → ct6Entry: IPv6 flows, as conntrack. */
+  conntrack6: 'ferry_ct6',
+  /** LRU hash, lb6AffinityKey → lb4Affinity: IPv6 clients' ClientIP affinity. */
+  affinity6: 'ferry_lb6_aff',
 } as const;
+
+/** An address family: IPv6 frontends, backends and flows have maps of their own. */
+export type Family = 4 | 6;
+
+/** The family of an address in canonical text (model.ts): IPv6 text, and only it, has a colon. */
+export function familyOf(address: string): Family {
+  return address.includes(':') ? 6 : 4;
+}
 
 /** A map's role in the dataplane: a key of MAPS. */
 export type MapRole = keyof typeof MAPS;
@@ -118,6 +136,12 @@ export const CT_FLAGS: Readonly<Record<CtFlag, number>> = Object.freeze({ snat: 
  */
 export const HAIRPIN_ADDRESS = '169.254.1.1';
 
+/** LB_HAIRPIN_ADDR6_*: IPv6 hairpin flows' source, routed mode's IPv6 gateway. */
+export const HAIRPIN_ADDRESS6 = 'fe80::1';
+
+/** The unspecified address of a family: what an unset address field decodes to. */
+export const ANY_ADDRESS: Readonly<Record<Family, string>> = Object.freeze({ 4: '0.0.0.0', 6: '::' });
+
 /**
  * enum lb_metric: counter names by index into MAPS.metrics. The outcomes
  * (translated … drop_ttl) count each packet from_pod, from_uplink and
@@ -129,7 +153,7 @@ export const LB_METRICS = Object.freeze([
   'masqueraded',
   'icmp_translated',
   'frag_translated',
-  'pass_not_ipv4',
+  'pass_not_ip',
   'pass_malformed',
   'pass_fragment',
   'pass_other_proto',
@@ -274,7 +298,7 @@ export interface NodeConfig {
    * '0.0.0.0': none (they are dropped).
    */
   snatAddress: string;
-  /** Their source ports, inclusive. */
+  /** Their source ports, inclusive (both families). */
   snatPortMin: number;
   snatPortMax: number;
   /**
@@ -283,33 +307,43 @@ export interface NodeConfig {
    * them is masqueraded. Optional when encoding (none: nothing is), always decoded.
    */
   clusterCidrs?: readonly string[];
+  /** The IPv6 address flows from outside to IPv6 Cluster-policy frontends are SNATed to; '::' (the default): none. */
+  snatAddress6?: string;
 }
 
-export const lb4Key: CCodec<Lb4Key> = structCodec<Lb4Key>(
-  'lb4_key',
-  [
-    ['address', 'ipv4'],
-    ['dport', 'be16'],
-    ['slot', 'u16'],
-    ['proto', 'u8'],
-    ['scope', 'u8'],
-    ['pad', 'pad', 2],
-  ],
-  (v) => ({
-    address: v.address,
-    dport: v.port,
-    slot: v.slot,
-    proto: valueOf(PROTO, v.proto, 'lb4_key.proto'),
-    scope: valueOf(SCOPE, v.scope, 'lb4_key.scope'),
-  }),
-  (r) => ({
-    address: r.address as string,
-    port: r.dport as number,
-    proto: nameOf(PROTO, r.proto, 'lb4_key.proto'),
-    slot: r.slot as number,
-    scope: nameOf(SCOPE, r.scope, 'lb4_key.scope'),
-  }),
-);
+/** struct lb4_key or lb6_key: the same members, the address 4 or 16 bytes. */
+function lbKeyCodec(family: Family): CCodec<Lb4Key> {
+  const cType = `lb${family}_key`;
+  return structCodec<Lb4Key>(
+    cType,
+    [
+      ['address', family === 4 ? 'ipv4' : 'ipv6'],
+      ['dport', 'be16'],
+      ['slot', 'u16'],
+      ['proto', 'u8'],
+      ['scope', 'u8'],
+      ['pad', 'pad', 2],
+    ],
+    (v) => ({
+      address: v.address,
+      dport: v.port,
+      slot: v.slot,
+      proto: valueOf(PROTO, v.proto, `${cType}.proto`),
+      scope: valueOf(SCOPE, v.scope, `${cType}.scope`),
+    }),
+    (r) => ({
+      address: r.address as string,
+      port: r.dport as number,
+      proto: nameOf(PROTO, r.proto, `${cType}.proto`),
+      slot: r.slot as number,
+      scope: nameOf(SCOPE, r.scope, `${cType}.scope`),
+    }),
+  );
+}
+
+export const lb4Key: CCodec<Lb4Key> = lbKeyCodec(4);
+/** struct lb6_key: an Lb4Key whose address is IPv6 text. */
+export const lb6Key: CCodec<Lb4Key> = lbKeyCodec(6);
 
 export const lb4Service: CCodec<Lb4Service> = structCodec<Lb4Service>(
   'lb4_service',
@@ -340,103 +374,131 @@ export const lb4Service: CCodec<Lb4Service> = structCodec<Lb4Service>(
 /** Key of MAPS.backends (__u32). */
 export const backendId: CCodec<number> = scalarCodec('__u32', 'u32');
 
-export const lb4Backend: CCodec<Lb4Backend> = structCodec<Lb4Backend>(
-  'lb4_backend',
-  [
-    ['address', 'ipv4'],
-    ['port', 'be16'],
-    ['proto', 'u8'],
-    ['flags', 'u8'],
-  ],
-  (v) => ({ address: v.address, port: v.port, proto: valueOf(PROTO, v.proto, 'lb4_backend.proto'), flags: v.flags }),
-  (r) => ({
-    address: r.address as string,
-    port: r.port as number,
-    proto: nameOf(PROTO, r.proto, 'lb4_backend.proto'),
-    flags: r.flags as number,
-  }),
-);
+function lbBackendCodec(family: Family): CCodec<Lb4Backend> {
+  const cType = `lb${family}_backend`;
+  return structCodec<Lb4Backend>(
+    cType,
+    [
+      ['address', family === 4 ? 'ipv4' : 'ipv6'],
+      ['port', 'be16'],
+      ['proto', 'u8'],
+      ['flags', 'u8'],
+    ],
+    (v) => ({ address: v.address, port: v.port, proto: valueOf(PROTO, v.proto, `${cType}.proto`), flags: v.flags }),
+    (r) => ({
+      address: r.address as string,
+      port: r.port as number,
+      proto: nameOf(PROTO, r.proto, `${cType}.proto`),
+      flags: r.flags as number,
+    }),
+  );
+}
+
+export const lb4Backend: CCodec<Lb4Backend> = lbBackendCodec(4);
+/** struct lb6_backend: an Lb4Backend whose address is IPv6 text. */
+export const lb6Backend: CCodec<Lb4Backend> = lbBackendCodec(6);
 
 /** Key of MAPS.revNat (__u16). */
 export const revNatIndex: CCodec<number> = scalarCodec('__u16', 'u16');
 
-export const lb4ReverseNat: CCodec<Lb4ReverseNat> = structCodec<Lb4ReverseNat>(
-  'lb4_reverse_nat',
-  [
-    ['address', 'ipv4'],
-    ['port', 'be16'],
-    ['pad', 'pad', 2],
-  ],
-  (v) => ({ address: v.address, port: v.port }),
-  (r) => ({ address: r.address as string, port: r.port as number }),
-);
+function lbReverseNatCodec(family: Family): CCodec<Lb4ReverseNat> {
+  return structCodec<Lb4ReverseNat>(
+    `lb${family}_reverse_nat`,
+    [
+      ['address', family === 4 ? 'ipv4' : 'ipv6'],
+      ['port', 'be16'],
+      ['pad', 'pad', 2],
+    ],
+    (v) => ({ address: v.address, port: v.port }),
+    (r) => ({ address: r.address as string, port: r.port as number }),
+  );
+}
 
-export const ct4Key: CCodec<Ct4Key> = structCodec<Ct4Key>(
-  'ct4_key',
-  [
-    ['saddr', 'ipv4'],
-    ['daddr', 'ipv4'],
-    ['sport', 'be16'],
-    ['dport', 'be16'],
-    ['proto', 'u8'],
-    ['dir', 'u8'],
-    ['pad', 'pad', 2],
-  ],
-  (v) => ({
-    saddr: v.saddr,
-    daddr: v.daddr,
-    sport: v.sport,
-    dport: v.dport,
-    proto: valueOf(CT_PROTO, v.proto, 'ct4_key.proto'),
-    dir: valueOf(CT_DIR, v.dir, 'ct4_key.dir'),
-  }),
-  (r) => ({
-    saddr: r.saddr as string,
-    daddr: r.daddr as string,
-    sport: r.sport as number,
-    dport: r.dport as number,
-    proto: nameOf(CT_PROTO, r.proto, 'ct4_key.proto'),
-    dir: nameOf(CT_DIR, r.dir, 'ct4_key.dir'),
-  }),
-);
+export const lb4ReverseNat: CCodec<Lb4ReverseNat> = lbReverseNatCodec(4);
+/** struct lb6_reverse_nat: an Lb4ReverseNat whose address is IPv6 text. */
+export const lb6ReverseNat: CCodec<Lb4ReverseNat> = lbReverseNatCodec(6);
 
-export const ctEntry: CCodec<CtEntry> = structCodec<CtEntry>(
-  'ct_entry',
-  [
-    ['last_seen', 'u64'],
-    ['lifetime_ns', 'u64'],
-    ['backend_id', 'u32'],
-    ['rev_nat_index', 'u16'],
-    ['tcp_flags', 'u8'],
-    ['state', 'u8'],
-    ['nat_addr', 'ipv4'],
-    ['nat_port', 'be16'],
-    ['flags', 'u8'],
-    ['pad', 'pad', 1],
-  ],
-  (v) => ({
-    last_seen: v.lastSeenNs,
-    lifetime_ns: v.lifetimeNs,
-    backend_id: v.backendId,
-    rev_nat_index: v.revNatIndex,
-    tcp_flags: v.tcpFlags,
-    state: v.state,
-    nat_addr: v.natAddress ?? '0.0.0.0',
-    nat_port: v.natPort ?? 0,
-    flags: v.flags ?? 0,
-  }),
-  (r) => ({
-    lastSeenNs: r.last_seen as bigint,
-    lifetimeNs: r.lifetime_ns as bigint,
-    backendId: r.backend_id as number,
-    revNatIndex: r.rev_nat_index as number,
-    tcpFlags: r.tcp_flags as number,
-    state: r.state as number,
-    natAddress: r.nat_addr as string,
-    natPort: r.nat_port as number,
-    flags: r.flags as number,
-  }),
-);
+function ctKeyCodec(family: Family): CCodec<Ct4Key> {
+  const cType = `ct${family}_key`;
+  const address = family === 4 ? 'ipv4' : 'ipv6';
+  return structCodec<Ct4Key>(
+    cType,
+    [
+      ['saddr', address],
+      ['daddr', address],
+      ['sport', 'be16'],
+      ['dport', 'be16'],
+      ['proto', 'u8'],
+      ['dir', 'u8'],
+      ['pad', 'pad', 2],
+    ],
+    (v) => ({
+      saddr: v.saddr,
+      daddr: v.daddr,
+      sport: v.sport,
+      dport: v.dport,
+      proto: valueOf(CT_PROTO, v.proto, `${cType}.proto`),
+      dir: valueOf(CT_DIR, v.dir, `${cType}.dir`),
+    }),
+    (r) => ({
+      saddr: r.saddr as string,
+      daddr: r.daddr as string,
+      sport: r.sport as number,
+      dport: r.dport as number,
+      proto: nameOf(CT_PROTO, r.proto, `${cType}.proto`),
+      dir: nameOf(CT_DIR, r.dir, `${cType}.dir`),
+    }),
+  );
+}
+
+export const ct4Key: CCodec<Ct4Key> = ctKeyCodec(4);
+/** struct ct6_key: a Ct4Key whose addresses are IPv6 text. */
+export const ct6Key: CCodec<Ct4Key> = ctKeyCodec(6);
+
+/** struct ct_entry or ct6_entry: the same members, nat_addr 4 or 16 bytes (then 5 bytes of tail padding). */
+function ctEntryCodec(family: Family): CCodec<CtEntry> {
+  return structCodec<CtEntry>(
+    family === 4 ? 'ct_entry' : 'ct6_entry',
+    [
+      ['last_seen', 'u64'],
+      ['lifetime_ns', 'u64'],
+      ['backend_id', 'u32'],
+      ['rev_nat_index', 'u16'],
+      ['tcp_flags', 'u8'],
+      ['state', 'u8'],
+      ['nat_addr', family === 4 ? 'ipv4' : 'ipv6'],
+      ['nat_port', 'be16'],
+      ['flags', 'u8'],
+      ['pad', 'pad', family === 4 ? 1 : 5],
+    ],
+    (v) => ({
+      last_seen: v.lastSeenNs,
+      lifetime_ns: v.lifetimeNs,
+      backend_id: v.backendId,
+      rev_nat_index: v.revNatIndex,
+      tcp_flags: v.tcpFlags,
+      state: v.state,
+      nat_addr: v.natAddress ?? ANY_ADDRESS[family],
+      nat_port: v.natPort ?? 0,
+      flags: v.flags ?? 0,
+    }),
+    (r) => ({
+      lastSeenNs: r.last_seen as bigint,
+      lifetimeNs: r.lifetime_ns as bigint,
+      backendId: r.backend_id as number,
+      revNatIndex: r.rev_nat_index as number,
+      tcpFlags: r.tcp_flags as number,
+      state: r.state as number,
+      natAddress: r.nat_addr as string,
+      natPort: r.nat_port as number,
+      flags: r.flags as number,
+    }),
+  );
+}
+
+export const ctEntry: CCodec<CtEntry> = ctEntryCodec(4);
+/** struct ct6_entry: a CtEntry whose natAddress is IPv6 text ('::' unset). */
+export const ct6Entry: CCodec<CtEntry> = ctEntryCodec(6);
 
 /** Key of MAPS.metrics (__u32, an LB_METRICS index). */
 export const metricKey: CCodec<number> = scalarCodec('__u32', 'u32');
@@ -498,9 +560,15 @@ const nodeConfigHead = structCodec<Omit<NodeConfig, 'clusterCidrs'>>(
     ['snat_port_min', 'u16'],
     ['snat_port_max', 'u16'],
     ['cluster_cidrs', 'pad', NODE_CLUSTER_CIDRS_MAX * cidr4.size],
+    ['snat_addr6', 'ipv6'],
   ],
-  (v) => ({ snat_addr: v.snatAddress, snat_port_min: v.snatPortMin, snat_port_max: v.snatPortMax }),
-  (r) => ({ snatAddress: r.snat_addr as string, snatPortMin: r.snat_port_min as number, snatPortMax: r.snat_port_max as number }),
+  (v) => ({ snat_addr: v.snatAddress, snat_port_min: v.snatPortMin, snat_port_max: v.snatPortMax, snat_addr6: v.snatAddress6 ?? ANY_ADDRESS[6] }),
+  (r) => ({
+    snatAddress: r.snat_addr as string,
+    snatPortMin: r.snat_port_min as number,
+    snatPortMax: r.snat_port_max as number,
+    snatAddress6: r.snat_addr6 as string,
+  }),
 );
 const CLUSTER_CIDRS_OFF = nodeConfigHead.fields.find((f) => f.name === 'cluster_cidrs')!.offset;
 
@@ -562,21 +630,28 @@ export interface Lb4Maglev {
   backendIds: readonly number[] | Uint32Array;
 }
 
-export const lb4AffinityKey: CCodec<Lb4AffinityKey> = structCodec<Lb4AffinityKey>(
-  'lb4_affinity_key',
-  [
-    ['client_addr', 'ipv4'],
-    ['rev_nat_index', 'u16'],
-    ['scope', 'u8'],
-    ['pad', 'pad', 1],
-  ],
-  (v) => ({ client_addr: v.clientAddress, rev_nat_index: v.revNatIndex, scope: valueOf(SCOPE, v.scope, 'lb4_affinity_key.scope') }),
-  (r) => ({
-    clientAddress: r.client_addr as string,
-    revNatIndex: r.rev_nat_index as number,
-    scope: nameOf(SCOPE, r.scope, 'lb4_affinity_key.scope'),
-  }),
-);
+function lbAffinityKeyCodec(family: Family): CCodec<Lb4AffinityKey> {
+  const cType = `lb${family}_affinity_key`;
+  return structCodec<Lb4AffinityKey>(
+    cType,
+    [
+      ['client_addr', family === 4 ? 'ipv4' : 'ipv6'],
+      ['rev_nat_index', 'u16'],
+      ['scope', 'u8'],
+      ['pad', 'pad', 1],
+    ],
+    (v) => ({ client_addr: v.clientAddress, rev_nat_index: v.revNatIndex, scope: valueOf(SCOPE, v.scope, `${cType}.scope`) }),
+    (r) => ({
+      clientAddress: r.client_addr as string,
+      revNatIndex: r.rev_nat_index as number,
+      scope: nameOf(SCOPE, r.scope, `${cType}.scope`),
+    }),
+  );
+}
+
+export const lb4AffinityKey: CCodec<Lb4AffinityKey> = lbAffinityKeyCodec(4);
+/** struct lb6_affinity_key: an Lb4AffinityKey whose client address is IPv6 text. */
+export const lb6AffinityKey: CCodec<Lb4AffinityKey> = lbAffinityKeyCodec(6);
 
 export const lb4Affinity: CCodec<Lb4Affinity> = structCodec<Lb4Affinity>(
   'lb4_affinity',
@@ -783,6 +858,11 @@ export const MAP_CODECS = Object.freeze({
   localPods: { key: localPod4Key, value: localPod4 },
   clusterNodes: { key: clusterNode4Key, value: clusterNode4 },
   fragments: { key: frag4Key, value: frag4Entry },
+  services6: { key: lb6Key, value: lb4Service },
+  backends6: { key: backendId, value: lb6Backend },
+  revNat6: { key: revNatIndex, value: lb6ReverseNat },
+  conntrack6: { key: ct6Key, value: ct6Entry },
+  affinity6: { key: lb6AffinityKey, value: lb4Affinity },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */

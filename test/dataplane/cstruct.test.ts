@@ -3,8 +3,9 @@
 // values at random and at their bounds, and invalid ones (the same error,
 // word for word). Also the bytes of the keys and values the Reconciler
 // writes, spelled out from ferry_lb.h's layouts.
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { endianness } from 'node:os';
+import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 import { scalarCodec, structCodec, type FieldSpec, type RawStruct, type RawValue } from '../../engine/dataplane/cstruct.js';
 import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex } from '../../engine/dataplane/layout.js';
@@ -19,6 +20,11 @@ function oracleWrite(buf: Buffer, kind: FieldSpec[1], offset: number, value: Raw
   if (kind === 'ipv4') {
     if (typeof value !== 'string' || !isIPv4(value)) throw new TypeError(`${where} must be an IPv4 address, got ${String(value)}`);
     buf.set(value.split('.').map(Number), offset);
+    return;
+  }
+  if (kind === 'ipv6') {
+    if (typeof value !== 'string' || !isIPv6(value)) throw new TypeError(`${where} must be an IPv6 address, got ${String(value)}`);
+    buf.set(ipaddr.IPv6.parse(value).toByteArray(), offset);
     return;
   }
   if (kind === 'mac') {

@@ -228,7 +228,7 @@ describe.skipIf(!isRoot)('inspecting a pinned dataplane (needs root)', () => {
     const view = readMetrics(open(pinRoot));
     expect(Object.keys(view.counters)).toEqual([...LB_METRICS]);
     expect(view.counters.translated).toBe(Number(translated));
-    expect(view.counters.pass_not_ipv4).toBe(1);
+    expect(view.counters.pass_not_ip).toBe(1);
     expect(view.conntrack).toEqual({ entries: 7, maxEntries: lb.conntrack.maxEntries });
   });
 

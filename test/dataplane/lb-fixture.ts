@@ -79,6 +79,11 @@ export class LbFixture {
   readonly localPods: BpfMap;
   readonly clusterNodes: BpfMap;
   readonly fragments: BpfMap;
+  readonly services6: BpfMap;
+  readonly backends6: BpfMap;
+  readonly revNat6: BpfMap;
+  readonly conntrack6: BpfMap;
+  readonly affinity6: BpfMap;
 
   constructor(collection: BpfCollection) {
     this.collection = collection;
@@ -96,6 +101,11 @@ export class LbFixture {
     this.localPods = collection.map(MAPS.localPods);
     this.clusterNodes = collection.map(MAPS.clusterNodes);
     this.fragments = collection.map(MAPS.fragments);
+    this.services6 = collection.map(MAPS.services6);
+    this.backends6 = collection.map(MAPS.backends6);
+    this.revNat6 = collection.map(MAPS.revNat6);
+    this.conntrack6 = collection.map(MAPS.conntrack6);
+    this.affinity6 = collection.map(MAPS.affinity6);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */

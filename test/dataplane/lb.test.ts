@@ -378,7 +378,7 @@ describe.skipIf(!isRoot)('from_pod service load balancing (needs root: BPF_PROG_
     await expectPass(lb, ipv4Other(IPPROTO.icmp, CLIENT, VIP, Buffer.from([13, 0, 0xf2, 0xff, 0, 0, 0, 0])));
     await expectPass(lb, etherFrame(ETH_P_IPV6));
     await expectPass(lb, etherFrame(ETH_P_ARP, 28));
-    expect(lb.nonZeroCounters()).toEqual({ pass_fragment: 1n, pass_other_proto: 1n, pass_not_ipv4: 2n });
+    expect(lb.nonZeroCounters()).toEqual({ pass_fragment: 1n, pass_other_proto: 1n, pass_not_ip: 2n });
     // A first fragment carries the L4 header: it is translated like any packet.
     await expectDnat(lb, { proto: 'tcp', src: CLIENT, dst: VIP, sport: 40081, dport: 80, moreFragments: true });
   });
