@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 //
-// ferry's service load balancer and NAT, IPv4 TCP, UDP and ICMP: the
-// kube-proxy replacement's datapath. Three programs share the maps of
-// include/ferry_lb.h.
+// ferry's service load balancer and NAT, IPv4 TCP, UDP and ICMP, and IPv6
+// TCP and UDP (see "IPv6" below): the kube-proxy replacement's datapath.
+// Three programs share the maps of include/ferry_lb.h.
 //
 // from_pod runs at tcx ingress of each pod's host-side veth in routed mode,
 // so it sees every packet the pod sends, before the node routes it:
@@ -72,7 +72,7 @@
 // endpoints") there, so that a load balancer's health check, not the
 // client, finds the node out. Only the first packet of a flow is answered
 // (a UDP datagram, a TCP SYN); anything else without backends is dropped
-// (TC_ACT_SHOT). ICMP echo to services and IPv6 come later.
+// (TC_ACT_SHOT). ICMP echo to services is not answered.
 //
 // Fragments: a translated datagram's first fragment is translated like any
 // packet, and its later ones (no ports) as it was (lib/frag4.h).
@@ -83,7 +83,26 @@
 // LB_SVC_F_MAGLEV the entry of its Maglev table (ferry_lb4_maglv) the
 // 5-tuple hashes to, so the choice does not depend on conntrack.
 //
-// Counters: enum lb_metric. Entries age by the lifetimes in lib/ct4.h;
+// IPv6 (lib/ingress6.h, lb6_ingress(); maps of its own for what holds an
+// address: ferry_lb6_svc, _be, _rnat, _aff and ferry_ct6; slot values,
+// affinity records, Maglev tables, counters and node_cfg shared with IPv4):
+// from_pod and from_uplink do for IPv6 TCP and UDP what they do for IPv4,
+// the same conntrack semantics, SNAT to node_cfg.snat_addr6 with a port of
+// the one range, hairpin to fe80::1, affinity and Maglev (jhash2 of the
+// tuple's nine words), a new flow without endpoints rejected with ICMPv6
+// port unreachable (lib/icmp6.h). Not done for IPv6: masquerade (to_uplink
+// passes every IPv6 packet, PASS_NO_MASQ); ICMPv6 error translation and
+// echo tracking (ICMPv6, neighbour discovery first of all, passes
+// untouched, PASS_OTHER_PROTO); fragments and any other extension header
+// (passed untouched: PASS_FRAGMENT, PASS_OTHER_PROTO); host routing into
+// pods (no ferry_pod6, no bpf_redirect_peer()) and of pods' other traffic:
+// only an external frontend's flows (CT_F_REDIRECT) go on by a FIB lookup
+// (lib/route6.h), every other translated IPv6 packet into the stack.
+// Dispatch costs IPv4 packets nothing: the IPv6 path starts where
+// pkt4_parse() says "not IPv4". Its code shares the programs' stack (512
+// bytes, about 480 used): another inlined path must keep an eye on it.
+//
+// Counters: enum lb_metric. Entries age by the lifetimes in lib/ct.h;
 // user space collects the stale ones.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -97,24 +116,17 @@
 #include "lib/frag4.h"
 #include "lib/icmp4.h"
 #include "lib/icmp4_error.h"
+#include "lib/ingress6.h"
+#include "lib/lb.h"
 #include "lib/lb4.h"
 #include "lib/masq4.h"
 #include "lib/metrics.h"
 #include "lib/nat4.h"
 #include "lib/pkt4.h"
+#include "lib/pkt6.h"
 #include "lib/route4.h"
 #include "lib/snat4.h"
-
-// A new flow's CT_F_* flags. Flows of external frontends go past the stack
-// both ways; from outside, a frontend with policy Cluster is SNATed too.
-static __always_inline enum ct_flags lb4_new_flow_flags(const struct lb4_service *svc, bool from_outside)
-{
-	if (!(svc->flags & LB_SVC_F_EXTERNAL))
-		return 0;
-	if (from_outside && !(svc->flags & LB_SVC_F_LOCAL))
-		return CT_F_REDIRECT | CT_F_SNAT;
-	return CT_F_REDIRECT;
-}
+#include "lib/verdict.h"
 
 // A new flow to a service scope without backends: LB_METRIC_REJECT_NO_BACKEND
 // when kube-proxy would reject it (see the top of the file) and it may be
@@ -176,7 +188,7 @@ static __always_inline int lb4_forward(struct __sk_buff *skb, const struct pkt4 
 			lb_count(LB_METRIC_CT_RESELECTED);
 		own = NULL;	// replaced below, pinned to the new backend
 		flow.rev_nat_index = svc->rev_nat_index;
-		flow.flags = lb4_new_flow_flags(svc, from_outside);
+		flow.flags = lb_new_flow_flags(svc, from_outside);
 		if (svc->count == 0)
 			return created ? lb4_no_backend(skb, pkt, svc_key, svc, from_outside) : DROP_NO_BACKEND;
 		backend = lb4_select_backend(svc_key, svc, &pkt->tuple, &flow.backend_id);
@@ -295,25 +307,6 @@ static __always_inline int lb4_reply(struct __sk_buff *skb, const struct pkt4 *p
 	return LB_METRIC_REV_TRANSLATED;
 }
 
-static __always_inline bool lb_translated(int outcome)
-{
-	return outcome == LB_METRIC_TRANSLATED || outcome == LB_METRIC_REV_TRANSLATED ||
-	       outcome == LB_METRIC_MASQUERADED || outcome == LB_METRIC_ICMP_TRANSLATED ||
-	       outcome == LB_METRIC_FRAG_TRANSLATED;
-}
-
-// Counts a packet's outcome (an lb_metric, or a drop code) and turns it into
-// the tc verdict.
-static __always_inline int lb_verdict(int outcome)
-{
-	if (is_drop(outcome)) {
-		lb_count(drop_metric(outcome));
-		return FERRY_ACT_SHOT;
-	}
-	lb_count(outcome);
-	return lb_translated(outcome) ? FERRY_ACT_OK : FERRY_ACT_NEXT;
-}
-
 // lb_verdict(), except that a rejected packet goes back to its sender as an
 // ICMP error (lib/icmp4.h), a translated packet of a hairpin flow straight
 // back into its pod (lib/eth.h), and any other is host-routed
@@ -373,6 +366,9 @@ static __always_inline int lb4_ingress(struct __sk_buff *skb, bool from_pod)
 	__u32 why;
 
 	if (!pkt4_parse(skb, &pkt, &why)) {
+		/* Not IPv4: IPv6's path (lib/ingress6.h), which costs IPv4 packets nothing. */
+		if (why == LB_METRIC_PASS_NOT_IP)
+			return lb6_ingress(skb, from_pod);
 		if (why != LB_METRIC_PASS_FRAGMENT)
 			return lb_verdict(why);
 		outcome = frag4_translate(skb, &pkt, &ct_flags);
@@ -421,8 +417,12 @@ int to_uplink(struct __sk_buff *skb)
 	int outcome;
 	__u32 why;
 
-	if (!pkt4_parse(skb, &pkt, &why))
+	if (!pkt4_parse(skb, &pkt, &why)) {
+		/* IPv6 is never masqueraded. */
+		if (why == LB_METRIC_PASS_NOT_IP && eth_is_ipv6(skb))
+			return lb_verdict(LB_METRIC_PASS_NO_MASQ);
 		return lb_verdict(why == LB_METRIC_PASS_FRAGMENT ? frag4_translate(skb, &pkt, &ct_flags) : why);
+	}
 	if (pkt.icmp_error)
 		return lb_verdict(icmp4_error_translate(skb, &pkt, true, &ct_flags));
 	outcome = masq4_snat(skb, &pkt);

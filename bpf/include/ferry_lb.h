@@ -249,12 +249,12 @@ struct ct4_key {
  * lifetime_ns; user space garbage-collects stale entries. The programs'
  * clock (lb_now(), lib/common.h) is CLOCK_MONOTONIC as of the last tick.
  * A flow's packets refresh both of its entries, at least every
- * CT_REFRESH_NS (lib/ct4.h) while it is active, so each can be judged on
+ * CT_REFRESH_NS (lib/ct.h) while it is active, so each can be judged on
  * its own.
  */
 struct ct_entry {
 	__u64 last_seen;	/* ns, CLOCK_MONOTONIC (as of a tick) */
-	__u64 lifetime_ns;	/* from the state: see CT_LIFETIME_* in lib/ct4.h */
+	__u64 lifetime_ns;	/* from the state: see CT_LIFETIME_* in lib/ct.h */
 	__u32 backend_id;
 	__u16 rev_nat_index;
 	__u8 tcp_flags;		/* TCP flags seen in this entry's direction, ORed */
@@ -280,13 +280,13 @@ enum lb_metric {
 	LB_METRIC_ICMP_TRANSLATED,	/* an ICMP error about a translated flow: outer and quoted headers rewritten */
 	LB_METRIC_FRAG_TRANSLATED,	/* a later fragment of a translated datagram: its addresses rewritten as the first's */
 	LB_METRIC_PASS_NOT_IP,		/* neither IPv4 nor IPv6 (ARP, ...) */
-	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/TCP/UDP/ICMP header, or ICMP error quote */
-	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment of no translated datagram (none recorded: ferry_frag4) */
-	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error */
+	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/IPv6/TCP/UDP/ICMP header, or ICMP error quote */
+	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment of no translated datagram (none recorded: ferry_frag4); IPv6: a fragment header */
+	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error; IPv6 but not TCP or UDP right behind its header (ICMPv6, extension headers) */
 	LB_METRIC_PASS_NO_SERVICE,	/* to no service, and no tracked flow's (an ICMP error: about none) */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
 	LB_METRIC_PASS_NOT_EXTERNAL,	/* from_uplink: to a frontend served to pods only (ClusterIP) */
-	LB_METRIC_PASS_NO_MASQ,		/* to_uplink: not a pod's packet to outside the cluster, or a service flow's */
+	LB_METRIC_PASS_NO_MASQ,		/* to_uplink: not a pod's packet to outside the cluster, or a service flow's; any IPv6 packet */
 	LB_METRIC_REJECT_NO_BACKEND,	/* new flow to a service with no endpoints: answered with ICMP port unreachable */
 	LB_METRIC_DROP_NO_BACKEND,	/* no backends, and not rejected: Local without a local endpoint, a tracked flow, no SYN ... */
 	LB_METRIC_DROP_NO_SLOT,		/* the chosen slot or its backend is missing */
@@ -294,7 +294,7 @@ enum lb_metric {
 	LB_METRIC_DROP_NAT,		/* a rewrite or checksum helper failed */
 	LB_METRIC_DROP_NO_SNAT_ADDR,	/* SNAT needed, but ferry_node_cfg has no address */
 	LB_METRIC_DROP_NO_SNAT_PORT,	/* SNAT needed, but no free port was found */
-	LB_METRIC_DROP_TTL,		/* a packet to redirect whose TTL ran out */
+	LB_METRIC_DROP_TTL,		/* a packet to redirect whose TTL (IPv6: hop limit) ran out */
 	LB_METRIC_CT_CREATED,		/* event: a new flow's entries written */
 	LB_METRIC_CT_RESELECTED,	/* event: a tracked flow's backend was gone */
 	LB_METRIC_CT_RESTORED,		/* event: a flow's missing twin entry rewritten */

@@ -9,7 +9,9 @@
 #define ETH_HLEN		14
 #define ETH_ALEN		6
 #define ETH_P_IP		0x0800
+#define ETH_P_IPV6		0x86dd
 #define AF_INET			2
+#define AF_INET6		10
 
 #define IP_OFFSET		0x1fff	/* fragment offset, in 8-byte units */
 #define IP_MF			0x2000	/* more fragments follow */

@@ -50,4 +50,38 @@ static __always_inline __sum16 csum_replace4(__sum16 check, __be32 from, __be32 
 	return (__sum16)~s;
 }
 
+/* a + b in ones' complement, 32 bits: the carry out comes back in at the bottom. */
+static __always_inline __u32 csum_add(__u32 a, __u32 b)
+{
+	__u32 s = a + b;
+
+	return s + (s < a);
+}
+
+/*
+ * What bpf_csum_diff() would return for 16 bytes (an IPv6 address) going
+ * from `from` to `to`: the 32-bit ones' complement sum of ~from and to,
+ * word by word, in memory order; without the helper call.
+ */
+static __always_inline __u32 csum_diff16(const struct in6_addr *from, const struct in6_addr *to)
+{
+	__u32 s = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		s = csum_add(s, ~from->in6_u.u6_addr32[i]);
+		s = csum_add(s, to->in6_u.u6_addr32[i]);
+	}
+	return s;
+}
+
+/* Folds a 64-bit sum of 32-bit words (memory order) to the 16-bit checksum field. */
+static __always_inline __sum16 csum_fold64(__u64 sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	return csum_fold32(sum);
+}
+
 #endif /* FERRY_LIB_CSUM_H */

@@ -6,6 +6,7 @@
 #include "include/ferry_lb.h"
 #include "lib/common.h"
 #include "lib/jhash.h"
+#include "lib/lb.h"
 
 /* The service (slot 0) a tuple's destination names, if any; fills `key`. */
 static __always_inline const struct lb4_service *lb4_lookup_service(struct lb4_key *key,
@@ -77,20 +78,11 @@ static __always_inline __u32 lb4_tuple_hash(const struct ct4_key *tuple, __u32 s
 static __always_inline __u32 lb4_maglev_backend(const struct lb4_service *svc, const struct lb4_key *key,
 						const struct ct4_key *tuple)
 {
-	struct lb4_maglev_key mkey = {
-		.rev_nat_index = svc->rev_nat_index,
-		.scope = key->scope,
-	};
-	const struct lb4_maglev *table = bpf_map_lookup_elem(&ferry_lb4_maglv, &mkey);
-	__u32 index;
+	const struct lb4_maglev *table = lb_maglev_table(svc->rev_nat_index, key->scope);
 
 	if (!table || !table->size)
 		return 0;
-	index = lb4_tuple_hash(tuple, table->seed) % table->size;
-	/* size <= LB_MAGLEV_MAX by contract; the verifier needs the bound here. */
-	if (index >= LB_MAGLEV_MAX)
-		return 0;
-	return table->backend_ids[index];
+	return lb_maglev_entry(table, lb4_tuple_hash(tuple, table->seed));
 }
 
 static __always_inline void lb4_affinity_key_set(struct lb4_affinity_key *akey, const struct lb4_service *svc,
@@ -114,8 +106,7 @@ static __always_inline bool lb4_affinity_valid(const struct lb4_affinity *aff, c
 	struct lb4_key slot_key = *key;
 	const struct lb4_service *slot;
 
-	/* A record from after `now`, lb_now() being a tick behind, is fresh. */
-	if (now > aff->last_used && now - aff->last_used > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	if (!lb_affinity_fresh(aff, svc, now))
 		return false;
 	if (aff->slot == 0)
 		return true;

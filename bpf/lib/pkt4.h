@@ -8,11 +8,11 @@
 #ifndef FERRY_LIB_PKT4_H
 #define FERRY_LIB_PKT4_H
 
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
 #include "include/ferry_lb.h"
 #include "lib/common.h"
+#include "lib/pkt.h"
 
 /* What the load balancer needs to know about an IPv4 TCP, UDP or ICMP packet. */
 struct pkt4 {
@@ -24,16 +24,6 @@ struct pkt4 {
 	__be16 ip_id;		/* the IP header's identification */
 	bool icmp_error;	/* an ICMP error (icmp4_is_error()): its quote says which flow */
 };
-
-/* A kfunc the verifier turns into a register move: the skb behind the context. */
-extern void *bpf_cast_to_kern_ctx(void *ctx) __ksym;
-
-static __always_inline __u8 skb_ip_summed(struct __sk_buff *skb)
-{
-	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
-
-	return BPF_CORE_READ_BITFIELD(kskb, ip_summed);
-}
 
 /* Where an ICMP echo keeps its identifier. */
 #define ICMP4_ECHO_ID_OFF	__builtin_offsetof(struct icmphdr, un.echo.id)
@@ -76,25 +66,6 @@ static __always_inline bool ipv4_is_later_fragment(const struct iphdr *ip)
 static __always_inline bool lb_proto_supported(__u8 proto)
 {
 	return proto == LB_PROTO_TCP || proto == LB_PROTO_UDP || proto == LB_PROTO_ICMP;
-}
-
-/* TCP's header without options, UDP's, or ICMP's first 8 bytes (as many as UDP's header). */
-static __always_inline __u32 l4_hdr_len(__u8 proto)
-{
-	return proto == LB_PROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr);
-}
-_Static_assert(sizeof(struct udphdr) == sizeof(struct icmphdr), "UDP and ICMP headers are both 8 bytes");
-
-/*
- * Makes the first `len` bytes directly readable. veth hands headers over in
- * the linear area, but an skb built from page fragments may not have them
- * there. bpf_skb_pull_data() invalidates every packet pointer: callers reload.
- */
-static __always_inline bool pkt_pull(struct __sk_buff *skb, __u32 len)
-{
-	if (ctx_data(skb) + len <= ctx_data_end(skb))
-		return true;
-	return len <= skb->len && bpf_skb_pull_data(skb, len) == 0;
 }
 
 /*

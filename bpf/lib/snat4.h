@@ -24,16 +24,7 @@
 #include "include/ferry_drop.h"
 #include "include/ferry_lb.h"
 #include "lib/ct4.h"
-
-/* Random ports tried before giving up on a flow (DROP_NO_SNAT_PORT). */
-#define SNAT_TRIES	16
-
-static __always_inline const struct node_cfg *node_cfg(void)
-{
-	__u32 key = 0;
-
-	return bpf_map_lookup_elem(&ferry_node_cfg, &key);
-}
+#include "lib/snat.h"
 
 /*
  * Whether `entry`, found under a reply tuple, is the reverse entry of this

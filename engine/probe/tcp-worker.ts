@@ -129,13 +129,16 @@ async function streamSend(req: TcpStreamSendRequest): Promise<string> {
   }
 }
 
+/** The socket type for an address (a host name resolves to IPv4). */
+const udpType = (host: string): dgram.SocketType => (net.isIPv6(host) ? 'udp6' : 'udp4');
+
 /**
  * A datagram server: answers each datagram "pong <line> from ADDR (you are
  * ADDR:PORT)", naming its own address so that a client of a service can tell
  * which backend answered.
  */
 async function serveUdp(req: UdpServeRequest): Promise<{ address: string; port: number }> {
-  const server = dgram.createSocket('udp4');
+  const server = dgram.createSocket(udpType(req.host));
   server.on('message', (msg, rinfo) => {
     const answer = `pong ${msg.toString('utf8').trim()} from ${req.host} (you are ${rinfo.address}:${rinfo.port})\n`;
     server.send(answer, rinfo.port, rinfo.address);
@@ -156,7 +159,7 @@ const udpSockets = new Map<number, dgram.Socket>();
 let nextUdpSocket = 1;
 
 async function udpOpen(req: UdpSocketOpenRequest): Promise<number> {
-  const socket = dgram.createSocket('udp4');
+  const socket = dgram.createSocket(udpType(req.host));
   socket.on('error', () => {}); // reported to the send waiting for it
   socket.connect(req.port, req.host);
   await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([e]) => Promise.reject(e))]);

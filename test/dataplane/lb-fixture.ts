@@ -6,12 +6,17 @@ import {
   backendId,
   type Ct4Key,
   ct4Key,
+  ct6Entry,
+  ct6Key,
   type CtEntry,
   ctEntry,
   lb4Backend,
   lb4Key,
   lb4ReverseNat,
   lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
   LB_METRICS,
   type LbMetric,
   type LocalPod4,
@@ -125,6 +130,23 @@ export class LbFixture {
     this.revNat.update(revNatIndex.encode(spec.revNatIndex), lb4ReverseNat.encode({ address: spec.address, port: spec.port }));
   }
 
+  /** An IPv6 service (ferry_lb6_svc, _be, _rnat) with its backends in slots 1…n, as addService() writes IPv4's. */
+  addService6(spec: ServiceSpec): void {
+    const scope = spec.scope ?? 'external';
+    const key = (slot: number): Buffer => lb6Key.encode({ address: spec.address, port: spec.port, proto: spec.proto, slot, scope });
+    for (const b of spec.backends) {
+      this.backends6.update(backendId.encode(b.id), lb6Backend.encode({ address: b.address, port: b.port, proto: spec.proto, flags: 0 }));
+    }
+    spec.backends.forEach((b, i) => {
+      this.services6.update(key(i + 1), lb4Service.encode({ backendId: b.id, count: 0, revNatIndex: spec.revNatIndex, flags: 0, affinityTimeout: 0 }));
+    });
+    this.services6.update(
+      key(0),
+      lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: spec.flags ?? 0, affinityTimeout: spec.affinityTimeout ?? 0 }),
+    );
+    this.revNat6.update(revNatIndex.encode(spec.revNatIndex), lb6ReverseNat.encode({ address: spec.address, port: spec.port }));
+  }
+
   /** A pod of this node, as CNI ADD registers it for host routing. */
   addLocalPod(address: string, pod: LocalPod4): void {
     this.localPods.update(localPod4Key.encode({ address }), localPod4.encode(pod));
@@ -157,6 +179,16 @@ export class LbFixture {
   flow(key: Ct4Key): CtEntry | undefined {
     const value = this.conntrack.lookup(ct4Key.encode(key));
     return value === undefined ? undefined : ctEntry.decode(value);
+  }
+
+  /** Every IPv6 conntrack entry (ferry_ct6), decoded. */
+  flows6(): Array<{ key: Ct4Key; entry: CtEntry }> {
+    return [...this.conntrack6.entries()].map(([k, v]) => ({ key: ct6Key.decode(k), entry: ct6Entry.decode(v) }));
+  }
+
+  flow6(key: Ct4Key): CtEntry | undefined {
+    const value = this.conntrack6.lookup(ct6Key.encode(key));
+    return value === undefined ? undefined : ct6Entry.decode(value);
   }
 
   /** Every counter, summed over CPUs. */
