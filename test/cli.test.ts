@@ -6,10 +6,13 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
+import { join } from 'node:path';
+import { BpfMap } from '../engine/bpf/index.js';
 import { listServices, openPinnedMaps } from '../engine/dataplane/inspect.js';
-import { lb4Maglev, lb4MaglevKey } from '../engine/dataplane/layout.js';
+import { lb4Maglev, lb4MaglevKey, MAPS } from '../engine/dataplane/layout.js';
+import { pinDir } from './bpf/support.js';
 import { listMaglevTables } from '../engine/dataplane/maglev-view.js';
-import { loadSample } from './dataplane/inspect-fixture.js';
+import { addIPv6Sample, loadSample } from './dataplane/inspect-fixture.js';
 import { isRoot } from './support/netns.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -61,7 +64,7 @@ describe('ferry (no dataplane needed)', () => {
     expect(proto.code).toBe(1);
     expect(proto.stderr).toMatch(/option '--proto <proto>' argument 'sctp' is invalid\. Allowed choices are tcp, udp, icmp/);
     const src = await ferry('conntrack', 'flush', '--src', '10.0.0', '--pin-root', '/nowhere');
-    expect(src).toMatchObject({ code: 1, stdout: '', stderr: 'ferry conntrack flush: --src: not an IPv4 address: 10.0.0\n' });
+    expect(src).toMatchObject({ code: 1, stdout: '', stderr: 'ferry conntrack flush: --src: not an IPv4 or IPv6 address: 10.0.0\n' });
     const output = await ferry('services', '-o', 'yaml');
     expect(output.code).toBe(1);
     expect(output.stderr).toMatch(/Allowed choices are table, json/);
@@ -165,13 +168,63 @@ describe.skipIf(!isRoot)('ferry inspection commands on a pinned dataplane (needs
     expect(lb.flows()).toEqual([]);
   });
 
+  it('IPv6 entries in every view: [address]:port in tables, the library\'s data in JSON', async () => {
+    const { lb, pinRoot, writtenAt } = await loadSample();
+    addIPv6Sample(lb, writtenAt);
+    const maps = openPinnedMaps(pinRoot);
+    const expected = listServices(maps);
+    maps.close();
+    expect(JSON.parse(await ok('services', '--pin-root', pinRoot, '-o', 'json'))).toEqual(expected);
+    const services = (await ok('services', '--pin-root', pinRoot)).split('\n');
+    expect(services).toContainEqual(expect.stringMatching(/^\[fd00:96::10\]:80\/tcp +external +5 +1 +21 +\[fd00::5\]:8080$/));
+    expect(services).toContainEqual(expect.stringMatching(/^ +2 +22 +\[fd00::6\]:8080$/));
+    expect(services).toContainEqual(expect.stringMatching(/^\[fd00:96::53\]:53\/udp .* 3 +10\.244\.0\.9:5353 +backend is IPv4, the frontend IPv6$/));
+
+    const endpoints = (await ok('endpoints', '--pin-root', pinRoot)).split('\n');
+    expect(endpoints).toContainEqual(expect.stringMatching(/^21 +\[fd00::5\]:8080 +tcp +1 +\[fd00:96::10\]:80\/tcp$/));
+    expect(await ok('nat', 'list', '--pin-root', pinRoot)).toMatch(/^ +5 +\[fd00:96::10\]:80 +\[fd00:96::10\]:80\/tcp$/m);
+
+    const flows = (await ok('conntrack', '--pin-root', pinRoot, '--src', 'fd00:244::2')).split('\n');
+    expect(flows[1]).toMatch(/^tcp +forward +\[fd00:244::2\]:40000 +\[fd00:96::10\]:80 +established +SYN,ACK .* 21 \[fd00::5\]:8080$/);
+    expect(flows[2]).toMatch(/^tcp +reverse +\[fd00::5\]:8080 +\[fd00:244::2\]:40000 /);
+    expect(flows).toHaveLength(4);
+    const snat = JSON.parse(await ok('conntrack', '--pin-root', pinRoot, '--backend', '[fd00::6]:8080', '-o', 'json')) as Array<Record<string, unknown>>;
+    expect(snat.map((e) => [e.dir, e.client, e.snat])).toEqual([
+      ['forward', '[2001:db8:1::100]:50000', '[2001:db8::1]:61000'],
+      ['reverse', '[2001:db8:1::100]:50000', '[2001:db8::1]:61000'],
+    ]);
+    expect(await ok('conntrack', '--pin-root', pinRoot, '--dst', '2001:db8::1')).toMatch(/snat \[2001:db8::1\]:61000 client \[2001:db8:1::100\]:50000/);
+
+    expect(await ok('metrics', '--pin-root', pinRoot)).toContain(`\nconntrack: 7 / ${lb.conntrack.maxEntries} entries (0.0%)\nconntrack6: 4 / ${lb.conntrack6.maxEntries} entries (0.0%)\n`);
+    expect(await ok('metrics', '--pin-root', pinRoot, '-o', 'prometheus')).toContain('ferry_ct_entries 11\n');
+    expect(await ok('conntrack', 'flush', '--pin-root', pinRoot, '--src', 'fd00:244::2')).toBe('deleted 2 conntrack entries matching --src fd00:244::2\n');
+    expect([...lb.conntrack6.keys()]).toHaveLength(2);
+  });
+
+  it('a dataplane pinned without the IPv6 maps (an older ferry\'s) is read as IPv4 only', async () => {
+    const { lb, pinRoot } = await loadSample();
+    const old = pinDir();
+    for (const [role, name] of Object.entries(MAPS)) {
+      if (role.endsWith('6')) continue;
+      const map = BpfMap.openPinned(join(pinRoot, name));
+      map.pin(join(old, name));
+      map.close();
+    }
+    expect(JSON.parse(await ok('services', '--pin-root', old, '-o', 'json'))).toHaveLength(3);
+    expect(JSON.parse(await ok('conntrack', '--pin-root', old, '-o', 'json'))).toHaveLength(7);
+    expect(JSON.parse(await ok('conntrack', 'gc', '--pin-root', old, '-o', 'json'))).toMatchObject({ scanned: 7, capacity: lb.conntrack.maxEntries });
+    expect(await ok('metrics', '--pin-root', old)).toMatch(/\nconntrack: 4 \/ \d+ entries \(0\.0%\)\n$/);
+  });
+
   it('conntrack gc removes the expired flow and the entry of the gone backend', async () => {
     const { lb, pinRoot } = await loadSample();
     const result = JSON.parse(await ok('conntrack', 'gc', '--pin-root', pinRoot, '-o', 'json'));
-    expect(result).toEqual({ scanned: 7, expired: 2, orphaned: 1, withdrawn: 0, remaining: 4, capacity: lb.conntrack.maxEntries });
+    // Both families' conntrack maps: their capacity together.
+    const capacity = lb.conntrack.maxEntries + lb.conntrack6.maxEntries;
+    expect(result).toEqual({ scanned: 7, expired: 2, orphaned: 1, withdrawn: 0, remaining: 4, capacity });
     expect(lb.flows().every((f) => f.key.proto === 'tcp')).toBe(true);
     expect(await ok('conntrack', 'gc', '--pin-root', pinRoot)).toBe(
-      `scanned 4: deleted 0 expired, 0 orphaned (backend gone), 0 withdrawn (UDP, backend left its service); 4 of ${lb.conntrack.maxEntries} remain\n`,
+      `scanned 4: deleted 0 expired, 0 orphaned (backend gone), 0 withdrawn (UDP, backend left its service); 4 of ${capacity} remain\n`,
     );
   });
 

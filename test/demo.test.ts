@@ -5,7 +5,7 @@ import { runDemo } from '../engine/demo/demo.js';
 import { isRoot, run } from './support/netns.js';
 
 describe.skipIf(!isRoot)('ferry demo (needs root)', () => {
-  it('attaches pods with CNI ADD, connects them over ICMP and TCP (v4, v6) and through an eBPF ClusterIP programmed from a watched manifest file, and cleans up', async () => {
+  it('attaches pods with CNI ADD, connects them over ICMP and TCP (v4, v6) and through an eBPF dual-stack ClusterIP programmed from a watched manifest file, and cleans up', async () => {
     const lines: string[] = [];
     const ok = await runDemo((l) => lines.push(l));
     const out = lines.join('\n');
@@ -16,10 +16,13 @@ describe.skipIf(!isRoot)('ferry demo (needs root)', () => {
     expect(out).toMatch(/TCP {3}pod-a → pod-b \[fd00:10:244::[0-9a-f]+\]:8080: connected/);
     expect(out).toMatch(/Service demo\/web from \S+services\.yaml \(the daemon's file source, watched\)/);
     expect(out).toMatch(/ClusterIP 10\.96\.0\.10:80 → pod-b 10\.244\.0\.\d+:8080, pod-c 10\.244\.0\.\d+:8080/);
-    expect(out).toMatch(/TCP {3}pod-a → 10\.96\.0\.10:80 ×20: 20 answered, by conntrack pod-b [1-9]\d*, pod-c [1-9]\d*$/m);
-    // The file edited: pod-c leaves, and new connections all reach pod-b.
-    expect(out).toMatch(/pod-c left the EndpointSlice; the watch brought it to the maps in \d+ ms/);
-    expect(out).toMatch(/TCP {3}pod-a → 10\.96\.0\.10:80 ×10: 10 answered, by conntrack pod-b 10, pod-c 0$/m);
+    expect(out).toMatch(/ClusterIP \[fd00:10:96::10\]:80 → pod-b \[fd00:10:244::[0-9a-f]+\]:8080, pod-c \[fd00:10:244::[0-9a-f]+\]:8080/);
+    for (const vip of ['10\\.96\\.0\\.10:80', '\\[fd00:10:96::10\\]:80']) {
+      expect(out).toMatch(new RegExp(`TCP {3}pod-a → ${vip} ×20: 20 answered, by conntrack pod-b [1-9]\\d*, pod-c [1-9]\\d*$`, 'm'));
+      // The file edited: pod-c leaves, and new connections all reach pod-b, over either family.
+      expect(out).toMatch(new RegExp(`TCP {3}pod-a → ${vip} ×10: 10 answered, by conntrack pod-b 10, pod-c 0$`, 'm'));
+    }
+    expect(out).toMatch(/pod-c left both EndpointSlices; the watch brought it to the maps in \d+ ms/);
     expect(out).toMatch(/CNI DEL pod-b: host veth fy[0-9a-f]{13} and addresses .* released/);
     expect(ok).toBe(true);
     const runId = /run ([0-9a-f]{4})/.exec(out)![1]!;

@@ -1,6 +1,9 @@
 // `ferry services | endpoints | maglev | conntrack | nat | metrics`: the pinned
-// dataplane's maps, read back for people (tables) and scripts (-o json).
-// The data comes from engine/dataplane/inspect.ts; this file only prints.
+// dataplane's maps, both families', read back for people (tables) and
+// scripts (-o json). The data comes from engine/dataplane/inspect.ts; this
+// file only prints. An IPv6 address:port is printed [fd00::5]:8080.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { collectConntrack } from '../dataplane/ct-gc.js';
 import {
@@ -19,9 +22,9 @@ import {
   type PinnedMaps,
   type ServiceView,
 } from '../dataplane/inspect.js';
-import { LB_METRICS, type LbMetric, type CtProto } from '../dataplane/layout.js';
+import { addressPort, LB_METRICS, MAPS, type LbMetric, type CtProto } from '../dataplane/layout.js';
 import { listMaglevTables } from '../dataplane/maglev-view.js';
-import { conntrackFill, formatPrometheus, isOutcome, readCounters } from '../dataplane/metrics.js';
+import { conntrackFill, formatPrometheus, isOutcome, readCounters, sumFills } from '../dataplane/metrics.js';
 import { DEFAULT_PIN_ROOT } from '../dataplane/paths.js';
 import { action, formatDuration, paint, print, printJson, renderTable, type OutputFormat } from './output.js';
 
@@ -45,10 +48,10 @@ function common(cmd: Command, formats: readonly string[] = ['table', 'json']): C
 
 function filters(cmd: Command): Command {
   return cmd
-    .option('--src <ip>', "the client's address")
+    .option('--src <ip>', "the client's address (IPv4 or IPv6)")
     .option('--dst <ip>', 'the service address the client sent to')
     .addOption(new Option('--proto <proto>', 'L4 protocol').choices(['tcp', 'udp', 'icmp']))
-    .option('--backend <id|address>', 'a backend id, or its address (IP or IP:port)');
+    .option('--backend <id|address>', 'a backend id, or its address (IP, IP:port or [IPv6]:port)');
 }
 
 function filterOf(opts: FilterOptions): CtFilter {
@@ -60,15 +63,20 @@ function filterOf(opts: FilterOptions): CtFilter {
   return validateCtFilter(filter);
 }
 
-/** Opens the pinned maps one command needs and closes them after it. */
+/** The IPv6 maps: read when pinned, left out when not (a dataplane pinned by a ferry without them). */
+type Ipv6Role = 'services6' | 'backends6' | 'revNat6' | 'conntrack6';
+const IPV6_ROLES: ReadonlySet<MapRole> = new Set<Ipv6Role>(['services6', 'backends6', 'revNat6', 'conntrack6']);
+
+/** Opens the pinned maps one command needs (the IPv6 ones among them when pinned) and closes them after it. */
 async function withMaps<R extends MapRole, T>(
   pinRoot: string,
   roles: readonly R[],
-  fn: (maps: Pick<PinnedMaps, R | 'pinRoot' | 'close'>) => T | Promise<T>,
+  fn: (maps: Pick<PinnedMaps, Exclude<R, Ipv6Role> | 'pinRoot' | 'close'> & Partial<Pick<PinnedMaps, R & Ipv6Role>>) => T | Promise<T>,
 ): Promise<T> {
-  const maps = openPinnedMaps(pinRoot, roles);
+  const pinned = roles.filter((role) => !IPV6_ROLES.has(role) || existsSync(join(pinRoot, MAPS[role])));
+  const maps = openPinnedMaps(pinRoot, pinned);
   try {
-    return await fn(maps);
+    return await fn(maps as Parameters<typeof fn>[0]);
   } finally {
     maps.close();
   }
@@ -106,8 +114,8 @@ function conntrackRows(entries: CtView[]): string[][] {
   return entries.map((e) => [
     e.proto,
     e.dir,
-    `${e.saddr}:${e.sport}`,
-    `${e.daddr}:${e.dport}`,
+    addressPort(e.saddr, e.sport),
+    addressPort(e.daddr, e.dport),
     e.state,
     e.tcpFlags === '' ? '-' : e.tcpFlags,
     formatDuration(e.idleMs),
@@ -129,10 +137,13 @@ function describeFilter(filter: CtFilter): string {
 
 // --- the commands ------------------------------------------------------------------
 
+/** The maps conntrack list and flush read: both families' conntrack, and what their entries name. */
+const CT_ROLES = ['conntrack', 'backends', 'revNat', 'conntrack6', 'backends6', 'revNat6'] as const;
+
 export function registerInspectCommands(program: Command): void {
   common(program.command('services').description('frontends (VIP:port/proto) with their backend slots and rev-NAT index')).action(
     action('services', (opts: CommonOptions) =>
-      withMaps(opts.pinRoot, ['services', 'backends', 'revNat'], (maps) => {
+      withMaps(opts.pinRoot, ['services', 'backends', 'revNat', 'services6', 'backends6', 'revNat6'], (maps) => {
         const services = listServices(maps);
         if (opts.output === 'json') return printJson(services);
         printRows('no services', ['FRONTEND', 'SCOPE', 'REV-NAT', 'SLOT', 'ID', 'BACKEND', 'NOTE'], serviceRows(services), [2, 3, 4]);
@@ -142,12 +153,12 @@ export function registerInspectCommands(program: Command): void {
 
   common(program.command('endpoints').description('backends (id → address:port/proto) and the frontends that use them')).action(
     action('endpoints', (opts: CommonOptions) =>
-      withMaps(opts.pinRoot, ['services', 'backends', 'conntrack'], (maps) => {
+      withMaps(opts.pinRoot, ['services', 'backends', 'conntrack', 'services6', 'backends6', 'conntrack6'], (maps) => {
         const endpoints = listEndpoints(maps);
         if (opts.output === 'json') return printJson(endpoints);
         const rows = endpoints.map((e) => [
           e.id,
-          `${e.address}:${e.port}`,
+          addressPort(e.address, e.port),
           e.proto,
           e.flows,
           e.frontends.length === 0 ? warn('(none)') : e.frontends.join(', '),
@@ -159,7 +170,7 @@ export function registerInspectCommands(program: Command): void {
 
   common(program.command('maglev').description("Maglev tables: each backend's share of entries beside the even M/N")).action(
     action('maglev', (opts: CommonOptions) =>
-      withMaps(opts.pinRoot, ['services', 'backends', 'revNat', 'maglev'], (maps) => {
+      withMaps(opts.pinRoot, ['services', 'backends', 'revNat', 'maglev', 'services6', 'backends6', 'revNat6'], (maps) => {
         const tables = listMaglevTables(maps);
         if (opts.output === 'json') return printJson(tables);
         const rows: Array<Array<string | number>> = [];
@@ -179,7 +190,7 @@ export function registerInspectCommands(program: Command): void {
   filters(common(conntrack.command('list', { isDefault: true }).description('entries (both directions of each flow), filtered'))).action(
     action('conntrack list', (opts: FilterOptions) => {
       const filter = filterOf(opts);
-      return withMaps(opts.pinRoot, ['conntrack', 'backends', 'revNat'], (maps) => {
+      return withMaps(opts.pinRoot, CT_ROLES, (maps) => {
         const entries = listConntrack(maps, filter);
         if (opts.output === 'json') return printJson(entries);
         printRows(
@@ -194,7 +205,7 @@ export function registerInspectCommands(program: Command): void {
   filters(common(conntrack.command('flush').description('delete the matching entries (all of them without a filter)'))).action(
     action('conntrack flush', (opts: FilterOptions) => {
       const filter = filterOf(opts);
-      return withMaps(opts.pinRoot, ['conntrack', 'backends', 'revNat'], (maps) => {
+      return withMaps(opts.pinRoot, CT_ROLES, (maps) => {
         const deleted = flushConntrack(maps, filter);
         if (opts.output === 'json') return printJson({ deleted });
         print(`deleted ${deleted} conntrack ${deleted === 1 ? 'entry' : 'entries'}${describeFilter(filter)}`);
@@ -203,7 +214,7 @@ export function registerInspectCommands(program: Command): void {
   );
   common(conntrack.command('gc').description('one garbage-collection pass: expired entries, and those of removed backends')).action(
     action('conntrack gc', (opts: CommonOptions) =>
-      withMaps(opts.pinRoot, ['conntrack', 'backends', 'services'], (maps) => {
+      withMaps(opts.pinRoot, ['conntrack', 'backends', 'services', 'conntrack6', 'backends6', 'services6'], (maps) => {
         const result = collectConntrack(maps);
         if (opts.output === 'json') return printJson(result);
         print(
@@ -217,10 +228,10 @@ export function registerInspectCommands(program: Command): void {
   const nat = program.command('nat').description('the reverse-NAT table');
   common(nat.command('list', { isDefault: true }).description('rev-NAT index → the service address replies carry')).action(
     action('nat list', (opts: CommonOptions) =>
-      withMaps(opts.pinRoot, ['services', 'revNat'], (maps) => {
+      withMaps(opts.pinRoot, ['services', 'revNat', 'services6', 'revNat6'], (maps) => {
         const table = listReverseNat(maps);
         if (opts.output === 'json') return printJson(table);
-        const rows = table.map((r) => [r.index, `${r.address}:${r.port}`, r.frontends.length === 0 ? warn('(unused)') : r.frontends.join(', ')]);
+        const rows = table.map((r) => [r.index, addressPort(r.address, r.port), r.frontends.length === 0 ? warn('(unused)') : r.frontends.join(', ')]);
         printRows('no reverse-NAT entries', ['INDEX', 'SERVICE', 'FRONTENDS'], rows, [0]);
       }),
     ),
@@ -228,18 +239,21 @@ export function registerInspectCommands(program: Command): void {
 
   common(program.command('metrics').description('datapath counters (summed over CPUs) and conntrack fill'), ['table', 'json', 'prometheus']).action(
     action('metrics', (opts: { pinRoot: string; output: OutputFormat | 'prometheus' }) =>
-      withMaps(opts.pinRoot, ['metrics', 'conntrack'], async (maps) => {
+      withMaps(opts.pinRoot, ['metrics', 'conntrack', 'conntrack6'], async (maps) => {
         if (opts.output === 'prometheus') {
-          process.stdout.write(await formatPrometheus({ counters: readCounters(maps.metrics), conntrack: conntrackFill(maps.conntrack) }));
+          const conntrack = sumFills([maps.conntrack, maps.conntrack6].filter((m) => m !== undefined).map((m) => conntrackFill(m)));
+          process.stdout.write(await formatPrometheus({ counters: readCounters(maps.metrics), conntrack }));
           return;
         }
         const view = readMetrics(maps);
         if (opts.output === 'json') return printJson(view);
         const rows = LB_METRICS.map((name: LbMetric) => [name, view.counters[name] ?? 0, isOutcome(name) ? 'packets' : 'events']);
         print(renderTable(['COUNTER', 'VALUE', 'COUNTS'], rows, { alignRight: [1] }));
-        const { entries, maxEntries } = view.conntrack;
-        const percent = maxEntries === 0 ? 0 : (100 * entries) / maxEntries;
-        print(`\nconntrack: ${entries} / ${maxEntries} entries (${percent < 10 ? percent.toFixed(1) : percent.toFixed(0)}%)`);
+        const fill = ({ entries, maxEntries }: { entries: number; maxEntries: number }) => {
+          const percent = maxEntries === 0 ? 0 : (100 * entries) / maxEntries;
+          return `${entries} / ${maxEntries} entries (${percent < 10 ? percent.toFixed(1) : percent.toFixed(0)}%)`;
+        };
+        print(`\nconntrack: ${fill(view.conntrack)}${view.conntrack6 === undefined ? '' : `\nconntrack6: ${fill(view.conntrack6)}`}`);
       }),
     ),
   );

@@ -1,6 +1,8 @@
-// Conntrack garbage collection. The datapath only writes ferry_ct4; entries
-// leave it when user space deletes them (or when the LRU map is full and
-// evicts the least recently used). This removes:
+// Conntrack garbage collection. The datapath only writes ferry_ct4 (and
+// ferry_ct6, IPv6 flows); entries leave them when user space deletes them (or
+// when an LRU map is full and evicts the least recently used). This removes,
+// from each family's map, judged against that family's backends and
+// services maps:
 //
 //  - expired entries: idle past their lifetime (ctStale);
 //  - orphaned entries: their backend id is no longer in the backends map;
@@ -22,7 +24,8 @@
 //
 // forgetBackends() is the immediate form for the daemon: right after
 // Reconciler.apply(), it drops the entries of the backend ids the apply
-// removed (ApplyResult.removedBackendIds) instead of waiting for a GC pass.
+// removed (ApplyResult.removedBackendIds) from both families' maps (ids are
+// one space) instead of waiting for a GC pass.
 //
 // Races with the datapath: an entry may be refreshed between the scan and
 // its deletion, so each candidate is looked up again and judged on its fresh
@@ -32,14 +35,20 @@
 import {
   backendId as backendIdCodec,
   ct4Key,
+  ct6Entry,
+  ct6Key,
   ctEntry,
   ctStale,
   CT_FLAGS,
   lb4Key,
   lb4Service,
+  lb6Key,
+  type CCodec,
   type Ct4Key,
   type CtEntry,
   type CtProto,
+  type Family,
+  type Lb4Key,
   type Proto,
 } from './layout.js';
 
@@ -59,13 +68,31 @@ export interface ConntrackMap extends ReadableMap {
 }
 
 export interface CtGcMaps {
+  /** ct4Key → ctEntry: IPv4 flows. */
   conntrack: ConntrackMap;
   /** backend id → Lb4Backend */
   backends: ReadableMap;
   /** Lb4Key → Lb4Service. Without it, withdrawn UDP entries are not looked for. */
   services?: ReadableMap;
+  /** ct6Key → ct6Entry: IPv6 flows, collected when given, with backends6 (and services6) as above. */
+  conntrack6?: ConntrackMap;
+  backends6?: ReadableMap;
+  services6?: ReadableMap;
 }
 
+/** The conntrack maps of both families, as forgetBackends() and the CLI take them. */
+export interface ConntrackMaps {
+  conntrack: ConntrackMap;
+  conntrack6?: ConntrackMap;
+}
+
+/** The codecs of each family's conntrack keys and values and service keys. */
+export const CT_CODECS: Readonly<Record<Family, { key: CCodec<Ct4Key>; entry: CCodec<CtEntry>; serviceKey: CCodec<Lb4Key> }>> = Object.freeze({
+  4: { key: ct4Key, entry: ctEntry, serviceKey: lb4Key },
+  6: { key: ct6Key, entry: ct6Entry, serviceKey: lb6Key },
+});
+
+/** One pass over both families' maps: the counts are their sums. */
 export interface CtGcResult {
   /** Entries looked at. */
   scanned: number;
@@ -77,7 +104,7 @@ export interface CtGcResult {
   withdrawn: number;
   /** Entries left after this pass (scanned minus deleted). */
   remaining: number;
-  /** The map's max_entries; undefined when the map does not say. */
+  /** The maps' max_entries, summed; undefined when a map does not say. */
   capacity: number | undefined;
 }
 
@@ -98,9 +125,17 @@ export interface CtRecord {
   entry: CtEntry;
 }
 
-/** The conntrack map decoded. */
-export function readConntrack(map: ConntrackMap): CtRecord[] {
-  return conntrackEntries(map).map(([raw, value]) => ({ raw, key: ct4Key.decode(raw), entry: ctEntry.decode(value) }));
+/** The conntrack map of `family` (ferry_ct4 or ferry_ct6) decoded. */
+export function readConntrack(map: ConntrackMap, family: Family = 4): CtRecord[] {
+  const codecs = CT_CODECS[family];
+  return conntrackEntries(map).map(([raw, value]) => ({ raw, key: codecs.key.decode(raw), entry: codecs.entry.decode(value) }));
+}
+
+/** Each family's conntrack map that `maps` has, with the family. */
+export function conntrackMapsOf(maps: ConntrackMaps): Array<{ family: Family; map: ConntrackMap }> {
+  const out: Array<{ family: Family; map: ConntrackMap }> = [{ family: 4, map: maps.conntrack }];
+  if (maps.conntrack6 !== undefined) out.push({ family: 6, map: maps.conntrack6 });
+  return out;
 }
 
 /** The backend ids in the backends map. */
@@ -113,13 +148,15 @@ export function backendIds(backends: ReadableMap): Set<number> {
 /**
  * Which backend ids serve each service, by the service's rev-NAT index (the
  * index conntrack entries carry): the backend ids in slots 1..count of every
- * frontend whose slot 0 names that index, both scopes together.
+ * frontend whose slot 0 names that index, both scopes together. `family`:
+ * of the services map (ferry_lb4_svc or ferry_lb6_svc).
  */
-export function servedBackends(services: ReadableMap): Map<number, Set<number>> {
+export function servedBackends(services: ReadableMap, family: Family = 4): Map<number, Set<number>> {
   const heads = new Map<string, { revNatIndex: number; count: number }>();
   const slots = new Map<string, Array<{ slot: number; backendId: number }>>();
+  const serviceKey = CT_CODECS[family].serviceKey;
   for (const [k, v] of services.entries()) {
-    const key = lb4Key.decode(k);
+    const key = serviceKey.decode(k);
     const value = lb4Service.decode(v);
     const frontend = `${key.address}:${key.port}/${key.proto}/${key.scope}`;
     if (key.slot === 0) heads.set(frontend, { revNatIndex: value.revNatIndex, count: value.count });
@@ -140,13 +177,31 @@ export function servedBackends(services: ReadableMap): Map<number, Set<number>> 
 
 /**
  * One GC pass: deletes expired, orphaned and withdrawn entries (see the top
- * of this file). `now` is CLOCK_MONOTONIC in ns, the datapath's clock.
+ * of this file) from the conntrack map of each family `maps` has. `now` is
+ * CLOCK_MONOTONIC in ns, the datapath's clock.
  */
 export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bigint()): CtGcResult {
+  const result = collectFamily(4, { conntrack: maps.conntrack, backends: maps.backends, services: maps.services }, now);
+  if (maps.conntrack6 === undefined) return result;
+  if (maps.backends6 === undefined) throw new TypeError('conntrack GC: conntrack6 needs backends6 (the IPv6 flows\' backends)');
+  const six = collectFamily(6, { conntrack: maps.conntrack6, backends: maps.backends6, services: maps.services6 }, now);
+  return {
+    scanned: result.scanned + six.scanned,
+    expired: result.expired + six.expired,
+    orphaned: result.orphaned + six.orphaned,
+    withdrawn: result.withdrawn + six.withdrawn,
+    remaining: result.remaining + six.remaining,
+    capacity: result.capacity === undefined || six.capacity === undefined ? undefined : result.capacity + six.capacity,
+  };
+}
+
+/** collectConntrack() for one family's maps. */
+function collectFamily(family: Family, maps: { conntrack: ConntrackMap; backends: ReadableMap; services: ReadableMap | undefined }, now: bigint): CtGcResult {
+  const codecs = CT_CODECS[family];
   // Conntrack first: see "Races" above.
   const records = conntrackEntries(maps.conntrack);
   const live = backendIds(maps.backends);
-  const served = maps.services === undefined ? undefined : servedBackends(maps.services);
+  const served = maps.services === undefined ? undefined : servedBackends(maps.services, family);
   const reasonOf = (key: Ct4Key, entry: CtEntry): CtGcReason | undefined => {
     if (ctStale(entry, now)) return 'expired';
     if ((entry.flags ?? 0) & (CT_FLAGS.masq | CT_FLAGS.inbound)) return undefined;
@@ -163,11 +218,11 @@ export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bi
     capacity: maps.conntrack.maxEntries,
   };
   for (const [raw, value] of records) {
-    const key = ct4Key.decode(raw);
-    if (reasonOf(key, ctEntry.decode(value)) === undefined) continue;
+    const key = codecs.key.decode(raw);
+    if (reasonOf(key, codecs.entry.decode(value)) === undefined) continue;
     // Judged again on the entry as it is now: a packet may have refreshed it.
     const fresh = maps.conntrack.lookup(raw);
-    const reason = fresh === undefined ? undefined : reasonOf(key, ctEntry.decode(fresh));
+    const reason = fresh === undefined ? undefined : reasonOf(key, codecs.entry.decode(fresh));
     if (reason !== undefined && maps.conntrack.delete(raw)) result[reason]++;
   }
   result.remaining = result.scanned - result.expired - result.orphaned - result.withdrawn;
@@ -179,18 +234,23 @@ export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bi
  * ids whose protocol is in `protos` (UDP by default: TCP flows to a deleted
  * backend are reselected by the datapath and end with the connection);
  * returns how many were deleted. Call it right after Reconciler.apply() with
- * the result's removedBackendIds.
+ * the result's removedBackendIds. `conntrack`: the IPv4 map alone, or both
+ * families' (ids are one space: an id names a backend of either).
  */
-export function forgetBackends(conntrack: ConntrackMap, ids: Iterable<number>, protos: readonly Proto[] = ['udp']): number {
+export function forgetBackends(conntrack: ConntrackMap | ConntrackMaps, ids: Iterable<number>, protos: readonly Proto[] = ['udp']): number {
   const gone = new Set(ids);
   if (gone.size === 0) return 0;
   const wanted = new Set<CtProto>(protos);
+  const maps: ConntrackMaps = 'conntrack' in conntrack ? conntrack : { conntrack };
   let deleted = 0;
-  const names = (value: Buffer | undefined) => value !== undefined && gone.has(ctEntry.decode(value).backendId);
-  for (const [raw, value] of conntrackEntries(conntrack)) {
-    if (!wanted.has(ct4Key.decode(raw).proto) || !names(value)) continue;
-    // The datapath may have repinned the flow to a live backend meanwhile.
-    if (names(conntrack.lookup(raw)) && conntrack.delete(raw)) deleted++;
+  for (const { family, map } of conntrackMapsOf(maps)) {
+    const codecs = CT_CODECS[family];
+    const names = (value: Buffer | undefined) => value !== undefined && gone.has(codecs.entry.decode(value).backendId);
+    for (const [raw, value] of conntrackEntries(map)) {
+      if (!wanted.has(codecs.key.decode(raw).proto) || !names(value)) continue;
+      // The datapath may have repinned the flow to a live backend meanwhile.
+      if (names(map.lookup(raw)) && map.delete(raw)) deleted++;
+    }
   }
   return deleted;
 }

@@ -3,17 +3,22 @@
 // protocol), each with the backends kube-proxy would pick for it. The result
 // names backends and frontends by address ("10.0.0.5:8080/tcp"), not by id:
 // the Reconciler binds ids, so that this stays a pure function of its input.
+//
+// Dual stack is kube-proxy's too: a Service is served in the families of
+// its cluster IPs (spec.ipFamilies), and a frontend of one family gets the
+// endpoints of that family only (the EndpointSlices of its addressType).
 import { flat } from './flat-string.js';
-import type { Proto, Scope } from './layout.js';
-import { isIPv4, serviceKey, type Endpoint, type LoadBalancing, type EndpointsByService, type Service, type ServicePort, type TrafficPolicy } from './model.js';
+import { addressPort, ANY_ADDRESS, familyOf, type Family, type Proto, type Scope } from './layout.js';
+import { canonicalIp, serviceKey, type Endpoint, type LoadBalancing, type EndpointsByService, type Service, type ServicePort, type TrafficPolicy } from './model.js';
 
 /**
  * The address NodePort frontends are keyed by when desiredState() is not
  * told the node's addresses: a placeholder no program matches (from_uplink
- * and from_pod look frontends up by the packet's destination). Give
- * DesiredOptions.nodeAddresses to have NodePorts served.
+ * and from_pod look frontends up by the packet's destination); an IPv6
+ * Service's is '::'. Give DesiredOptions.nodeAddresses to have NodePorts
+ * served.
  */
-export const NODE_PORT_ADDRESS = '0.0.0.0';
+export const NODE_PORT_ADDRESS = ANY_ADDRESS[4];
 
 export type FrontendKind = 'clusterIP' | 'externalIP' | 'loadBalancer' | 'nodePort';
 
@@ -38,7 +43,7 @@ export interface DesiredFrontend {
   service: string;
   /** The Service port's name ('' for an unnamed one). */
   portName: string;
-  /** Backend keys (see backendKey), in a canonical order. */
+  /** Backend keys (see backendKey), in a canonical order; all of the frontend's family. */
   backends: string[];
   /** Local: the backends are this node's endpoints only. */
   trafficPolicy: TrafficPolicy;
@@ -83,14 +88,18 @@ export interface DesiredOptions {
   /** Compute NodePort frontends; default true. */
   nodePorts?: boolean;
   /**
-   * This node's IPv4 addresses: a NodePort is a frontend at each of them
-   * (IPv6 ones are left out, as IPv6 is not handled yet). Omitted: at
-   * NODE_PORT_ADDRESS only, which no packet matches.
+   * This node's addresses, IPv4 and IPv6: a NodePort is a frontend at each
+   * of them of a family the Service has. Omitted: at NODE_PORT_ADDRESS
+   * (IPv6: '::') only, which no packet matches.
    */
   nodeAddresses?: readonly string[];
 }
 
-/** `10.0.0.5:8080/tcp` — the identity a backend id is bound to. */
+/**
+ * `10.0.0.5:8080/tcp`, `fd00::5:8080/tcp` — the identity a backend id is
+ * bound to. An IPv6 address is not bracketed: the port follows the last
+ * colon, so the key is still one backend's (addressPort() is for people).
+ */
 export function backendKey(b: BackendAddress): string {
   return flat(`${b.address}:${b.port}/${b.proto}`);
 }
@@ -100,7 +109,7 @@ export function frontendKey(f: { address: string; port: number; proto: Proto; sc
   return flat(`${f.address}:${f.port}/${f.proto}${f.scope === 'internal' ? '@internal' : ''}`);
 }
 
-/** `10.96.0.10:53/udp` — the identity a rev-NAT index is bound to (shared by both scopes). */
+/** `10.96.0.10:53/udp`, `fd00::10:53/udp` — the identity a rev-NAT index is bound to (shared by both scopes). */
 export function revNatKey(f: { address: string; port: number; proto: Proto }): string {
   return flat(`${f.address}:${f.port}/${f.proto}`);
 }
@@ -161,7 +170,7 @@ export class DesiredStates {
     const optionsKey = this.#optionsKey(options);
     if (optionsKey !== this.#options) this.#parts.clear();
     this.#options = optionsKey;
-    const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
+    const nodePortAddresses = nodePortAddressesOf(options);
     const state: DesiredState = { frontends: new Map(), backends: new Map(), skipped: [] };
     const partOf = (key: string, service: Service, keep: boolean): ServicePart => {
       const endpoints = endpointsByService.get(key) ?? NO_ENDPOINTS;
@@ -208,7 +217,7 @@ export class DesiredStates {
   update(changed: ReadonlyMap<string, Service | undefined>, endpointsByService: EndpointsByService, options: DesiredOptions): DesiredState | undefined {
     const last = this.#last;
     if (last === undefined || this.#optionsKey(options) !== this.#options) return undefined;
-    const nodePortAddresses = options.nodeAddresses === undefined ? [NODE_PORT_ADDRESS] : [...new Set(options.nodeAddresses.filter(isIPv4))];
+    const nodePortAddresses = nodePortAddressesOf(options);
     const parts = new Map<string, { service: Service; endpoints: readonly Endpoint[]; part: ServicePart } | undefined>();
     const claimed = new Set<string>();
     for (const [key, service] of changed) {
@@ -279,7 +288,8 @@ function addPart(state: DesiredState, key: string, part: ServicePart): number {
   for (const group of part.groups) {
     const owner = state.frontends.get(group.keys[0]!);
     if (owner !== undefined) {
-      const what = `${group.entries[0]!.kind} ${revNatKey(group.entries[0]!)}`;
+      const first = group.entries[0]!;
+      const what = `${first.kind} ${addressPort(first.address, first.port)}/${first.proto}`;
       state.skipped.push({ service: key, what, reason: `already the frontend of ${owner.service}${owner.portName ? ` port ${owner.portName}` : ''}` });
       continue;
     }
@@ -291,11 +301,44 @@ function addPart(state: DesiredState, key: string, part: ServicePart): number {
   return added;
 }
 
+/** Where NodePorts are served: the node's addresses (canonical, once each), or the placeholders. */
+function nodePortAddressesOf(options: DesiredOptions): string[] {
+  if (options.nodeAddresses === undefined) return [ANY_ADDRESS[4], ANY_ADDRESS[6]];
+  const out = new Set<string>();
+  for (const text of options.nodeAddresses) {
+    const address = canonicalIp(text);
+    if (address !== undefined) out.add(address);
+  }
+  return [...out];
+}
+
+/** A Service's endpoints by family (the addressType of the slices they came from). */
+type EndpointsByFamily = Record<Family, readonly Endpoint[]>;
+
+/** `endpoints` split by family; a list of one family is used as it is. */
+function byFamily(endpoints: readonly Endpoint[]): EndpointsByFamily {
+  let v6 = 0;
+  for (const e of endpoints) if (familyOf(e.addresses[0]!) === 6) v6++;
+  if (v6 === 0) return { 4: endpoints, 6: NO_ENDPOINTS };
+  if (v6 === endpoints.length) return { 4: NO_ENDPOINTS, 6: endpoints };
+  return { 4: endpoints.filter((e) => familyOf(e.addresses[0]!) === 4), 6: endpoints.filter((e) => familyOf(e.addresses[0]!) === 6) };
+}
+
+/** A set of families as bits: FAMILY_BIT[4] | FAMILY_BIT[6] is both. */
+const FAMILY_BIT: Readonly<Record<Family, number>> = { 4: 1, 6: 2 };
+
 /**
- * The model's addresses are canonical IPv4 or IPv6 text (model.ts): a colon
- * tells the family, without parsing the address again.
+ * The families a Service is served in (FAMILY_BIT bits): those of its
+ * cluster IPs, as kube-proxy's proxier of each family takes only the
+ * Services with a cluster IP of its family. A Service without any (written
+ * by hand: the API server gives every one that is not headless) is served
+ * in both.
  */
-const isV4 = (address: string): boolean => !address.includes(':');
+function serviceFamilies(service: Service): number {
+  let bits = 0;
+  for (const address of service.clusterIPs) bits |= FAMILY_BIT[familyOf(address)];
+  return bits === 0 ? FAMILY_BIT[4] | FAMILY_BIT[6] : bits;
+}
 
 function servicePart(service: Service, endpoints: readonly Endpoint[], options: DesiredOptions, nodePortAddresses: readonly string[]): ServicePart {
   const name = serviceKey(service);
@@ -306,20 +349,24 @@ function servicePart(service: Service, endpoints: readonly Endpoint[], options: 
     return part;
   }
 
-  const v6 = endpoints.filter((e) => !isV4(e.addresses[0]!));
-  if (v6.length > 0) skip(`endpoint${v6.length > 1 ? 's' : ''} ${v6.map((e) => e.addresses[0]).join(', ')}`, 'IPv6 is not handled yet');
-  const v4 = v6.length > 0 ? endpoints.filter((e) => isV4(e.addresses[0]!)) : endpoints;
-
-  const frontendIps: Array<{ address: string; kind: FrontendKind }> = [
-    ...service.clusterIPs.map((address) => ({ address, kind: 'clusterIP' as const })),
-    ...service.externalIPs.map((address) => ({ address, kind: 'externalIP' as const })),
-    ...service.loadBalancerIPs.map((address) => ({ address, kind: 'loadBalancer' as const })),
-  ];
-  for (const { address, kind } of frontendIps) {
-    if (!isV4(address)) skip(`${kind} ${address}`, 'IPv6 is not handled yet');
+  const families = serviceFamilies(service);
+  const served = (family: Family) => (families & FAMILY_BIT[family]) !== 0;
+  const noClusterIP = (family: Family) => `the Service has no IPv${family} cluster IP (spec.ipFamilies)`;
+  const eps = byFamily(endpoints);
+  for (const family of [4, 6] as const) {
+    const list = eps[family];
+    if (list.length > 0 && !served(family)) skip(`endpoint${list.length > 1 ? 's' : ''} ${list.map((e) => e.addresses[0]).join(', ')}`, noClusterIP(family));
   }
-  const v4Frontends = frontendIps.filter((f) => isV4(f.address));
+
+  const frontendIps: Array<{ address: string; kind: FrontendKind }> = service.clusterIPs.map((address) => ({ address, kind: 'clusterIP' as const }));
+  for (const [kind, addresses] of [['externalIP', service.externalIPs], ['loadBalancer', service.loadBalancerIPs]] as const) {
+    for (const address of addresses) {
+      if (served(familyOf(address))) frontendIps.push({ address, kind });
+      else skip(`${kind} ${address}`, noClusterIP(familyOf(address)));
+    }
+  }
   const nodePorts = (options.nodePorts ?? true) && (service.type === 'NodePort' || service.type === 'LoadBalancer');
+  const nodeAddresses = nodePorts ? nodePortAddresses.filter((a) => served(familyOf(a))) : [];
 
   for (const port of service.ports) {
     const portName = port.name ?? '';
@@ -328,29 +375,19 @@ function servicePart(service: Service, endpoints: readonly Endpoint[], options: 
       continue;
     }
     const proto: Proto = port.protocol === 'TCP' ? 'tcp' : 'udp';
-    const backends = portBackends(port, v4, proto);
-    const choose = (policy: TrafficPolicy) => chooseBackends(backends, policy, options.nodeName);
-    const cluster = choose('Cluster');
-    const internal = service.internalTrafficPolicy === 'Local' ? choose('Local') : cluster;
-    const external = service.externalTrafficPolicy === 'Local' ? choose('Local') : cluster;
-    // Every backend chosen above is ready or serving; the serving ones not
-    // chosen (terminating) stay backends for the flows already pinned to them.
-    const serving: GroupBackends = { keys: [], addresses: [] };
-    for (const c of backends.candidates) {
-      if (!c.endpoint.ready && !c.endpoint.serving) continue;
-      serving.keys.push(c.key);
-      serving.addresses.push(c.address);
+    const frontends: Array<{ address: string; port: number; kind: FrontendKind }> = frontendIps.map((f) => ({ ...f, port: port.port }));
+    if (port.nodePort !== undefined) {
+      for (const address of nodeAddresses) frontends.push({ address, port: port.nodePort, kind: 'nodePort' });
     }
-
-    const frontends: Array<{ address: string; port: number; kind: FrontendKind }> = v4Frontends.map((f) => ({ ...f, port: port.port }));
-    if (nodePorts && port.nodePort !== undefined) {
-      for (const address of nodePortAddresses) frontends.push({ address, port: port.nodePort, kind: 'nodePort' });
-    }
+    // Each family's backends, worked out once for its frontends of this port.
+    const chosen: Partial<Record<Family, FamilyBackends>> = {};
+    const backendsOf = (family: Family) => (chosen[family] ??= familyBackends(service, port, eps[family], proto, options.nodeName));
 
     const affinityTimeout = service.sessionAffinity === 'ClientIP' ? service.affinityTimeoutSeconds : 0;
     for (const f of frontends) {
       const isExternal = f.kind !== 'clusterIP';
       const policy = isExternal ? service.externalTrafficPolicy : service.internalTrafficPolicy;
+      const { cluster, internal, external, serving } = backendsOf(familyOf(f.address));
       // A literal, not a spread base: V8 gives each object built by spreading a shape of its own.
       const entry = (scope: Scope, backends: string[], trafficPolicy: TrafficPolicy): DesiredFrontend => {
         const frontend: DesiredFrontend = { address: f.address, port: f.port, proto, scope, kind: f.kind, service: name, portName, backends, trafficPolicy, affinityTimeout };
@@ -368,12 +405,38 @@ function servicePart(service: Service, endpoints: readonly Endpoint[], options: 
   return part;
 }
 
+/** One family's backends of one Service port, as each traffic policy picks them. */
+interface FamilyBackends {
+  cluster: string[];
+  internal: string[];
+  external: string[];
+  /** Every ready or serving endpoint: the backends a frontend group brings. */
+  serving: GroupBackends;
+}
+
+function familyBackends(service: Service, port: ServicePort, endpoints: readonly Endpoint[], proto: Proto, nodeName: string): FamilyBackends {
+  const backends = portBackends(port, endpoints, proto);
+  const choose = (policy: TrafficPolicy) => chooseBackends(backends, policy, nodeName);
+  const cluster = choose('Cluster');
+  const internal = service.internalTrafficPolicy === 'Local' ? choose('Local') : cluster;
+  const external = service.externalTrafficPolicy === 'Local' ? choose('Local') : cluster;
+  // Every backend chosen above is ready or serving; the serving ones not
+  // chosen (terminating) stay backends for the flows already pinned to them.
+  const serving: GroupBackends = { keys: [], addresses: [] };
+  for (const c of backends.candidates) {
+    if (!c.endpoint.ready && !c.endpoint.serving) continue;
+    serving.keys.push(c.key);
+    serving.addresses.push(c.address);
+  }
+  return { cluster, internal, external, serving };
+}
+
 interface Candidate {
   key: string;
   address: BackendAddress;
   endpoint: Endpoint;
-  /** For the canonical order: the IPv4 address as a number. */
-  order: number;
+  /** For the canonical order: an IPv4 address as a number, an IPv6 one as fixed-width hex. */
+  order: number | string;
 }
 
 interface PortBackends {
@@ -392,9 +455,9 @@ function portBackends(port: ServicePort, endpoints: readonly Endpoint[], proto: 
     if (target === undefined) continue;
     const address = { address: endpoint.addresses[0]!, port: target, proto };
     const key = backendKey(address);
-    if (!byKey.has(key)) byKey.set(key, { key, address, endpoint, order: ipv4Number(address.address) });
+    if (!byKey.has(key)) byKey.set(key, { key, address, endpoint, order: addressOrder(address.address) });
   }
-  const candidates = [...byKey.values()].sort((a, b) => a.order - b.order || a.address.port - b.address.port);
+  const candidates = [...byKey.values()].sort((a, b) => compareOrder(a.order, b.order) || a.address.port - b.address.port);
   return { candidates, byKey };
 }
 
@@ -426,10 +489,39 @@ function chooseBackends(backends: PortBackends, policy: TrafficPolicy, nodeName:
   return chosen.map((c) => c.key);
 }
 
-function ipv4Number(address: string): number {
-  let n = 0;
-  for (const part of address.split('.')) n = n * 256 + Number(part);
-  return n;
+/**
+ * A canonical address (model.ts) as something that sorts like the address:
+ * IPv4 as a number, IPv6 as its 32 hex digits (one string compare, no
+ * parse). Every IPv4 address sorts before every IPv6 one.
+ */
+export function addressOrder(address: string): number | string {
+  if (!address.includes(':')) {
+    let n = 0;
+    for (const part of address.split('.')) n = n * 256 + Number(part);
+    return n;
+  }
+  const expand = (groups: string) => (groups === '' ? [] : groups.split(':'));
+  const cut = address.indexOf('::');
+  let head = expand(cut < 0 ? address : address.slice(0, cut));
+  let tail = cut < 0 ? [] : expand(address.slice(cut + 2));
+  // An IPv4 tail (::ffff:10.0.0.1) as the two groups it is.
+  const last = (tail.length > 0 ? tail : head).at(-1) ?? '';
+  if (last.includes('.')) {
+    const n = Number(addressOrder(last));
+    const groups = [(n >>> 16).toString(16), (n & 0xffff).toString(16)];
+    if (tail.length > 0) tail = [...tail.slice(0, -1), ...groups];
+    else head = [...head.slice(0, -1), ...groups];
+  }
+  const zeros = new Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0');
+  return [...head, ...zeros, ...tail].map((g) => g.padStart(4, '0')).join('');
+}
+
+/** Numbers before strings (IPv4 before IPv6), each in its own order. */
+export function compareOrder(a: number | string, b: number | string): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number') return -1;
+  if (typeof b === 'number') return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function compareStrings(a: string, b: string): number {

@@ -14,6 +14,11 @@
 // themselves arbitrate, with BPF_NOEXIST: an index is claimed by creating
 // its reverse-NAT entry, a frontend by creating its slot 0. Two pods asking
 // for one frontend: the second finds slot 0 there and learns who holds it.
+//
+// IPv4 only: hostPorts live in the IPv4 maps (the IPv6 ones are the
+// daemon's Services'), and an IPv6 address is refused before anything is
+// written (the CNI plugin refuses IPv6 hostIPs first, naming the pod).
+import { isIPv4 } from 'node:net';
 import { KeyExistsError } from '../bpf/index.js';
 import {
   backendId as backendIdCodec,
@@ -84,6 +89,9 @@ const HEAD_FLAGS = SVC_FLAGS.external | SVC_FLAGS.local;
  * sees a slot 0 whose slot is missing.
  */
 export function addHostPort(maps: HostPortMaps, hp: HostPort): HostPortEntry {
+  for (const address of [hp.address, hp.podAddress]) {
+    if (!isIPv4(address)) throw new TypeError(`hostPort ${frontendName(hp)} → ${hp.podAddress}:${hp.podPort}: ${address} is not IPv4; ferry's dataplane serves IPv4 hostPorts only`);
+  }
   const revNatIndex = claimRevNat(maps, hp);
   const backend = backendIdCodec.encode(hostPortBackendId(revNatIndex));
   maps.backends.update(backend, lb4Backend.encode({ address: hp.podAddress, port: hp.podPort, proto: hp.proto, flags: 0 }), 'any');

@@ -3,24 +3,36 @@
 // reverse-NAT table, conntrack entries (listed and flushed by filter) and
 // the counters. Everything returned is JSON-ready; engine/cli/ renders it.
 // Nothing here writes to a map except flushConntrack().
-import { isIPv4 } from 'node:net';
-import { conntrackEntries, type ConntrackMap, type ReadableMap } from './ct-gc.js';
+//
+// Both families: the IPv6 maps (services6, backends6, revNat6, conntrack6)
+// are read beside the IPv4 ones when given, and listed together (IPv4
+// first). Backend ids and rev-NAT indices are one space across families.
+// An IPv6 address:port is written [fd00::5]:8080 (addressPort()).
+import { isIP } from 'node:net';
+import { conntrackEntries, CT_CODECS, type ConntrackMap, type ReadableMap } from './ct-gc.js';
+import { addressOrder, compareOrder } from './desired.js';
+import { canonicalIp } from './model.js';
 import {
+  addressPort,
+  ANY_ADDRESS,
   backendId as backendIdCodec,
   CT_FLAGS,
   CT_STATE,
-  ct4Key,
-  ctEntry,
   ctStale,
+  familyOf,
   lb4Backend,
   lb4Key,
   lb4ReverseNat,
   lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
   revNatIndex as revNatIndexCodec,
   type CtDir,
   type CtFlag,
   type CtProto,
   type CtStateName,
+  type Family,
   type Lb4Backend,
   type Proto,
   type Scope,
@@ -38,6 +50,18 @@ export interface InspectMaps {
   revNat: ReadableMap;
   conntrack: ConntrackMap;
   metrics: MetricsMap;
+  /** The IPv6 twins: read beside the IPv4 maps when given. */
+  services6?: ReadableMap;
+  backends6?: ReadableMap;
+  revNat6?: ReadableMap;
+  conntrack6?: ConntrackMap;
+}
+
+/** Each family's map of one kind that `maps` has (IPv4's always, IPv6's when given), with its family. */
+function byFamily<M>(v4: M, v6: M | undefined): Array<[Family, M]> {
+  const out: Array<[Family, M]> = [[4, v4]];
+  if (v6 !== undefined) out.push([6, v6]);
+  return out;
 }
 
 // --- services --------------------------------------------------------------------
@@ -46,14 +70,14 @@ export interface SlotView {
   slot: number;
   /** null: the slot is missing (count says it should exist). */
   backendId: number | null;
-  /** `10.0.0.5:8080`, or null when the backend is missing. */
+  /** `10.0.0.5:8080` (`[fd00::5]:8080`), or null when the backend is missing. */
   backend: string | null;
   /** What is wrong with this slot, if anything. */
   problem?: string;
 }
 
 export interface ServiceView {
-  /** `10.96.0.10:80/tcp`, with `@internal` for the internal scope. */
+  /** `10.96.0.10:80/tcp` (`[fd00::10]:80/tcp`), with `@internal` for the internal scope. */
   frontend: string;
   address: string;
   port: number;
@@ -70,42 +94,64 @@ export interface ServiceView {
   problems: string[];
 }
 
-const hostPort = (a: { address: string; port: number }) => `${a.address}:${a.port}`;
+const hostPort = (a: { address: string; port: number }) => addressPort(a.address, a.port);
 const frontendName = (k: { address: string; port: number; proto: Proto; scope: Scope }) =>
-  `${k.address}:${k.port}/${k.proto}${k.scope === 'internal' ? '@internal' : ''}`;
+  `${addressPort(k.address, k.port)}/${k.proto}${k.scope === 'internal' ? '@internal' : ''}`;
 
-function readBackends(map: ReadableMap): Map<number, Lb4Backend> {
+const SERVICE_KEY_CODECS = { 4: lb4Key, 6: lb6Key } as const;
+const BACKEND_CODECS = { 4: lb4Backend, 6: lb6Backend } as const;
+const REV_NAT_CODECS = { 4: lb4ReverseNat, 6: lb6ReverseNat } as const;
+
+/** Both families' backends by id (an id is in one of them; should it be in both, IPv4's is shown). */
+function readBackends(maps: { backends: ReadableMap; backends6?: ReadableMap | undefined }): Map<number, Lb4Backend> {
   const out = new Map<number, Lb4Backend>();
-  for (const [k, v] of map.entries()) out.set(backendIdCodec.decode(k), lb4Backend.decode(v));
+  for (const [family, map] of byFamily(maps.backends, maps.backends6)) {
+    for (const [k, v] of map.entries()) {
+      const id = backendIdCodec.decode(k);
+      if (!out.has(id)) out.set(id, BACKEND_CODECS[family].decode(v));
+    }
+  }
   return out;
 }
 
-function readRevNat(map: ReadableMap): Map<number, { address: string; port: number }> {
+/** Both families' rev-NAT entries by index. */
+function readRevNat(maps: { revNat: ReadableMap; revNat6?: ReadableMap | undefined }): Map<number, { address: string; port: number }> {
   const out = new Map<number, { address: string; port: number }>();
-  for (const [k, v] of map.entries()) out.set(revNatIndexCodec.decode(k), lb4ReverseNat.decode(v));
+  for (const [family, map] of byFamily(maps.revNat, maps.revNat6)) {
+    for (const [k, v] of map.entries()) {
+      const index = revNatIndexCodec.decode(k);
+      if (!out.has(index)) out.set(index, REV_NAT_CODECS[family].decode(v));
+    }
+  }
   return out;
 }
 
-/** Compares addresses numerically, then ports, protocols and scopes: a stable listing order. */
-function compareFrontends(a: ServiceView, b: ServiceView): number {
-  return ipv4Number(a.address) - ipv4Number(b.address) || a.port - b.port || a.proto.localeCompare(b.proto) || a.scope.localeCompare(b.scope);
+/** Every service entry of both families, decoded. */
+function* serviceEntries(maps: { services: ReadableMap; services6?: ReadableMap | undefined }) {
+  for (const [family, map] of byFamily(maps.services, maps.services6)) {
+    const keyCodec = SERVICE_KEY_CODECS[family];
+    for (const [k, v] of map.entries()) yield { key: keyCodec.decode(k), value: lb4Service.decode(v) };
+  }
 }
 
-function ipv4Number(address: string): number {
-  return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+/** Compares addresses numerically (IPv4 first), then ports, protocols and scopes: a stable listing order. */
+function compareFrontends(a: ServiceView, b: ServiceView): number {
+  return compareAddresses(a.address, b.address) || a.port - b.port || a.proto.localeCompare(b.proto) || a.scope.localeCompare(b.scope);
+}
+
+function compareAddresses(a: string, b: string): number {
+  return compareOrder(addressOrder(a), addressOrder(b));
 }
 
 /**
  * Every frontend in the services map with its slots resolved, flagging what
  * the datapath would trip over. Like `ipvsadm -Ln` (or `cilium service list`).
  */
-export function listServices(maps: Pick<InspectMaps, 'services' | 'backends' | 'revNat'>): ServiceView[] {
-  const backends = readBackends(maps.backends);
-  const revNat = readRevNat(maps.revNat);
+export function listServices(maps: Pick<InspectMaps, 'services' | 'backends' | 'revNat' | 'services6' | 'backends6' | 'revNat6'>): ServiceView[] {
+  const backends = readBackends(maps);
+  const revNat = readRevNat(maps);
   const frontends = new Map<string, { view: ServiceView; entries: Map<number, number> }>();
-  for (const [k, v] of maps.services.entries()) {
-    const key = lb4Key.decode(k);
-    const value = lb4Service.decode(v);
+  for (const { key, value } of serviceEntries(maps)) {
     const name = frontendName(key);
     let f = frontends.get(name);
     if (f === undefined) {
@@ -151,6 +197,7 @@ export function listServices(maps: Pick<InspectMaps, 'services' | 'backends' | '
       const s: SlotView = { slot, backendId: id, backend: backend === undefined ? null : hostPort(backend) };
       if (backend === undefined) s.problem = `backend ${id} is missing`;
       else if (backend.proto !== view.proto) s.problem = `backend is ${backend.proto}, the frontend ${view.proto}`;
+      else if (familyOf(backend.address) !== familyOf(view.address)) s.problem = `backend is IPv${familyOf(backend.address)}, the frontend IPv${familyOf(view.address)}`;
       if (slot > count) s.problem = `beyond count ${count}: unused${s.problem ? `; ${s.problem}` : ''}`;
       view.slots.push(s);
     }
@@ -172,17 +219,21 @@ export interface EndpointView {
   flows: number;
 }
 
-/** Every backend with the frontends that use it and the flows pinned to it. */
-export function listEndpoints(maps: Pick<InspectMaps, 'services' | 'backends' | 'conntrack'>): EndpointView[] {
-  const services = listServices({ ...maps, revNat: { lookup: () => undefined, entries: () => [] } });
+/** Every backend (both families) with the frontends that use it and the flows pinned to it. */
+export function listEndpoints(maps: Pick<InspectMaps, 'services' | 'backends' | 'conntrack' | 'services6' | 'backends6' | 'conntrack6'>): EndpointView[] {
+  const none = { lookup: () => undefined, entries: () => [] };
+  const services = listServices({ ...maps, revNat: none, ...(maps.services6 !== undefined && { revNat6: none }) });
   const flows = new Map<number, number>();
-  for (const [k, v] of conntrackEntries(maps.conntrack)) {
-    if (ct4Key.decode(k).dir !== 'forward') continue;
-    const id = ctEntry.decode(v).backendId;
-    flows.set(id, (flows.get(id) ?? 0) + 1);
+  for (const [family, map] of byFamily(maps.conntrack, maps.conntrack6)) {
+    const codecs = CT_CODECS[family];
+    for (const [k, v] of conntrackEntries(map)) {
+      if (codecs.key.decode(k).dir !== 'forward') continue;
+      const id = codecs.entry.decode(v).backendId;
+      flows.set(id, (flows.get(id) ?? 0) + 1);
+    }
   }
   const out: EndpointView[] = [];
-  for (const [id, b] of readBackends(maps.backends)) {
+  for (const [id, b] of readBackends(maps)) {
     const frontends = services
       .filter((s) => s.slots.some((slot) => slot.backendId === id && slot.slot <= (s.count ?? 0)))
       .map((s) => s.frontend);
@@ -202,15 +253,14 @@ export interface RevNatView {
 }
 
 /** The reverse-NAT table: index → service address, with the frontends that use each index. */
-export function listReverseNat(maps: Pick<InspectMaps, 'services' | 'revNat'>): RevNatView[] {
+export function listReverseNat(maps: Pick<InspectMaps, 'services' | 'revNat' | 'services6' | 'revNat6'>): RevNatView[] {
   const users = new Map<number, string[]>();
-  for (const [k, v] of maps.services.entries()) {
-    const key = lb4Key.decode(k);
+  for (const { key, value } of serviceEntries(maps)) {
     if (key.slot !== 0) continue;
-    const index = lb4Service.decode(v).revNatIndex;
+    const index = value.revNatIndex;
     users.set(index, [...(users.get(index) ?? []), frontendName(key)].sort());
   }
-  return [...readRevNat(maps.revNat)]
+  return [...readRevNat(maps)]
     .map(([index, rev]) => ({ index, address: rev.address, port: rev.port, frontends: users.get(index) ?? [] }))
     .sort((a, b) => a.index - b.index);
 }
@@ -218,12 +268,12 @@ export function listReverseNat(maps: Pick<InspectMaps, 'services' | 'revNat'>): 
 // --- conntrack -------------------------------------------------------------------
 
 export interface CtFilter {
-  /** The client's address (the forward entry's source, the reverse entry's destination). */
+  /** The client's address (the forward entry's source, the reverse entry's destination), IPv4 or IPv6. */
   src?: string;
   /** The service address the client sent to (the forward entry's destination; for reverse entries, from the rev-NAT table). */
   dst?: string;
   proto?: CtProto;
-  /** A backend id, or a backend address (`10.0.0.5` or `10.0.0.5:8080`). */
+  /** A backend id, or a backend address (`10.0.0.5`, `10.0.0.5:8080`, `fd00::5`, `[fd00::5]:8080`). */
   backend?: number | string;
 }
 
@@ -235,7 +285,7 @@ export interface CtView {
   sport: number;
   daddr: string;
   dport: number;
-  /** The client of the flow, `10.244.0.5:40000` (its own address, also for a source-NATed flow). */
+  /** The client of the flow, `10.244.0.5:40000`, `[fd00::5]:40000` (its own address, also for a source-NATed flow). */
   client: string;
   /** The service address the client sent to, `10.96.0.10:80` (a masqueraded flow's: its outside peer); null when unknown (rev-NAT entry gone). */
   service: string | null;
@@ -276,21 +326,34 @@ const nsToMs = (ns: bigint) => Number(ns / 1_000_000n);
 export function validateCtFilter(filter: CtFilter): CtFilter {
   for (const field of ['src', 'dst'] as const) {
     const v = filter[field];
-    if (v !== undefined && !isIPv4(v)) throw new TypeError(`--${field}: not an IPv4 address: ${v}`);
+    if (v !== undefined && isIP(v) === 0) throw new TypeError(`--${field}: not an IPv4 or IPv6 address: ${v}`);
   }
   if (filter.proto !== undefined && filter.proto !== 'tcp' && filter.proto !== 'udp' && filter.proto !== 'icmp') {
     throw new TypeError(`--proto: tcp, udp or icmp, not ${String(filter.proto)}`);
   }
   const b = filter.backend;
   if (typeof b === 'number' && (!Number.isInteger(b) || b < 0 || b > 0xffff_ffff)) throw new TypeError(`--backend: not a backend id: ${b}`);
-  if (typeof b === 'string') {
-    const [address = '', port] = b.split(':');
-    if (!isIPv4(address) || (port !== undefined && !/^\d{1,5}$/.test(port))) {
-      throw new TypeError(`--backend: a backend id or address[:port], not ${b}`);
-    }
-  }
+  if (typeof b === 'string' && splitAddressPort(b) === undefined) throw new TypeError(`--backend: a backend id, address or address:port ([IPv6]:port), not ${b}`);
   return filter;
 }
+
+/**
+ * `10.0.0.5`, `10.0.0.5:8080`, `fd00::5`, `[fd00::5]:8080` as address (canonical)
+ * and port (undefined when not given); undefined when it is none of them.
+ */
+export function splitAddressPort(text: string): { address: string; port: number | undefined } | undefined {
+  let address = text;
+  let port: number | undefined;
+  const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);
+  if (m) {
+    address = m[1]!;
+    if (m[2] !== undefined) port = Number(m[2]);
+  }
+  if (isIP(address) === 0 || (port !== undefined && port > 65535)) return undefined;
+  return { address: canonicalIp(address) ?? address, port };
+}
+
+
 
 /** `--backend` as typed: digits are an id, anything else an address. */
 export function parseBackendFilter(text: string): number | string {
@@ -303,9 +366,27 @@ interface CtContext {
   now: bigint;
 }
 
-function ctView(raw: Buffer, value: Buffer, ctx: CtContext): CtView {
-  const key = ct4Key.decode(raw);
-  const entry = ctEntry.decode(value);
+/** An address and port as a CtView shows one (addressPort()), kept apart for filters and sorting. */
+interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** A CtView with the addresses its text fields were made of: filters and sorting compare these. */
+interface CtRow {
+  view: CtView;
+  client: Endpoint;
+  /** addressOrder() of the client's address. */
+  clientOrder: number | string;
+  service: Endpoint | undefined;
+  /** The backend's, or a gone backend's as the reverse entry's source has it. */
+  backend: Endpoint | undefined;
+}
+
+function ctRow(family: Family, raw: Buffer, value: Buffer, ctx: CtContext): CtRow {
+  const codecs = CT_CODECS[family];
+  const key = codecs.key.decode(raw);
+  const entry = codecs.entry.decode(value);
   const backend = ctx.backends.get(entry.backendId);
   const rev = ctx.revNat.get(entry.revNatIndex);
   const forward = key.dir === 'forward';
@@ -313,102 +394,124 @@ function ctView(raw: Buffer, value: Buffer, ctx: CtContext): CtView {
   // A source-NATed flow's nat* is, in the forward entry, the node address the
   // client's source became (the reverse entry's destination), and in the
   // reverse entry the client's own address.
-  const nat = `${entry.natAddress ?? '0.0.0.0'}:${entry.natPort ?? 0}`;
+  const nat: Endpoint = { address: entry.natAddress ?? ANY_ADDRESS[family], port: entry.natPort ?? 0 };
   const snatted = flags.includes('snat');
-  const client = forward ? `${key.saddr}:${key.sport}` : snatted ? nat : `${key.daddr}:${key.dport}`;
-  const snat = !snatted ? null : forward ? nat : `${key.daddr}:${key.dport}`;
+  const source: Endpoint = { address: key.saddr, port: key.sport };
+  const destination: Endpoint = { address: key.daddr, port: key.dport };
+  const client = forward ? source : snatted ? nat : destination;
+  const snat = !snatted ? undefined : forward ? nat : destination;
   // A masqueraded flow has no service: what the client sent to is the reply's source.
-  const service = forward ? `${key.daddr}:${key.dport}` : flags.includes('masq') ? `${key.saddr}:${key.sport}` : rev === undefined ? null : hostPort(rev);
+  const service = forward ? destination : flags.includes('masq') ? source : rev;
   const idle = ctx.now - entry.lastSeenNs;
-  return {
+  const text = (e: Endpoint | undefined) => (e === undefined ? null : hostPort(e));
+  const view: CtView = {
     proto: key.proto,
     dir: key.dir,
     saddr: key.saddr,
     sport: key.sport,
     daddr: key.daddr,
     dport: key.dport,
-    client,
-    service,
+    client: hostPort(client),
+    service: text(service),
     backendId: entry.backendId,
-    backend: backend === undefined ? null : hostPort(backend),
+    backend: text(backend),
     revNatIndex: entry.revNatIndex,
     state: stateName(entry.state),
     tcpFlags: TCP_FLAG_NAMES.filter(([bit]) => entry.tcpFlags & bit)
       .map(([, n]) => n)
       .join(','),
     flags,
-    snat,
+    snat: text(snat),
     idleMs: nsToMs(idle),
     expiresInMs: nsToMs(entry.lastSeenNs + entry.lifetimeNs - ctx.now),
     lifetimeMs: nsToMs(entry.lifetimeNs),
     stale: ctStale(entry, ctx.now),
   };
+  return { view, client, clientOrder: addressOrder(client.address), service, backend: backend ?? (forward ? undefined : source) };
 }
 
-function matches(view: CtView, filter: CtFilter): boolean {
-  if (filter.proto !== undefined && view.proto !== filter.proto) return false;
-  if (filter.src !== undefined && view.client.split(':')[0] !== filter.src) return false;
-  if (filter.dst !== undefined && view.service?.split(':')[0] !== filter.dst) return false;
+/** A filter with its addresses canonical, as the maps decode them. */
+interface ParsedFilter {
+  proto: CtProto | undefined;
+  src: string | undefined;
+  dst: string | undefined;
+  backendId: number | undefined;
+  backend: { address: string; port: number | undefined } | undefined;
+}
+
+function parseFilter(filter: CtFilter): ParsedFilter {
+  validateCtFilter(filter);
+  const canonical = (a: string | undefined) => (a === undefined ? undefined : (canonicalIp(a) ?? a));
   const b = filter.backend;
-  if (typeof b === 'number' && view.backendId !== b) return false;
-  if (typeof b === 'string') {
-    // A gone backend's address is still in the reverse entry's source.
-    const address = view.backend ?? (view.dir === 'reverse' ? `${view.saddr}:${view.sport}` : null);
-    if (address === null || !(b.includes(':') ? address === b : address.split(':')[0] === b)) return false;
-  }
+  return {
+    proto: filter.proto,
+    src: canonical(filter.src),
+    dst: canonical(filter.dst),
+    backendId: typeof b === 'number' ? b : undefined,
+    backend: typeof b === 'string' ? splitAddressPort(b) : undefined,
+  };
+}
+
+function matches(row: CtRow, filter: ParsedFilter): boolean {
+  if (filter.proto !== undefined && row.view.proto !== filter.proto) return false;
+  if (filter.src !== undefined && row.client.address !== filter.src) return false;
+  if (filter.dst !== undefined && row.service?.address !== filter.dst) return false;
+  if (filter.backendId !== undefined && row.view.backendId !== filter.backendId) return false;
+  const b = filter.backend;
+  if (b !== undefined && (row.backend?.address !== b.address || (b.port !== undefined && row.backend.port !== b.port))) return false;
   return true;
 }
 
-/** Lists twins together: by protocol, client, the flow's service and backend, then forward before reverse. */
-function compareFlows(a: CtView, b: CtView): number {
-  const [ca = '', cp = '0'] = a.client.split(':');
-  const [da = '', dp = '0'] = b.client.split(':');
+/** Lists twins together: by protocol, client (IPv4 first), the flow's service and backend, then forward before reverse. */
+function compareFlows(a: CtRow, b: CtRow): number {
   return (
-    a.proto.localeCompare(b.proto) ||
-    ipv4Number(ca) - ipv4Number(da) ||
-    Number(cp) - Number(dp) ||
-    a.revNatIndex - b.revNatIndex ||
-    a.backendId - b.backendId ||
-    a.dir.localeCompare(b.dir)
+    a.view.proto.localeCompare(b.view.proto) ||
+    compareOrder(a.clientOrder, b.clientOrder) ||
+    a.client.port - b.client.port ||
+    a.view.revNatIndex - b.view.revNatIndex ||
+    a.view.backendId - b.view.backendId ||
+    a.view.dir.localeCompare(b.view.dir)
   );
 }
 
-function ctContext(maps: Pick<InspectMaps, 'backends' | 'revNat'>, now: bigint): CtContext {
-  return { backends: readBackends(maps.backends), revNat: readRevNat(maps.revNat), now };
+type CtMaps = Pick<InspectMaps, 'conntrack' | 'backends' | 'revNat' | 'conntrack6' | 'backends6' | 'revNat6'>;
+
+function ctContext(maps: CtMaps, now: bigint): CtContext {
+  return { backends: readBackends(maps), revNat: readRevNat(maps), now };
 }
 
 /**
- * The conntrack entries matching `filter`, both directions of each flow
- * together. Like `conntrack -L [-s SRC] [-d DST] [-p PROTO]`.
+ * The conntrack entries of both families matching `filter`, both
+ * directions of each flow together. Like `conntrack -L [-s SRC] [-d DST] [-p PROTO]`.
  */
-export function listConntrack(
-  maps: Pick<InspectMaps, 'conntrack' | 'backends' | 'revNat'>,
-  filter: CtFilter = {},
-  now: bigint = process.hrtime.bigint(),
-): CtView[] {
-  validateCtFilter(filter);
-  const records = conntrackEntries(maps.conntrack);
+export function listConntrack(maps: CtMaps, filter: CtFilter = {}, now: bigint = process.hrtime.bigint()): CtView[] {
+  const parsed = parseFilter(filter);
+  // Conntrack before the maps its entries name, as the GC reads them.
+  const records = byFamily(maps.conntrack, maps.conntrack6).map(([family, map]) => [family, conntrackEntries(map)] as const);
   const ctx = ctContext(maps, now);
-  return records
-    .map(([k, v]) => ctView(k, v, ctx))
-    .filter((v) => matches(v, filter))
-    .sort(compareFlows);
+  const rows: CtRow[] = [];
+  for (const [family, entries] of records) {
+    for (const [k, v] of entries) {
+      const row = ctRow(family, k, v, ctx);
+      if (matches(row, parsed)) rows.push(row);
+    }
+  }
+  return rows.sort(compareFlows).map((r) => r.view);
 }
 
 /**
- * Deletes the conntrack entries matching `filter` (all of them without one);
- * returns how many. Like `conntrack -D [-s SRC] …` (`conntrack -F` unfiltered).
+ * Deletes the conntrack entries of both families matching `filter` (all of
+ * them without one); returns how many. Like `conntrack -D [-s SRC] …`
+ * (`conntrack -F` unfiltered).
  */
-export function flushConntrack(
-  maps: Pick<InspectMaps, 'conntrack' | 'backends' | 'revNat'>,
-  filter: CtFilter = {},
-  now: bigint = process.hrtime.bigint(),
-): number {
-  validateCtFilter(filter);
+export function flushConntrack(maps: CtMaps, filter: CtFilter = {}, now: bigint = process.hrtime.bigint()): number {
+  const parsed = parseFilter(filter);
   const ctx = ctContext(maps, now);
   let deleted = 0;
-  for (const [k, v] of conntrackEntries(maps.conntrack)) {
-    if (matches(ctView(k, v, ctx), filter) && maps.conntrack.delete(k)) deleted++;
+  for (const [family, map] of byFamily(maps.conntrack, maps.conntrack6)) {
+    for (const [k, v] of conntrackEntries(map)) {
+      if (matches(ctRow(family, k, v, ctx), parsed) && map.delete(k)) deleted++;
+    }
   }
   return deleted;
 }
@@ -417,11 +520,18 @@ export function flushConntrack(
 
 export interface MetricsView {
   counters: Record<string, number>;
+  /** The IPv4 conntrack map's fill (ferry_ct4). */
   conntrack: ConntrackFill;
+  /** The IPv6 conntrack map's (ferry_ct6), when given. */
+  conntrack6?: ConntrackFill;
 }
 
-/** The datapath's counters (summed over CPUs) and the conntrack table's fill. */
-export function readMetrics(maps: { metrics: MetricsMap; conntrack: ConntrackMap & { maxEntries: number } }): MetricsView {
+type FillMap = ConntrackMap & { maxEntries: number };
+
+/** The datapath's counters (summed over CPUs) and the conntrack tables' fill. */
+export function readMetrics(maps: { metrics: MetricsMap; conntrack: FillMap; conntrack6?: FillMap }): MetricsView {
   const counters = Object.fromEntries(Object.entries(readCounters(maps.metrics)).map(([n, v]) => [n, Number(v)]));
-  return { counters, conntrack: conntrackFill(maps.conntrack) };
+  const view: MetricsView = { counters, conntrack: conntrackFill(maps.conntrack) };
+  if (maps.conntrack6 !== undefined) view.conntrack6 = conntrackFill(maps.conntrack6);
+  return view;
 }

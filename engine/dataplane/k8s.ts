@@ -25,7 +25,7 @@ export interface ManifestProblem {
   source: string;
   /** `spec.ports[0].port: must be ...; ...` */
   message: string;
-  /** Left out entirely (error) or only in part (warning: an IPv6 slice). */
+  /** Left out entirely (error) or only in part (warning: an FQDN slice). */
   severity: 'error' | 'warning';
 }
 
@@ -108,15 +108,16 @@ export interface SliceEndpoints {
   endpoints: Endpoint[];
 }
 
-/** Thrown for a slice ferry does not use (an IPv6 or FQDN one): not an error in the slice. */
+/** Thrown for a slice ferry does not use (an FQDN one): not an error in the slice. */
 export class UnsupportedSliceError extends Error {
   override readonly name = 'UnsupportedSliceError';
 }
 
 /**
  * A discovery.k8s.io/v1 EndpointSlice's endpoints, each with the slice's
- * ports. Throws a ModelError for a bad slice (naming the slice), an
- * UnsupportedSliceError for one of another address type.
+ * ports: addressType IPv4 or IPv6 (a dual-stack Service has a slice of
+ * each). Throws a ModelError for a bad slice (naming the slice, or an
+ * address of the other family), an UnsupportedSliceError for an FQDN one.
  */
 export function endpointSliceFromManifest(manifest: unknown): SliceEndpoints {
   const o = obj(manifest);
@@ -125,8 +126,9 @@ export function endpointSliceFromManifest(manifest: unknown): SliceEndpoints {
   const service = str(labels[SERVICE_NAME_LABEL]);
   if (service === undefined || service === '') throw bad(`metadata.labels["${SERVICE_NAME_LABEL}"]`, 'required: the Service this slice belongs to');
   const addressType = o.addressType;
-  if (addressType === 'IPv6' || addressType === 'FQDN') throw new UnsupportedSliceError(`addressType ${addressType} is not handled yet`);
-  if (addressType !== 'IPv4') throw bad('addressType', `must be IPv4, IPv6 or FQDN, not ${JSON.stringify(addressType)}`);
+  // kube-proxy does not use FQDN slices either: they name no address to balance to.
+  if (addressType === 'FQDN') throw new UnsupportedSliceError('addressType FQDN: its endpoints are names, which Services are not balanced to');
+  if (addressType !== 'IPv4' && addressType !== 'IPv6') throw bad('addressType', `must be IPv4, IPv6 or FQDN, not ${JSON.stringify(addressType)}`);
   if (o.endpoints !== undefined && o.endpoints !== null && !Array.isArray(o.endpoints)) throw bad('endpoints', 'must be a list');
   if (o.ports !== undefined && o.ports !== null && !Array.isArray(o.ports)) throw bad('ports', 'must be a list');
   // A port without a number means "all ports" in the API; no Service port can use it.
@@ -148,7 +150,14 @@ export function endpointSliceFromManifest(manifest: unknown): SliceEndpoints {
     });
   });
   try {
-    return { service: serviceKey({ namespace, name: service }), endpoints: parseEndpoints({ namespace, name }, endpoints) };
+    const parsed = parseEndpoints({ namespace, name }, endpoints);
+    // The model's addresses are canonical: IPv6 text, and only it, has a colon.
+    const v6 = addressType === 'IPv6';
+    parsed.forEach((e, i) => {
+      const j = e.addresses.findIndex((a) => a.includes(':') !== v6);
+      if (j >= 0) throw bad(`endpoints[${i}].addresses[${j}]`, `"${e.addresses[j]}" is not an ${addressType} address, as the slice's addressType says`);
+    });
+    return { service: serviceKey({ namespace, name: service }), endpoints: parsed };
   } catch (e) {
     if (!(e instanceof ModelError)) throw e;
     const issues = e.issues.map((i) => ({ field: sliceField(i.field), message: i.message }));

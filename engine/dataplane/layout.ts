@@ -66,6 +66,17 @@ export function familyOf(address: string): Family {
   return address.includes(':') ? 6 : 4;
 }
 
+/** Both families, IPv4 first: the order maps of both are read, written and listed in. */
+export const FAMILIES: readonly Family[] = Object.freeze([4, 6] as const);
+
+/**
+ * `10.96.0.10:80`, `[fd00::10]:80`: an address and port as text, IPv6 in
+ * brackets (RFC 3986) so that the port stays readable.
+ */
+export function addressPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** A map's role in the dataplane: a key of MAPS. */
 export type MapRole = keyof typeof MAPS;
 

@@ -3,13 +3,34 @@
 // how many of its entries each backend owns beside the M/N an even table
 // would give — with what the datapath would trip over flagged: entries
 // naming backends the map lacks, or backends the service's slots no longer
-// hold (a table left behind by an interrupted write).
-import { lb4Backend, lb4Key, lb4Maglev, lb4MaglevKey, lb4ReverseNat, lb4Service, backendId as backendIdCodec, revNatIndex as revNatIndexCodec, type Scope } from './layout.js';
+// hold (a table left behind by an interrupted write). One Maglev map serves
+// both families (rev-NAT indices and backend ids are one space): an IPv6
+// frontend's table names backends of ferry_lb6_be.
+import {
+  addressPort,
+  backendId as backendIdCodec,
+  lb4Backend,
+  lb4Key,
+  lb4Maglev,
+  lb4MaglevKey,
+  lb4ReverseNat,
+  lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
+  revNatIndex as revNatIndexCodec,
+  type CCodec,
+  type Family,
+  type Lb4Backend,
+  type Lb4Key,
+  type Lb4ReverseNat,
+  type Scope,
+} from './layout.js';
 import type { MapLike } from './reconcile.js';
 
 export interface MaglevShare {
   backendId: number;
-  /** address:port, or null when the backends map lacks the id. */
+  /** address:port ([IPv6]:port), or null when the frontend's family's backends map lacks the id. */
   backend: string | null;
   entries: number;
   /** entries / (M / N) - 1: 0 is an even share. */
@@ -17,7 +38,7 @@ export interface MaglevShare {
 }
 
 export interface MaglevView {
-  /** The frontend the rev-NAT index names, address:port/proto (or the bare index when it is gone). */
+  /** The frontend the rev-NAT index names, address:port/proto (or `rev-NAT N` when it is gone). */
   frontend: string;
   revNatIndex: number;
   scope: Scope;
@@ -29,26 +50,65 @@ export interface MaglevView {
   problems: string[];
 }
 
-type Maps = { services: Pick<MapLike, 'entries'>; backends: Pick<MapLike, 'lookup'>; revNat: Pick<MapLike, 'lookup'>; maglev: Pick<MapLike, 'entries'> };
+type Services = Pick<MapLike, 'entries'>;
+type Lookup = Pick<MapLike, 'lookup'>;
+/** The maps a view reads; the IPv6 ones (all three) when IPv6 frontends' tables are to be resolved. */
+type Maps = {
+  services: Services;
+  backends: Lookup;
+  revNat: Lookup;
+  maglev: Pick<MapLike, 'entries'>;
+  services6?: Services;
+  backends6?: Lookup;
+  revNat6?: Lookup;
+};
 
-/** Each frontend scope that has a slot 0, by `revNatIndex@scope` (a Maglev table's key). */
-function frontendScopes(services: Maps['services']): Map<string, { frontend: string; slotIds: Set<number> }> {
+/** One family's maps and codecs. */
+interface FamilyView {
+  services: Services;
+  backends: Lookup;
+  revNat: Lookup;
+  serviceKey: CCodec<Lb4Key>;
+  backend: CCodec<Lb4Backend>;
+  reverseNat: CCodec<Lb4ReverseNat>;
+}
+
+function familyViews(maps: Maps): Array<[Family, FamilyView]> {
+  const out: Array<[Family, FamilyView]> = [[4, { services: maps.services, backends: maps.backends, revNat: maps.revNat, serviceKey: lb4Key, backend: lb4Backend, reverseNat: lb4ReverseNat }]];
+  if (maps.services6 !== undefined && maps.backends6 !== undefined && maps.revNat6 !== undefined) {
+    out.push([6, { services: maps.services6, backends: maps.backends6, revNat: maps.revNat6, serviceKey: lb6Key, backend: lb6Backend, reverseNat: lb6ReverseNat }]);
+  }
+  return out;
+}
+
+interface Owner {
+  frontend: string;
+  family: Family;
+  slotIds: Set<number>;
+}
+
+/** Each frontend scope (both families) that has a slot 0, by `revNatIndex@scope` (a Maglev table's key). */
+function frontendScopes(families: Array<[Family, FamilyView]>): Map<string, Owner> {
   const revOf = new Map<string, string>();
-  const scopes = new Map<string, { frontend: string; slotIds: Set<number> }>();
-  for (const [k, v] of services.entries()) {
-    const key = lb4Key.decode(k);
-    const value = lb4Service.decode(v);
-    const id = `${key.address}:${key.port}/${key.proto}@${key.scope}`;
-    let s = scopes.get(id);
-    if (s === undefined) scopes.set(id, (s = { frontend: `${key.address}:${key.port}/${key.proto}`, slotIds: new Set() }));
-    if (key.slot === 0) revOf.set(id, `${value.revNatIndex}@${key.scope}`);
-    else s.slotIds.add(value.backendId);
+  const scopes = new Map<string, Owner>();
+  for (const [family, f] of families) {
+    for (const [k, v] of f.services.entries()) {
+      const key = f.serviceKey.decode(k);
+      const value = lb4Service.decode(v);
+      const frontend = `${addressPort(key.address, key.port)}/${key.proto}`;
+      const id = `${frontend}@${key.scope}`;
+      let s = scopes.get(id);
+      if (s === undefined) scopes.set(id, (s = { frontend, family, slotIds: new Set() }));
+      if (key.slot === 0) revOf.set(id, `${value.revNatIndex}@${key.scope}`);
+      else s.slotIds.add(value.backendId);
+    }
   }
   return new Map([...revOf].map(([id, tableKey]) => [tableKey, scopes.get(id)!]));
 }
 
 export function listMaglevTables(maps: Maps): MaglevView[] {
-  const owners = frontendScopes(maps.services);
+  const families = familyViews(maps);
+  const owners = frontendScopes(families);
   const out: MaglevView[] = [];
   for (const [k, v] of maps.maglev.entries()) {
     const key = lb4MaglevKey.decode(k);
@@ -56,21 +116,31 @@ export function listMaglevTables(maps: Maps): MaglevView[] {
     const owner = owners.get(`${key.revNatIndex}@${key.scope}`);
     const problems: string[] = [];
     let frontend = owner?.frontend;
+    // The backends' family: the owner's; for a table nobody uses, the family whose rev-NAT map has the index.
+    let family: FamilyView = families.find(([f]) => f === owner?.family)?.[1] ?? families[0]![1];
     if (frontend === undefined) {
       problems.push('no service slot 0 names this table: it is not used');
-      const rev = maps.revNat.lookup(revNatIndexCodec.encode(key.revNatIndex));
-      frontend = rev === undefined ? `rev-NAT ${key.revNatIndex}` : `${lb4ReverseNat.decode(rev).address}:${lb4ReverseNat.decode(rev).port}`;
+      frontend = `rev-NAT ${key.revNatIndex}`;
+      for (const [, f] of families) {
+        const rev = f.revNat.lookup(revNatIndexCodec.encode(key.revNatIndex));
+        if (rev === undefined) continue;
+        const r = f.reverseNat.decode(rev);
+        frontend = addressPort(r.address, r.port);
+        family = f;
+        break;
+      }
     }
     const counts = new Map<number, number>();
     for (const id of table.backendIds) counts.set(id, (counts.get(id) ?? 0) + 1);
     const size = table.backendIds.length;
     const even = size / Math.max(counts.size, 1);
     const backends = [...counts].sort((a, b) => a[0] - b[0]).map(([id, entries]): MaglevShare => {
-      const raw = maps.backends.lookup(backendIdCodec.encode(id));
-      const b = raw === undefined ? undefined : lb4Backend.decode(raw);
+      const raw = family.backends.lookup(backendIdCodec.encode(id));
+      const b = raw === undefined ? undefined : family.backend.decode(raw);
+      const text = b === undefined ? null : addressPort(b.address, b.port);
       if (b === undefined) problems.push(`entries name backend ${id}, which the backends map lacks`);
-      else if (owner !== undefined && !owner.slotIds.has(id)) problems.push(`entries name backend ${id} (${b.address}:${b.port}), no longer one of the service's slots`);
-      return { backendId: id, backend: b === undefined ? null : `${b.address}:${b.port}`, entries, deviation: entries / even - 1 };
+      else if (owner !== undefined && !owner.slotIds.has(id)) problems.push(`entries name backend ${id} (${text}), no longer one of the service's slots`);
+      return { backendId: id, backend: text, entries, deviation: entries / even - 1 };
     });
     for (const id of owner?.slotIds ?? []) if (!counts.has(id)) problems.push(`backend ${id} is in the service's slots but owns no entry`);
     out.push({

@@ -1,6 +1,6 @@
 // The datapath's counters as people and scrapers read them: ferry_lb_metric
-// summed over CPUs, the fill of the hash maps (conntrack among them), and
-// the conntrack GC's totals. A snapshot is read from the maps once per
+// summed over CPUs, the fill of the hash maps (both families' conntrack
+// among them, each map by its role), and the conntrack GC's totals. A snapshot is read from the maps once per
 // scrape and set on prom-client metrics (DataplaneMetrics), which the daemon
 // registers beside its own and `ferry metrics -o prometheus` prints.
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -26,6 +26,7 @@ export interface MapFill extends ConntrackFill {
 
 export interface MetricsSnapshot {
   counters: Record<LbMetric, bigint>;
+  /** Both families' conntrack maps (ferry_ct4 and ferry_ct6), summed: ferry_ct_entries. `maps` has each. */
   conntrack: ConntrackFill;
   /** The hash maps' fill (arrays are always full and left out). */
   maps?: MapFill[];
@@ -59,14 +60,19 @@ export function conntrackFill(map: ReadableMap & { maxEntries: number; keys?(): 
   return { entries, maxEntries: map.maxEntries };
 }
 
+/** Fills added up: the entries and the capacity of several maps together. */
+export function sumFills(fills: readonly ConntrackFill[]): ConntrackFill {
+  return { entries: fills.reduce((n, f) => n + f.entries, 0), maxEntries: fills.reduce((n, f) => n + f.maxEntries, 0) };
+}
+
 type LiveMap = MetricsMap & ReadableMap & { type: string; maxEntries: number; keys(): Iterable<Buffer> };
 
 /** Keys counted one syscall each (~2 µs): this many at a time, then the event loop gets a turn. */
 const COUNT_CHUNK = 4096;
 
 /**
- * One read of every map the metrics show (the conntrack map is counted once,
- * for both). Full maps take a few hundred ms to count; the counting yields
+ * One read of every map the metrics show (the conntrack maps are counted
+ * once, for both the fills and ferry_ct_entries). Full maps take a few hundred ms to count; the counting yields
  * so that CNI calls are not held up meanwhile.
  */
 export async function readSnapshot(maps: MapSet<LiveMap>, gc?: MetricsSnapshot['gc']): Promise<MetricsSnapshot> {
@@ -79,7 +85,7 @@ export async function readSnapshot(maps: MapSet<LiveMap>, gc?: MetricsSnapshot['
   }
   return {
     counters: readCounters(maps.metrics),
-    conntrack: fills.find((f) => f.map === 'conntrack')!,
+    conntrack: sumFills(fills.filter((f) => f.map === 'conntrack' || f.map === 'conntrack6')),
     maps: fills,
     ...(gc !== undefined && { gc }),
   };
@@ -100,8 +106,8 @@ export class DataplaneMetrics {
     const registers = [registry];
     this.#packets = new Counter({ name: 'ferry_lb_packets_total', help: 'Packets seen by the datapath programs, by outcome (each packet counted once).', labelNames: ['outcome'], registers });
     this.#events = new Counter({ name: 'ferry_lb_events_total', help: 'Events in the datapath, counted on top of the packet outcomes.', labelNames: ['event'], registers });
-    this.#ctEntries = new Gauge({ name: 'ferry_ct_entries', help: 'Entries in the conntrack map.', registers });
-    this.#ctMax = new Gauge({ name: 'ferry_ct_max_entries', help: 'Capacity of the conntrack map.', registers });
+    this.#ctEntries = new Gauge({ name: 'ferry_ct_entries', help: 'Entries in the conntrack maps (IPv4 and IPv6 together; ferry_bpf_map_entries has each).', registers });
+    this.#ctMax = new Gauge({ name: 'ferry_ct_max_entries', help: 'Capacity of the conntrack maps (IPv4 and IPv6 together).', registers });
     this.#mapEntries = new Gauge({ name: 'ferry_bpf_map_entries', help: 'Entries in each of the dataplane\'s hash maps.', labelNames: ['map'], registers });
     this.#mapMax = new Gauge({ name: 'ferry_bpf_map_max_entries', help: 'Capacity (max_entries) of each of the dataplane\'s hash maps.', labelNames: ['map'], registers });
     this.#gc = options.gc === true ? gcMetrics(registers) : undefined;

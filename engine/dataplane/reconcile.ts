@@ -31,6 +31,13 @@
 // Bytes), not as a Buffer, and no service keys (they are encoded again from
 // the frontend and slot when an entry goes): at 100k backends a Buffer per
 // entry was most of the daemon's memory.
+//
+// Both address families go through the same diff: each frontend, backend
+// and rev-NAT entry goes to its family's map (services or services6, ...)
+// in its family's layout, chosen where an entry is encoded, written or
+// deleted. Backend ids and rev-NAT indices are one space across the
+// families (the Maglev map and conntrack name them without a family), so
+// one pair of IdAllocators binds them all.
 import type { UpdateMode } from '../bpf/map.js';
 import {
   backendKey,
@@ -45,6 +52,8 @@ import { MAGLEV_DEFAULT_SEED, maglevTable, type MaglevOptions } from './maglev.j
 import { BATCH_CHUNK, MapWriter } from './map-writer.js';
 import {
   backendId as backendIdCodec,
+  FAMILIES,
+  familyOf,
   HOSTPORT_BACKEND_IDS,
   HOSTPORT_REV_NAT,
   isHostPortBackend,
@@ -55,9 +64,16 @@ import {
   lb4MaglevKey,
   lb4ReverseNat,
   lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
   revNatIndex as revNatIndexCodec,
   SVC_FLAGS,
+  type CCodec,
+  type Family,
+  type Lb4Backend,
   type Lb4Key,
+  type Lb4ReverseNat,
 } from './layout.js';
 
 export { desiredState, backendKey, frontendKey, revNatKey, NODE_PORT_ADDRESS } from './desired.js';
@@ -75,17 +91,26 @@ export interface MapLike {
 }
 
 export interface LbMaps {
-  /** Lb4Key → Lb4Service */
+  /** Lb4Key → Lb4Service: IPv4 frontends. */
   services: MapLike;
-  /** backend id → Lb4Backend */
+  /** backend id → Lb4Backend: IPv4 backends. */
   backends: MapLike;
-  /** rev-NAT index → Lb4ReverseNat */
+  /** rev-NAT index → Lb4ReverseNat: IPv4 frontends' addresses. */
   revNat: MapLike;
   /**
-   * Lb4MaglevKey → Lb4Maglev. Without it, Services asking for Maglev are
-   * balanced at random.
+   * Lb4MaglevKey → Lb4Maglev, for frontends of both families. Without it,
+   * Services asking for Maglev are balanced at random.
    */
   maglev?: MapLike;
+  /**
+   * The IPv6 twins of services, backends and revNat (lb6Key → Lb4Service,
+   * backend id → lb6Backend, rev-NAT index → lb6ReverseNat): all three or
+   * none. Without them, IPv6 frontends and backends are not written and
+   * ApplyResult.skippedIPv6 counts them.
+   */
+  services6?: MapLike;
+  backends6?: MapLike;
+  revNat6?: MapLike;
 }
 
 export interface ApplyCounts {
@@ -96,17 +121,28 @@ export interface ApplyCounts {
 }
 
 export interface ApplyResult {
+  /** Entries of both families' services maps. */
   services: ApplyCounts;
+  /** Entries of both families' backends maps. */
   backends: ApplyCounts;
+  /** Entries of both families' rev-NAT maps. */
   revNat: ApplyCounts;
   /**
-   * Backend ids this apply() deleted from the backends map, or rebound to
-   * another backend (after a conflict), ascending. Conntrack entries that
-   * name them are stale: pass them to forgetBackends() (ct-gc.ts).
+   * Backend ids this apply() deleted from a backends map (either family),
+   * or rebound to another backend (after a conflict), ascending. Conntrack
+   * entries that name them are stale: pass them to forgetBackends()
+   * (ct-gc.ts).
    */
   removedBackendIds: number[];
   /** Maglev tables, one per frontend scope; only when LbMaps.maglev is given. */
   maglev?: ApplyCounts;
+  /**
+   * Only for a Reconciler without the IPv6 maps, when the desired state has
+   * IPv6 entries: the IPv6 frontends and backends this apply() left out
+   * (all of them on a full apply; on an incremental one, those among the
+   * changes).
+   */
+  skippedIPv6?: { frontends: number; backends: number };
 }
 
 /**
@@ -131,11 +167,64 @@ interface CurrentFrontend {
 
 type Entry = [Buffer, Buffer];
 
+/** One of something per family. */
+type PerFamily<T> = Record<Family, T>;
+const perFamily = <T>(make: () => T): PerFamily<T> => ({ 4: make(), 6: make() });
+
+/** The maps of one family; what LbMaps holds for it. */
+interface FamilyMaps {
+  services: MapLike;
+  backends: MapLike;
+  revNat: MapLike;
+}
+
+/** The codecs of each family's maps (the services maps' values are lb4Service in both). */
+const CODECS: PerFamily<{ serviceKey: CCodec<Lb4Key>; backend: CCodec<Lb4Backend>; reverseNat: CCodec<Lb4ReverseNat> }> = {
+  4: { serviceKey: lb4Key, backend: lb4Backend, reverseNat: lb4ReverseNat },
+  6: { serviceKey: lb6Key, backend: lb6Backend, reverseNat: lb6ReverseNat },
+};
+
+// A backend's or rev-NAT entry's value tells its family by its size (the
+// address is 4 or 16 bytes): the view keeps no family beside each entry.
+const backendFamily = (value: Bytes): Family => (value.length === lb4Backend.size ? 4 : 6);
+const revNatFamily = (value: Bytes): Family => (value.length === lb4ReverseNat.size ? 4 : 6);
+
+/**
+ * Writes to one kind of map (services, backends or revNat) of both
+ * families as they are decided: a MapWriter per family.
+ */
+class FamilyWriter {
+  readonly #writers: PerFamily<MapWriter | undefined>;
+
+  constructor(families: PerFamily<FamilyMaps | undefined>, kind: keyof FamilyMaps) {
+    this.#writers = { 4: new MapWriter(families[4]![kind]), 6: families[6] && new MapWriter(families[6][kind]) };
+  }
+
+  push(family: Family, key: Buffer, value: Buffer): void {
+    this.#writers[family]!.push(key, value);
+  }
+
+  flush(): void {
+    this.#writers[4]!.flush();
+    this.#writers[6]?.flush();
+  }
+}
+
+/** An entry found in one family's map whose id the other family's map has too; the next apply() deletes it. */
+interface Stray {
+  family: Family;
+  kind: 'backends' | 'revNat';
+  key: Buffer;
+  id: number;
+}
+
 /** What the maps hold, as this Reconciler read them or last left them. */
 interface View {
+  /** Both families' backends by id (one id space); backendFamily() tells which map holds each. */
   backends: Map<number, Bytes>;
+  /** Both families' rev-NAT entries by index (one index space); revNatFamily() tells which map holds each. */
   revNat: Map<number, Bytes>;
-  /** By frontendKey(). */
+  /** By frontendKey(), both families. */
   services: Map<string, CurrentFrontend>;
   /** By hex(key); empty without a maglev map. */
   maglev: Map<string, MaglevEntry>;
@@ -143,6 +232,8 @@ interface View {
   slots: number;
   /** The desired state last applied onto this view; none after a read. */
   applied?: { frontends: ReadonlyMap<string, DesiredFrontend>; backends: ReadonlyMap<string, BackendAddress> };
+  /** Entries a read found under an id the other family's map holds too: deleted by the next apply(). */
+  strays?: Stray[];
 }
 
 /** A Maglev table in the map, and the frontend it was written for (unknown after a read). */
@@ -152,16 +243,19 @@ interface MaglevEntry {
   frontend?: string;
 }
 
-/** Deletes for one map (its writes went to a MapWriter), and its contents afterwards. */
+/** Deletes for one kind of map by family (its writes went to a FamilyWriter), and its contents afterwards. */
 interface Diff {
-  deletes: Buffer[];
+  deletes: PerFamily<Buffer[]>;
   next: Map<number, Bytes>;
 }
 
 export class Reconciler {
   readonly #maps: LbMaps;
+  /** Each family's maps; IPv6's only when LbMaps has them. */
+  readonly #families: PerFamily<FamilyMaps | undefined>;
   // 0 means "none" to the datapath (slot 0's backend id, a missing rev-NAT);
   // the ids above are hostPorts' (layout.ts HOSTPORT_*, written by CNI ADD).
+  // One space for both families: an id names one backend, an index one frontend.
   readonly #backendIds = new IdAllocator('backend id', 1, HOSTPORT_BACKEND_IDS.min - 1);
   readonly #revNatIds = new IdAllocator('rev-NAT index', 1, HOSTPORT_REV_NAT.min - 1);
   readonly #conflicts: string[] = [];
@@ -174,7 +268,15 @@ export class Reconciler {
    * over first, so that is the way to start on maps that may hold entries.
    */
   constructor(maps: LbMaps, options: { maglev?: MaglevOptions } = {}) {
+    const v6 = [maps.services6, maps.backends6, maps.revNat6];
+    if (v6.some((m) => m !== undefined) && v6.some((m) => m === undefined)) {
+      throw new TypeError('LbMaps: services6, backends6 and revNat6 are given together or not at all');
+    }
     this.#maps = maps;
+    this.#families = {
+      4: { services: maps.services, backends: maps.backends, revNat: maps.revNat },
+      6: maps.services6 && { services: maps.services6, backends: maps.backends6!, revNat: maps.revNat6! },
+    };
     this.#maglev = options.maglev ?? {};
   }
 
@@ -187,20 +289,29 @@ export class Reconciler {
 
   /**
    * Bindings found in the maps that contradict others (two ids for one
-   * backend, ...) and were therefore not taken over; apply() replaces them.
+   * backend, one id in both families' maps, ...) and were therefore not
+   * taken over; apply() replaces them.
    */
   get conflicts(): readonly string[] {
     return this.#conflicts;
   }
 
-  /** The id bound to a backend (`10.0.0.5:8080/tcp`). */
+  /** The id bound to a backend (`10.0.0.5:8080/tcp`, `fd00::5:8080/tcp`: backendKey()). */
   backendId(key: string): number | undefined {
     return this.#backendIds.get(key);
   }
 
-  /** The rev-NAT index bound to a frontend (`10.96.0.10:53/udp`). */
+  /** The rev-NAT index bound to a frontend (`10.96.0.10:53/udp`, `fd00::10:53/udp`: revNatKey()). */
   revNatIndex(key: string): number | undefined {
     return this.#revNatIds.get(key);
+  }
+
+  /**
+   * Whether an entry at `address` cannot be written: IPv6, and no IPv6 maps.
+   * Constant false with them, before the address is looked at.
+   */
+  #unwritable(address: string): boolean {
+    return this.#families[6] === undefined && familyOf(address) === 6;
   }
 
   /**
@@ -218,29 +329,53 @@ export class Reconciler {
     const changes = view.applied?.frontends === desired.frontends && view.applied.backends === desired.backends ? desired.changes : undefined;
     const unchanged = (key: string, frontend: DesiredFrontend) => view.applied?.frontends.get(key) === frontend;
     const result: ApplyResult = { services: counts(), backends: counts(), revNat: counts(), removedBackendIds: [] };
+    const skipped = { frontends: 0, backends: 0 };
     // Frontends that are new, or not the very objects applied last time; and those gone.
     const changed: Array<[string, DesiredFrontend]> = [];
     const gone: string[] = [];
     if (changes !== undefined) {
       for (const key of changes.frontends) {
         const frontend = desired.frontends.get(key);
-        if (frontend !== undefined) changed.push([key, frontend]);
-        else if (view.services.has(key)) gone.push(key);
+        if (frontend !== undefined) {
+          if (this.#unwritable(frontend.address)) skipped.frontends++;
+          else changed.push([key, frontend]);
+        } else if (view.services.has(key)) gone.push(key);
       }
     } else {
-      for (const [key, frontend] of desired.frontends) if (!unchanged(key, frontend)) changed.push([key, frontend]);
+      for (const [key, frontend] of desired.frontends) {
+        if (this.#unwritable(frontend.address)) skipped.frontends++;
+        else if (!unchanged(key, frontend)) changed.push([key, frontend]);
+      }
       for (const key of view.services.keys()) if (!desired.frontends.has(key)) gone.push(key);
     }
 
     // Bind ids first: a new backend or frontend never takes an id still in the
     // maps. Backends and rev-NAT entries are written as they are decided (1.),
     // and all of them before the first slot.
-    const backendWriter = new MapWriter(this.#maps.backends);
-    const revNatWriter = new MapWriter(this.#maps.revNat);
+    const backendWriter = new FamilyWriter(this.#families, 'backends');
+    const revNatWriter = new FamilyWriter(this.#families, 'revNat');
     const backends =
-      changes !== undefined ? this.#diffBackendsOf(changes.backends, desired, view, result, backendWriter) : this.#diffBackends(desired, view, result, backendWriter);
+      changes !== undefined
+        ? this.#diffBackendsOf(changes.backends, desired, view, result, skipped, backendWriter)
+        : this.#diffBackends(desired, view, result, skipped, backendWriter);
     const revNat: Diff & { touched?: string[] } =
       changes !== undefined ? this.#diffRevNatOf(changed, gone, desired, view, result.revNat, revNatWriter) : this.#diffRevNat(desired, view, unchanged, result.revNat, revNatWriter);
+    // Entries found under an id the other family's map holds too (see #read()),
+    // unless this apply wrote that family's entry under the id since.
+    for (const stray of view.strays ?? []) {
+      const now = stray.kind === 'backends' ? view.backends.get(stray.id) : revNat.next.get(stray.id);
+      if (now !== undefined && (stray.kind === 'backends' ? backendFamily(now) : revNatFamily(now)) === stray.family) continue;
+      if (stray.kind === 'backends') {
+        backends.deletes[stray.family].push(stray.key);
+        result.backends.removed++;
+        result.removedBackendIds.push(stray.id);
+      } else {
+        revNat.deletes[stray.family].push(stray.key);
+        result.revNat.removed++;
+      }
+    }
+    delete view.strays;
+    result.removedBackendIds.sort((a, b) => a - b);
     backendWriter.flush();
     revNatWriter.flush();
     const touched = changes?.frontends;
@@ -248,10 +383,10 @@ export class Reconciler {
     const maglev = this.#diffMaglev(desired, changed, view, kept, result);
 
     // Slots 1..n are written as they are decided (2.); slot 0 waits for all of them (3.).
-    const slotWrites = new MapWriter(this.#maps.services);
-    const headWrites: Entry[] = [];
-    const headDeletes: Buffer[] = [];
-    const slotDeletes: Buffer[] = [];
+    const slotWrites = new FamilyWriter(this.#families, 'services');
+    const headWrites = perFamily<Entry[]>(() => []);
+    const headDeletes = perFamily<Buffer[]>(() => []);
+    const slotDeletes = perFamily<Buffer[]>(() => []);
     const written = new Map<string, CurrentFrontend>();
     let slotsBefore = 0;
     for (const [key, frontend] of changed) {
@@ -261,7 +396,8 @@ export class Reconciler {
     }
     for (const key of gone) {
       const found = view.services.get(key)!;
-      for (const slot of found.slots.keys()) (slot === 0 ? headDeletes : slotDeletes).push(slotKey(found.key, slot));
+      const family = familyOf(found.key.address);
+      for (const slot of found.slots.keys()) (slot === 0 ? headDeletes : slotDeletes)[family].push(slotKey(found.key, slot));
       result.services.removed += found.slots.size;
       slotsBefore += found.slots.size;
     }
@@ -270,12 +406,12 @@ export class Reconciler {
 
     slotWrites.flush();
     if (this.#maps.maglev) for (const [key, value] of maglev.writes) this.#maps.maglev.update(key, value, 'any');
-    write(this.#maps.services, headWrites);
-    for (const key of headDeletes) this.#maps.services.delete(key);
-    for (const key of slotDeletes) this.#maps.services.delete(key);
+    for (const family of this.#present()) write(this.#families[family]!.services, headWrites[family]);
+    this.#deleteAll('services', headDeletes);
+    this.#deleteAll('services', slotDeletes);
     for (const key of maglev.deletes) this.#maps.maglev!.delete(key);
-    for (const key of revNat.deletes) this.#maps.revNat.delete(key);
-    for (const key of backends.deletes) this.#maps.backends.delete(key);
+    this.#deleteAll('revNat', revNat.deletes);
+    this.#deleteAll('backends', backends.deletes);
 
     view.revNat = revNat.next;
     view.maglev = maglev.next;
@@ -295,43 +431,75 @@ export class Reconciler {
       releaseAllBut(this.#backendIds, view.backends);
       releaseAllBut(this.#revNatIds, revNat.next);
     }
+    if (skipped.frontends + skipped.backends > 0) result.skippedIPv6 = skipped;
     return result;
+  }
+
+  /** The families whose maps this Reconciler has: 4, and 6 when LbMaps has the IPv6 maps. */
+  #present(): readonly Family[] {
+    return this.#families[6] === undefined ? [4] : FAMILIES;
+  }
+
+  /** Deletes `keys` from each family's map of `kind`. */
+  #deleteAll(kind: keyof FamilyMaps, keys: PerFamily<Buffer[]>): void {
+    for (const family of FAMILIES) {
+      if (keys[family].length === 0) continue;
+      const map = this.#families[family]![kind];
+      for (const key of keys[family]) map.delete(key);
+    }
   }
 
   /**
    * Binds backend `key` to its id and writes its entry with `writer` when the
    * map's differs (counted in result.backends); a backend whose entry
-   * changed under its id counts as removed for conntrack's sake.
+   * changed under its id counts as removed for conntrack's sake. `deletes`:
+   * where the entry it replaces goes, when that was the other family's.
    */
-  #writeBackend(key: string, address: BackendAddress, view: View, result: ApplyResult, writer: MapWriter): void {
+  #writeBackend(key: string, address: BackendAddress, view: View, result: ApplyResult, writer: FamilyWriter, deletes: PerFamily<Buffer[]>): void {
     const id = this.#backendIds.acquire(key);
     const old = view.backends.get(id);
-    const value = encodeBackend(address);
+    const family = familyOf(address.address);
+    const value = CODECS[family].backend.encode({ address: address.address, port: address.port, proto: address.proto, flags: 0 });
     const valueBytes = bytes(value);
     if (!compare(old, valueBytes, result.backends)) return;
-    writer.push(backendIdCodec.encode(id), value);
+    writer.push(family, backendIdCodec.encode(id), value);
     view.backends.set(id, valueBytes);
-    if (old !== undefined) result.removedBackendIds.push(id);
+    if (old === undefined) return;
+    result.removedBackendIds.push(id);
+    // The id named a backend of the other family (rebound after a conflict): its entry goes.
+    if (backendFamily(old) !== family) deletes[backendFamily(old)].push(backendIdCodec.encode(id));
   }
 
   /** #diffBackends() for the backends `keys` only: the others are as applied last time. */
-  #diffBackendsOf(keys: Iterable<string>, desired: DesiredState, view: View, result: ApplyResult, writer: MapWriter): { deletes: Buffer[] } {
+  #diffBackendsOf(
+    keys: Iterable<string>,
+    desired: DesiredState,
+    view: View,
+    result: ApplyResult,
+    skipped: { backends: number },
+    writer: FamilyWriter,
+  ): { deletes: PerFamily<Buffer[]> } {
     const counts = result.backends;
-    const deletes: Buffer[] = [];
+    const deletes = perFamily<Buffer[]>(() => []);
     for (const key of keys) {
       const address = desired.backends.get(key);
       if (address === undefined) {
         const id = this.#backendIds.get(key);
-        if (id === undefined || !view.backends.delete(id)) continue;
-        deletes.push(backendIdCodec.encode(id));
+        const old = id === undefined ? undefined : view.backends.get(id);
+        if (old === undefined) continue;
+        view.backends.delete(id!);
+        deletes[backendFamily(old)].push(backendIdCodec.encode(id!));
         counts.removed++;
-        result.removedBackendIds.push(id);
+        result.removedBackendIds.push(id!);
         continue;
       }
-      this.#writeBackend(key, address, view, result, writer);
+      if (this.#unwritable(address.address)) {
+        skipped.backends++;
+        continue;
+      }
+      this.#writeBackend(key, address, view, result, writer, deletes);
     }
     counts.unchanged = view.backends.size - counts.added - counts.updated;
-    result.removedBackendIds.sort((a, b) => a - b);
     return { deletes };
   }
 
@@ -342,30 +510,52 @@ export class Reconciler {
     desired: DesiredState,
     view: View,
     counts: ApplyCounts,
-    writer: MapWriter,
+    writer: FamilyWriter,
   ): Diff & { touched: string[] } {
     const next = view.revNat;
-    const deletes: Buffer[] = [];
+    const deletes = perFamily<Buffer[]>(() => []);
     const touched = new Set<string>();
     for (const [, frontend] of changed) touched.add(revNatKey(frontend));
     for (const key of gone) touched.add(revNatKey(view.services.get(key)!.key));
     for (const key of touched) {
       const frontend = desired.frontends.get(key) ?? desired.frontends.get(`${key}@internal`);
-      if (frontend === undefined) {
+      if (frontend === undefined || this.#unwritable(frontend.address)) {
         const id = this.#revNatIds.get(key);
-        if (id === undefined || !next.delete(id)) continue;
-        deletes.push(revNatIndexCodec.encode(id));
+        const old = id === undefined ? undefined : next.get(id);
+        if (old === undefined) continue;
+        next.delete(id!);
+        deletes[revNatFamily(old)].push(revNatIndexCodec.encode(id!));
         counts.removed++;
         continue;
       }
       const id = this.#revNatIds.acquire(key);
-      const old = next.get(id);
-      const value = lb4ReverseNat.encode({ address: frontend.address, port: frontend.port });
-      next.set(id, bytes(value));
-      if (compare(old, next.get(id)!, counts)) writer.push(revNatIndexCodec.encode(id), value);
+      this.#writeRevNat(id, frontend, next.get(id), next, counts, writer, deletes);
     }
     counts.unchanged = next.size - counts.added - counts.updated;
     return { deletes, next, touched: [...touched] };
+  }
+
+  /**
+   * Writes `frontend`'s rev-NAT entry under index `id` (with `writer`) when
+   * the map's (`old`) differs; `next` gets it. `deletes`: where the entry it
+   * replaces goes, when that was the other family's.
+   */
+  #writeRevNat(
+    id: number,
+    frontend: DesiredFrontend,
+    old: Bytes | undefined,
+    next: Map<number, Bytes>,
+    counts: ApplyCounts,
+    writer: FamilyWriter,
+    deletes: PerFamily<Buffer[]>,
+  ): void {
+    const family = familyOf(frontend.address);
+    const value = CODECS[family].reverseNat.encode({ address: frontend.address, port: frontend.port });
+    const valueBytes = bytes(value);
+    next.set(id, valueBytes);
+    if (!compare(old, valueBytes, counts)) return;
+    writer.push(family, revNatIndexCodec.encode(id), value);
+    if (old !== undefined && revNatFamily(old) !== family) deletes[revNatFamily(old)].push(revNatIndexCodec.encode(id));
   }
 
   /**
@@ -373,34 +563,44 @@ export class Reconciler {
    * goes; ids whose backend went away or was rebound to another are noted in
    * removedBackendIds.
    */
-  #diffBackends(desired: DesiredState, view: View, result: ApplyResult, writer: MapWriter): { deletes: Buffer[] } {
+  #diffBackends(desired: DesiredState, view: View, result: ApplyResult, skipped: { backends: number }, writer: FamilyWriter): { deletes: PerFamily<Buffer[]> } {
     const counts = result.backends;
+    const deletes = perFamily<Buffer[]>(() => []);
     for (const [key, address] of desired.backends) {
+      if (this.#unwritable(address.address)) {
+        skipped.backends++;
+        continue;
+      }
       // Applied last time as this very object: bound to its id and written.
       if (view.applied?.backends.get(key) === address) {
         counts.unchanged++;
         continue;
       }
-      this.#writeBackend(key, address, view, result, writer);
+      this.#writeBackend(key, address, view, result, writer, deletes);
     }
     // Ids no desired backend is bound to: of the backends applied last time,
     // or after a read, of the entries found (a conflicting duplicate among them).
-    const deletes: Buffer[] = [];
     const gone = (id: number) => {
-      deletes.push(backendIdCodec.encode(id));
+      const old = view.backends.get(id);
+      if (old === undefined) return;
+      deletes[backendFamily(old)].push(backendIdCodec.encode(id));
       counts.removed++;
       result.removedBackendIds.push(id);
       view.backends.delete(id);
     };
     if (view.applied) {
-      for (const key of view.applied.backends.keys()) if (!desired.backends.has(key)) gone(this.#backendIds.get(key)!);
+      for (const key of view.applied.backends.keys()) {
+        if (desired.backends.has(key)) continue;
+        // A backend left out (no IPv6 maps) has no id.
+        const id = this.#backendIds.get(key);
+        if (id !== undefined) gone(id);
+      }
     } else {
       for (const id of view.backends.keys()) {
         const key = this.#backendIds.keyOf(id);
         if (key === undefined || !desired.backends.has(key)) gone(id);
       }
     }
-    result.removedBackendIds.sort((a, b) => a - b);
     return { deletes };
   }
 
@@ -410,10 +610,12 @@ export class Reconciler {
     view: View,
     unchanged: (key: string, frontend: DesiredFrontend) => boolean,
     counts: ApplyCounts,
-    writer: MapWriter,
+    writer: FamilyWriter,
   ): Diff {
     const next = new Map<number, Bytes>();
+    const deletes = perFamily<Buffer[]>(() => []);
     for (const [fkey, frontend] of desired.frontends) {
+      if (this.#unwritable(frontend.address)) continue;
       // An unchanged frontend keeps its index, and its entry: no key to build.
       const kept = unchanged(fkey, frontend) ? view.services.get(fkey)?.revNatIndex : undefined;
       const id = kept ?? this.#revNatIds.acquire(revNatKey(frontend));
@@ -424,14 +626,11 @@ export class Reconciler {
         counts.unchanged++;
         continue;
       }
-      const value = lb4ReverseNat.encode({ address: frontend.address, port: frontend.port });
-      next.set(id, bytes(value));
-      if (compare(old, next.get(id)!, counts)) writer.push(revNatIndexCodec.encode(id), value);
+      this.#writeRevNat(id, frontend, old, next, counts, writer, deletes);
     }
-    const deletes: Buffer[] = [];
-    for (const id of view.revNat.keys()) {
+    for (const [id, old] of view.revNat) {
       if (next.has(id)) continue;
-      deletes.push(revNatIndexCodec.encode(id));
+      deletes[revNatFamily(old)].push(revNatIndexCodec.encode(id));
       counts.removed++;
     }
     return { deletes, next };
@@ -442,13 +641,14 @@ export class Reconciler {
     frontend: DesiredFrontend,
     found: CurrentFrontend | undefined,
     counts: ApplyCounts,
-    out: { slotWrites: MapWriter; headWrites: Entry[]; slotDeletes: Buffer[] },
+    out: { slotWrites: FamilyWriter; headWrites: PerFamily<Entry[]>; slotDeletes: PerFamily<Buffer[]> },
   ): CurrentFrontend {
     const revNatIndex = this.#revNatIds.get(revNatKey(frontend))!;
     const ids = frontend.backends.map((key) => this.#backendIds.get(key)!);
     const layout = layoutSlots(ids, found);
     const slots = new Map<number, Slot>();
     const key = found?.key ?? { address: frontend.address, port: frontend.port, proto: frontend.proto, slot: 0, scope: frontend.scope };
+    const family = familyOf(key.address);
     const compareSlot = (slot: number, backendId: number, value: Buffer, write: (key: Buffer, value: Buffer) => void) => {
       const old = found?.slots.get(slot);
       const valueBytes = bytes(value);
@@ -456,14 +656,14 @@ export class Reconciler {
       if (compare(old?.value, valueBytes, counts)) write(slotKey(key, slot), value);
     };
     layout.forEach((backendId, i) => {
-      compareSlot(i + 1, backendId, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), (k, v) => out.slotWrites.push(k, v));
+      compareSlot(i + 1, backendId, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), (k, v) => out.slotWrites.push(family, k, v));
     });
     const maglev = this.#usesMaglev(frontend) ? SVC_FLAGS.maglev : 0;
     const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend) | maglev, affinityTimeout: frontend.affinityTimeout };
-    compareSlot(0, 0, lb4Service.encode(head), (k, v) => out.headWrites.push([k, v]));
+    compareSlot(0, 0, lb4Service.encode(head), (k, v) => out.headWrites[family].push([k, v]));
     for (const slot of found?.slots.keys() ?? []) {
       if (slot > layout.length) {
-        out.slotDeletes.push(slotKey(key, slot));
+        out.slotDeletes[family].push(slotKey(key, slot));
         counts.removed++;
       }
     }
@@ -516,47 +716,65 @@ export class Reconciler {
   }
 
   /**
-   * Everything in the maps, services grouped by frontend, with the bindings
-   * taken over (absorb). hostPort entries (their ids in layout.ts's HOSTPORT_*
-   * ranges) are CNI's: left out, so nothing here ever removes them.
+   * Everything in the maps of both families, services grouped by frontend,
+   * with the bindings taken over (absorb). hostPort entries (their ids in
+   * layout.ts's HOSTPORT_* ranges) are CNI's: left out, so nothing here
+   * ever removes them. An id found in both families' backends maps (or an
+   * index in both rev-NAT maps) is IPv4's; the IPv6 entry is a stray, noted
+   * in conflicts and deleted by the next apply().
    */
   #read(): View {
     const backends = new Map<number, Bytes>();
-    for (const [key, value] of readAll(this.#maps.backends)) {
-      const id = backendIdCodec.decode(key);
-      if (!isHostPortBackend(id)) backends.set(id, bytes(value));
-    }
     const revNat = new Map<number, Bytes>();
-    for (const [key, value] of readAll(this.#maps.revNat)) {
-      const index = revNatIndexCodec.decode(key);
-      if (!isHostPortRevNat(index)) revNat.set(index, bytes(value));
-    }
     const services = new Map<string, CurrentFrontend>();
-    for (const [key, value] of readAll(this.#maps.services)) {
-      const k = lb4Key.decode(key);
-      const v = lb4Service.decode(value);
-      if (isHostPortRevNat(v.revNatIndex)) continue;
-      const fk = frontendKey(k);
-      let frontend = services.get(fk);
-      if (frontend === undefined) {
-        frontend = { key: k, revNatIndex: undefined, slots: new Map() };
-        services.set(fk, frontend);
+    const strays: Stray[] = [];
+    const stray = (family: Family, kind: Stray['kind'], key: Buffer, id: number) => {
+      strays.push({ family, kind, key, id });
+      const what = kind === 'backends' ? 'backend id' : 'rev-NAT index';
+      this.#conflict(`${what} ${id} is in both the IPv4 and the IPv6 ${kind === 'backends' ? 'backends' : 'rev-NAT'} map; the IPv6 entry is removed`);
+    };
+    for (const family of this.#present()) {
+      const maps = this.#families[family]!;
+      const serviceKey = CODECS[family].serviceKey;
+      for (const [key, value] of readAll(maps.backends)) {
+        const id = backendIdCodec.decode(key);
+        if (isHostPortBackend(id)) continue;
+        if (backends.has(id)) stray(family, 'backends', key, id);
+        else backends.set(id, bytes(value));
       }
-      // A key read back encodes to the same bytes (padding is zero, as the datapath looks it up).
-      frontend.slots.set(k.slot, { value: bytes(value), backendId: v.backendId });
-      if (k.slot === 0 && v.revNatIndex !== 0) frontend.revNatIndex = v.revNatIndex;
+      for (const [key, value] of readAll(maps.revNat)) {
+        const index = revNatIndexCodec.decode(key);
+        if (isHostPortRevNat(index)) continue;
+        if (revNat.has(index)) stray(family, 'revNat', key, index);
+        else revNat.set(index, bytes(value));
+      }
+      for (const [key, value] of readAll(maps.services)) {
+        const k = serviceKey.decode(key);
+        const v = lb4Service.decode(value);
+        if (isHostPortRevNat(v.revNatIndex)) continue;
+        const fk = frontendKey(k);
+        let frontend = services.get(fk);
+        if (frontend === undefined) {
+          frontend = { key: k, revNatIndex: undefined, slots: new Map() };
+          services.set(fk, frontend);
+        }
+        // A key read back encodes to the same bytes (padding is zero, as the datapath looks it up).
+        frontend.slots.set(k.slot, { value: bytes(value), backendId: v.backendId });
+        if (k.slot === 0 && v.revNatIndex !== 0) frontend.revNatIndex = v.revNatIndex;
+      }
     }
     const maglev = new Map<string, MaglevEntry>();
     if (this.#maps.maglev) for (const [key, value] of readAll(this.#maps.maglev)) maglev.set(key.toString('hex'), { key, value: bytes(value) });
     let slots = 0;
     for (const f of services.values()) slots += f.slots.size;
     const view: View = { backends, revNat, services, maglev, slots };
+    if (strays.length > 0) view.strays = strays;
     this.#absorb(view);
     return view;
   }
 
   /**
-   * Takes over the bindings the maps hold: backend ids from the backends map,
+   * Takes over the bindings the maps hold: backend ids from the backends maps,
    * rev-NAT indices from the services' slot 0 (the revNat map has no
    * protocol). Lowest ids first, so of two contradicting entries the older
    * one wins; the other is noted in conflicts and replaced by apply().
@@ -564,7 +782,8 @@ export class Reconciler {
   #absorb(current: View): void {
     const backendIds = [...current.backends.keys()].sort((a, b) => a - b);
     for (const id of backendIds) {
-      const b = lb4Backend.decode(Buffer.from(current.backends.get(id)!, 'latin1'));
+      const value = current.backends.get(id)!;
+      const b = CODECS[backendFamily(value)].backend.decode(Buffer.from(value, 'latin1'));
       this.#restore(this.#backendIds, backendKey({ address: b.address, port: b.port, proto: b.proto }), id);
     }
     const heads = [...current.services.values()]
@@ -579,8 +798,12 @@ export class Reconciler {
       ids.restore(key, id);
     } catch (e) {
       if (!(e instanceof IdConflictError)) throw e;
-      if (!this.#conflicts.includes(e.message)) this.#conflicts.push(e.message);
+      this.#conflict(e.message);
     }
+  }
+
+  #conflict(message: string): void {
+    if (!this.#conflicts.includes(message)) this.#conflicts.push(message);
   }
 }
 
@@ -599,13 +822,9 @@ function counts(): ApplyCounts {
   return { added: 0, updated: 0, removed: 0, unchanged: 0 };
 }
 
-function encodeBackend(address: BackendAddress): Buffer {
-  return lb4Backend.encode({ address: address.address, port: address.port, proto: address.proto, flags: 0 });
-}
-
-/** The key of `frontend`'s entry `slot`. */
+/** The key of `frontend`'s entry `slot`, in its family's layout. */
 function slotKey(frontend: Lb4Key, slot: number): Buffer {
-  return lb4Key.encode({ ...frontend, slot });
+  return CODECS[familyOf(frontend.address)].serviceKey.encode({ ...frontend, slot });
 }
 
 /** Counts `value` against what the map holds (`old`); true when it must be written. */

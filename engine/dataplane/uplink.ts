@@ -3,16 +3,19 @@
 // tcx ingress of the node's uplink and to_uplink at its egress, and the node
 // configuration they read (MAPS.nodeConfig: the address and source ports
 // flows from outside are SNATed to under externalTrafficPolicy Cluster and
-// pods' flows to outside are masqueraded to, and the cluster's pod CIDRs).
+// pods' flows to outside are masqueraded to, the IPv6 address IPv6 flows
+// from outside are SNATed to, and the cluster's pod CIDRs).
 //
-// NodePort frontends must be in the services map once per node address:
-// pass the node's addresses to desiredState() (DesiredOptions.nodeAddresses).
-import { isIPv4 } from 'node:net';
+// NodePort frontends must be in the services maps once per node address:
+// pass the node's addresses, both families', to desiredState()
+// (DesiredOptions.nodeAddresses); uplinkAddresses() reads them.
+import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { unpinPath, type TcMode } from '../bpf/index.js';
 import type { Handle } from '../handle.js';
+import { IFA_F_DADFAILED } from '../netlink/constants.js';
 import { attachPinnedProgram } from './attach.js';
-import { nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
+import { ANY_ADDRESS, nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
 import type { Dataplane } from './loader.js';
 import { fromUplinkPin, toUplinkPin, uplinkEgressLinkPin, uplinkLinkPin } from './paths.js';
 
@@ -49,6 +52,12 @@ export function parseClusterCidrs(text: string): string[] {
 export interface UplinkOptions {
   /** The node address SNATed and masqueraded flows leave with; default: the uplink's first global IPv4 address. */
   snatAddress?: string;
+  /**
+   * The node address IPv6 flows from outside to Cluster-policy frontends
+   * are SNATed to; default: the uplink's first global IPv6 address, '::'
+   * (none: those flows are dropped) when it has none.
+   */
+  snatAddress6?: string;
   /** Their source ports, inclusive; default DEFAULT_SNAT_PORTS. */
   snatPorts?: { min: number; max: number };
   /**
@@ -78,6 +87,9 @@ export interface NodeConfigMap {
 /** Checks `config` and writes it as the only entry of MAPS.nodeConfig (a bad cluster CIDR is named by the encoder). */
 export function writeNodeConfig(map: NodeConfigMap, config: NodeConfig): void {
   if (!isIPv4(config.snatAddress)) throw new TypeError(`node config: snatAddress must be an IPv4 address, got ${String(config.snatAddress)}`);
+  if (config.snatAddress6 !== undefined && !isIPv6(config.snatAddress6)) {
+    throw new TypeError(`node config: snatAddress6 must be an IPv6 address ('::' for none), got ${String(config.snatAddress6)}`);
+  }
   const { snatPortMin: min, snatPortMax: max } = config;
   if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
     throw new RangeError(`node config: SNAT ports must be a range within 1-65535, got ${min}-${max}`);
@@ -90,6 +102,22 @@ export function readNodeConfig(map: NodeConfigMap): NodeConfig {
   const value = map.lookup(nodeConfigKey.encode(0));
   if (value === undefined) throw new Error(`node config map has no entry 0: not ferry's layout`);
   return nodeConfig.decode(value);
+}
+
+/**
+ * The uplink's global addresses (scope global: not link-local or host),
+ * IPv4 then IPv6, in the kernel's order: the node addresses NodePorts are
+ * served at, the first of each family the SNAT addresses. An IPv6 address
+ * whose duplicate address detection failed is not the node's; a tentative
+ * one (DAD under way) is, once DAD passes.
+ *
+ * Equivalent to: `ip -4 addr show dev IFNAME scope global; ip -6 addr show dev IFNAME scope global`.
+ */
+export async function uplinkAddresses(node: Handle, ifname: string): Promise<{ 4: string[]; 6: string[] }> {
+  const link = await node.link.get(ifname);
+  const global = async (family: 4 | 6) =>
+    (await node.addr.list({ dev: link, family })).filter((a) => a.scope === 0 && (a.flags & IFA_F_DADFAILED) === 0).map((a) => a.address);
+  return { 4: await global(4), 6: await global(6) };
 }
 
 /**
@@ -106,17 +134,20 @@ export function readNodeConfig(map: NodeConfigMap): NodeConfig {
  */
 export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, options: UplinkOptions = {}): Promise<UplinkAttachment> {
   const link = await node.link.get(ifname);
-  let snatAddress = options.snatAddress;
+  const addresses = options.snatAddress === undefined || options.snatAddress6 === undefined ? await uplinkAddresses(node, ifname) : { 4: [], 6: [] };
+  const snatAddress = options.snatAddress ?? addresses[4][0];
   if (snatAddress === undefined) {
-    const addresses = await node.addr.list({ dev: link, family: 4 });
-    // Scope global (0): not a link-local or host address.
-    snatAddress = addresses.find((a) => a.scope === 0)?.address;
-    if (snatAddress === undefined) {
-      throw new Error(`attach from_uplink to ${ifname} in netns ${node.netns.name}: the uplink has no global IPv4 address to SNAT to; give snatAddress`);
-    }
+    throw new Error(`attach from_uplink to ${ifname} in netns ${node.netns.name}: the uplink has no global IPv4 address to SNAT to; give snatAddress`);
   }
+  const snatAddress6 = options.snatAddress6 ?? addresses[6][0] ?? ANY_ADDRESS[6];
   const ports = options.snatPorts ?? DEFAULT_SNAT_PORTS;
-  const config: NodeConfig = { snatAddress, snatPortMin: ports.min, snatPortMax: ports.max, clusterCidrs: [...(options.clusterCidrs ?? DEFAULT_CLUSTER_CIDRS)] };
+  const config: NodeConfig = {
+    snatAddress,
+    snatPortMin: ports.min,
+    snatPortMax: ports.max,
+    clusterCidrs: [...(options.clusterCidrs ?? DEFAULT_CLUSTER_CIDRS)],
+    snatAddress6,
+  };
   writeNodeConfig(dp.maps.nodeConfig, config);
 
   const attach = (programPin: string, linkPin: string, direction: 'ingress' | 'egress') =>

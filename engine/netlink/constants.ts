@@ -116,6 +116,7 @@ export const IFA_BROADCAST = 4;
 export const IFA_CACHEINFO = 6;
 export const IFA_FLAGS = 8;
 export const IFA_F_NODAD = 0x02;
+export const IFA_F_DADFAILED = 0x08;
 export const IFA_F_PERMANENT = 0x80;
 
 // RTA_* route attributes

@@ -10,7 +10,7 @@
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { cidrProblem, ipOrCidrProblem, ipProblem, macProblem } from './addresses.js';
-import { ifnameProblem } from './env.js';
+import { ifnameProblem, type K8sArgs } from './env.js';
 import { CniCode, decodingFailure, incompatibleVersion, invalidConfig, quote, unsupportedField } from './errors.js';
 import { issuesError, refineWith } from './issues.js';
 import { decodeJson } from './json.js';
@@ -175,9 +175,10 @@ export function parseNetConf(text: string): NetConf {
 /**
  * Code 2 for what ferry parses but cannot do. runCni applies it to ADD, CHECK
  * and STATUS only: a DEL (or GC) must still clean up after a config that
- * could never be added, or the runtime retries it forever.
+ * could never be added, or the runtime retries it forever. `k8s`: the
+ * pod's CNI_ARGS, for messages about the pod's own requests (its hostPorts).
  */
-export function checkSupported(conf: NetConf): void {
+export function checkSupported(conf: NetConf, k8s: K8sArgs = {}): void {
   if (conf.ipMasq) throw unsupportedField('ipMasq', true, "masquerading is not implemented yet (it waits on ferry's eBPF NAT)");
   if (!IPAM_TYPES.includes(conf.ipam.type)) {
     throw unsupportedField('ipam.type', conf.ipam.type, `ferry allocates addresses itself; use ${IPAM_TYPES.map((t) => quote(t)).join(' or ')}`);
@@ -188,19 +189,21 @@ export function checkSupported(conf: NetConf): void {
   for (const [key, value] of Object.entries(conf.runtimeConfig ?? {})) {
     if (value !== undefined && !HONOURED_CAPABILITIES.has(key)) unsupportedCapability(`runtimeConfig.${key}`, value);
   }
-  checkPortMappings(conf);
+  checkPortMappings(conf, k8s);
 }
 
 /**
  * hostPorts are served by ferry's eBPF dataplane, which sees pods' traffic
- * in routed mode only, and translates IPv4 TCP and UDP.
+ * in routed mode only, and translates IPv4 TCP and UDP (its IPv6 maps are
+ * the daemon's Services' only).
  */
-function checkPortMappings(conf: NetConf): void {
+function checkPortMappings(conf: NetConf, k8s: K8sArgs): void {
+  const pod = k8s.podName === undefined ? '' : ` (pod ${k8s.podNamespace ?? 'default'}/${k8s.podName})`;
   (conf.runtimeConfig?.portMappings ?? []).forEach((m, i) => {
     const key = `runtimeConfig.portMappings[${i}]`;
     if (conf.mode !== 'routed') throw unsupportedField('mode', conf.mode, `${key}: hostPorts are served by ferry's eBPF dataplane, in routed mode only`);
-    if (m.protocol === 'sctp') throw unsupportedField(`${key}.protocol`, m.protocol, "ferry's dataplane serves TCP and UDP hostPorts");
-    if (m.hostIP !== undefined && !isIPv4(m.hostIP)) throw unsupportedField(`${key}.hostIP`, m.hostIP, "ferry's dataplane serves IPv4 hostPorts");
+    if (m.protocol === 'sctp') throw unsupportedField(`${key}.protocol`, m.protocol, `ferry's dataplane serves TCP and UDP hostPorts${pod}`);
+    if (m.hostIP !== undefined && !isIPv4(m.hostIP)) throw unsupportedField(`${key}.hostIP`, m.hostIP, `ferry's dataplane serves IPv4 hostPorts, not IPv6 ones${pod}`);
   });
 }
 

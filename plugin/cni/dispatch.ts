@@ -103,7 +103,7 @@ async function dispatch(env: CniEnv, conf: NetConf, handlers: CniHandlers, log: 
 
   switch (command) {
     case 'ADD': {
-      checkSupported(conf);
+      checkSupported(conf, env.k8s);
       const prevResult = conf.prevResult && parseResult(conf.prevResult);
       const result = await handlers.add({ ...attachment, command, prevResult });
       return answer(convertResult(ownResult(result), v));
@@ -120,7 +120,7 @@ async function dispatch(env: CniEnv, conf: NetConf, handlers: CniHandlers, log: 
       return answer(undefined);
     }
     case 'CHECK': {
-      checkSupported(conf);
+      checkSupported(conf, env.k8s);
       if (!conf.prevResult) throw invalidConfig('prevResult: required for CHECK (the runtime passes the result of the ADD)');
       await handlers.check({ ...attachment, command, prevResult: parseResult(conf.prevResult) });
       return answer(undefined);

@@ -72,10 +72,14 @@ async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<R
       if (conf.mode === 'routed') {
         const podMac = attached.interfaces.find((i) => i.sandbox !== undefined)!.mac;
         const hooked = await attachDataplane(node, await node.link.get(hostVeth), { mac: podMac, addresses: ips.map((ip) => ip.split('/')[0]!) }, pinRoot);
-        log.debug({ hostVeth, ebpf: hooked }, hooked ? 'eBPF dataplane attached' : 'no eBPF dataplane loaded; plain routing');
+        if (hooked) log.debug({ hostVeth, ebpf: true }, 'eBPF dataplane attached');
+        // Asked for by the config but not there: the pod works, but Services do not reach it (nothing hooks it later).
+        else log[conf.ebpf === undefined ? 'debug' : 'warn']({ hostVeth, pinRoot }, `no eBPF dataplane pinned at ${pinRoot}: the pod is plainly routed, without Services (is the ferry daemon running?)`);
       }
       await enableForwarding(ctx, node, allocations);
-      hostPorts = await hostPortsFor(node, conf.runtimeConfig?.portMappings ?? [], ips);
+      const plan = await hostPortsFor(node, conf.runtimeConfig?.portMappings ?? [], ips, { containerId, k8s: req.k8s });
+      hostPorts = plan.hostPorts;
+      if (plan.warning !== undefined) log.warn({ k8s: req.k8s }, plan.warning);
       const record = { containerId, ifname, netns: req.netns, hostVeth, mode: conf.mode, ips, k8s: req.k8s, createdAt: new Date().toISOString() };
       await recordWithHostPorts(endpointDir(conf), record, hostPorts, pinRoot);
       log.info({ hostVeth, ips, hostPorts: hostPorts.length, k8s: req.k8s }, 'pod attached');

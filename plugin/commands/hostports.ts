@@ -25,26 +25,52 @@ import { FerryCode } from './errors.js';
 
 export type PortMapping = NonNullable<NonNullable<NetConf['runtimeConfig']>['portMappings']>[number];
 
+/** The hostPorts of a pod's mappings, and what of them is not served. */
+export interface HostPortPlan {
+  hostPorts: HostPort[];
+  /** A dual-stack pod's mappings are served over IPv4 only: this says so, naming the pod (ADD logs it). */
+  warning?: string;
+}
+
 /**
  * The hostPorts `mappings` make for a pod with addresses `ips` (CIDRs of
  * the result), to its IPv4 address: a mapping with a hostIP at that
  * address; one without at every global IPv4 address the node has now, as
  * portmap's `--dst-type LOCAL` would match them (addresses the node gets
- * later are not served until the pod is added again).
+ * later are not served until the pod is added again). ferry's dataplane
+ * has no IPv6 hostPorts: a pod without an IPv4 address is refused (code
+ * 2), a dual-stack pod's mappings are served over IPv4 only (`warning`).
+ * `pod`: its container id and CNI_ARGS, for the messages.
  */
-export async function hostPortsFor(node: Handle, mappings: readonly PortMapping[], ips: readonly string[]): Promise<HostPort[]> {
-  if (mappings.length === 0) return [];
-  const podAddress = ips.map((c) => c.split('/')[0]!).find((ip) => isIPv4(ip));
+export async function hostPortsFor(
+  node: Handle,
+  mappings: readonly PortMapping[],
+  ips: readonly string[],
+  pod: { containerId: string; k8s: K8sArgs },
+): Promise<HostPortPlan> {
+  if (mappings.length === 0) return { hostPorts: [] };
+  const addresses = ips.map((c) => c.split('/')[0]!);
+  const podAddress = addresses.find((ip) => isIPv4(ip));
+  const v6 = addresses.filter((ip) => !isIPv4(ip));
   if (podAddress === undefined) {
-    throw new CniError(CniCode.UnsupportedField, "runtimeConfig.portMappings: ferry's dataplane serves IPv4 hostPorts, and the pod has no IPv4 address");
+    throw new CniError(
+      CniCode.UnsupportedField,
+      `runtimeConfig.portMappings of pod ${describePod(pod.containerId, pod.k8s)}: ferry's dataplane serves IPv4 hostPorts only, and the pod has no IPv4 address (${v6.join(', ') || 'none'})`,
+    );
   }
   const wildcard = mappings.some((m) => m.hostIP === undefined);
   const nodeAddresses = wildcard ? [...new Set((await node.addr.list({ family: 4 })).filter((a) => a.scope === 0).map((a) => a.address))] : [];
-  return mappings.flatMap((m) => {
+  const hostPorts = mappings.flatMap((m): HostPort[] => {
     // checkSupported() refused SCTP and IPv6 host addresses.
     const proto = m.protocol === 'udp' ? 'udp' : 'tcp';
     return (m.hostIP === undefined ? nodeAddresses : [m.hostIP]).map((address) => ({ address, port: m.hostPort, proto, podAddress, podPort: m.containerPort }));
   });
+  if (v6.length === 0) return { hostPorts };
+  const ports = mappings.map((m) => `${m.hostPort}/${m.protocol}`).join(', ');
+  return {
+    hostPorts,
+    warning: `hostPorts ${ports} of pod ${describePod(pod.containerId, pod.k8s)} are served over IPv4 only (to ${podAddress}): ferry's dataplane has no IPv6 hostPorts, so ${v6.join(', ')} ${v6.length > 1 ? 'get' : 'gets'} none`,
+  };
 }
 
 /**

@@ -31,6 +31,9 @@ export const DEFAULTS = {
   vxlanDevice: DEFAULT_VXLAN.device,
   // lb.o's LB4_SERVICES_MAX and LB4_BACKENDS_MAX.
   mapCapacity: 65_536,
+  // lb.o's LB6_SERVICES_MAX and LB6_BACKENDS_MAX: the IPv6 maps' own setting,
+  // so that an IPv4-only node does not preallocate IPv6 maps as large.
+  mapCapacity6: 65_536,
 } as const;
 
 /** The flag that sets each field (masqueradeAll has none: only `false` is supported). */
@@ -38,6 +41,7 @@ export const FLAGS = {
   cniSocket: '--cni-socket',
   pinRoot: '--pin-root',
   mapCapacity: '--map-capacity',
+  mapCapacity6: '--map-capacity6',
   services: '--services',
   kubeconfig: '--kubeconfig',
   inCluster: '--in-cluster',
@@ -111,6 +115,7 @@ const schema = z
     cniSocket: nonEmpty.default(DEFAULTS.cniSocket),
     pinRoot: nonEmpty.default(DEFAULTS.pinRoot),
     mapCapacity: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity),
+    mapCapacity6: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity6),
     services: nonEmpty.optional(),
     kubeconfig: nonEmpty.optional(),
     inCluster: z.boolean().default(false),

@@ -13,6 +13,7 @@ export interface DaemonFlagValues {
   cniSocket?: string;
   pinRoot?: string;
   mapCapacity?: string;
+  mapCapacity6?: string;
   services?: string;
   kubeconfig?: string | true;
   inCluster?: boolean;
@@ -41,11 +42,12 @@ export function addDaemonSettingFlags(command: Command): Command {
     .option(`${FLAGS.cniSocket} <path>`, `unix socket the CNI frontend connects to ${dflt(DEFAULTS.cniSocket)}`)
     .option(`${FLAGS.pinRoot} <dir>`, `where the dataplane is pinned on bpffs ${dflt(DEFAULTS.pinRoot)}`)
     .option(`${FLAGS.mapCapacity} <n>`, `entries of the services map (a frontend and its backends) and the backends map ${dflt(String(DEFAULTS.mapCapacity))}`)
+    .option(`${FLAGS.mapCapacity6} <n>`, `the same for the IPv6 maps (IPv6 Services) ${dflt(String(DEFAULTS.mapCapacity6))}`)
     .option(`${FLAGS.services} <path>`, 'YAML/JSON file or folder of v1 Services and discovery.k8s.io/v1 EndpointSlices (watched)')
     .option(`${FLAGS.kubeconfig} [path]`, 'take Services, EndpointSlices and Nodes from the API server in this kubeconfig (no value: $KUBECONFIG)')
     .option(FLAGS.inCluster, "take them from the API server, with the pod's service account")
     .option(`${FLAGS.nodeName} <name>`, `this node's name, for traffic policy Local ${dflt('the host name')}`)
-    .option(`${FLAGS.uplink} <ifname>`, 'attach from_uplink there; its IPv4 addresses are the node addresses')
+    .option(`${FLAGS.uplink} <ifname>`, 'attach from_uplink there; its global IPv4 and IPv6 addresses are the node addresses')
     .option(`${FLAGS.clusterCIDR} <cidrs>`, `the pod CIDRs, comma-separated: pods' traffic leaving through the uplink to outside them is masqueraded ${dflt(DEFAULT_CLUSTER_CIDRS.join(','))}`)
     .option(`${FLAGS.nodePortAddresses} <cidrs>`, 'comma-separated CIDRs picking the node addresses NodePorts are served on (default: all)')
     .option(`${FLAGS.minSyncPeriod} <duration>`, `quiet time after a change before the maps are synced ${dflt(DEFAULTS.minSyncPeriod)}`)
@@ -72,6 +74,7 @@ export function daemonConfigFromFlags(values: DaemonFlagValues, env: NodeJS.Proc
     cniSocket: values.cniSocket,
     pinRoot: values.pinRoot,
     mapCapacity: values.mapCapacity === undefined ? undefined : Number(values.mapCapacity),
+    mapCapacity6: values.mapCapacity6 === undefined ? undefined : Number(values.mapCapacity6),
     services: values.services,
     kubeconfig,
     inCluster: values.inCluster,
@@ -101,6 +104,7 @@ export function nodeDaemonOptions(c: DaemonConfig): NodeDaemonOptions {
     cniSocket: c.cniSocket,
     pinRoot: c.pinRoot,
     mapCapacity: c.mapCapacity,
+    mapCapacity6: c.mapCapacity6,
     nodeName: c.nodeName,
     ...(c.services !== undefined && { services: c.services }),
     ...(c.kubeconfig !== undefined && { api: { kubeconfig: c.kubeconfig } }),

@@ -16,6 +16,7 @@ import { KubeConfig, makeInformer, type Informer, type KubernetesObject, type Ob
 import type { Logger } from 'pino';
 import { SERVICE_NAME_LABEL, type SourcedObject } from '../../engine/dataplane/k8s.js';
 import type { ManifestRead } from '../../engine/dataplane/manifest-files.js';
+import { canonicalIp } from '../../engine/dataplane/model.js';
 import { listObjects } from './k8s-list.js';
 
 export const DEFAULT_BACKOFF_MS = 500;
@@ -265,13 +266,20 @@ export class K8sApiSource {
     return { source: 'api', object: o };
   }
 
-  /** This node's InternalIP IPv4 addresses from its Node object; undefined without one. */
+  /**
+   * This node's InternalIP addresses from its Node object, IPv4 and IPv6
+   * (a dual-stack node has one of each), as canonical text; undefined
+   * without the Node object.
+   */
   nodeAddresses(): string[] | undefined {
     const node = this.#node();
     if (node === undefined) return undefined;
-    return (node.status?.addresses ?? [])
-      .filter((a) => a.type === 'InternalIP' && typeof a.address === 'string' && /^\d+\.\d+\.\d+\.\d+$/.test(a.address))
-      .map((a) => a.address!);
+    const out: string[] = [];
+    for (const a of node.status?.addresses ?? []) {
+      const address = a.type === 'InternalIP' && typeof a.address === 'string' ? canonicalIp(a.address) : undefined;
+      if (address !== undefined && !out.includes(address)) out.push(address);
+    }
+    return out;
   }
 
   /** False while this node's Node object is being deleted, or marked for deletion by the cluster autoscaler (kube-proxy's nodeEligible). */

@@ -11,7 +11,7 @@ import { loadDataplane } from '../../engine/dataplane/loader.js';
 import { readSnapshot } from '../../engine/dataplane/metrics.js';
 import { DEFAULT_PIN_ROOT } from '../../engine/dataplane/paths.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
-import { attachUplink } from '../../engine/dataplane/uplink.js';
+import { attachUplink, uplinkAddresses } from '../../engine/dataplane/uplink.js';
 import { Handle } from '../../engine/handle.js';
 import { startCniDaemon, type CniDaemon } from './run.js';
 import { DEFAULT_CNI_SOCKET } from './server.js';
@@ -27,12 +27,14 @@ export interface NodeDaemonOptions {
   pinRoot?: string;
   /** Entries of the services and backends maps; default DEFAULTS.mapCapacity (lb.o's). Pinned maps at least this large are kept. */
   mapCapacity?: number;
+  /** The same for the IPv6 maps (services6, backends6); default DEFAULTS.mapCapacity6 (lb.o's). */
+  mapCapacity6?: number;
   /** Manifest file or folder; without it the daemon serves CNI only. */
   services?: string;
   /** The API server to take Services, EndpointSlices and Nodes from; excludes `services`. */
   api?: ApiConfig;
   nodeName?: string;
-  /** The uplink from_uplink is attached to; its global IPv4 addresses are the node's. */
+  /** The uplink from_uplink is attached to; its global IPv4 and IPv6 addresses are the node's (NodePorts, SNAT). */
   uplink?: string;
   /** The pod CIDRs (IPv4): pods' traffic leaving through the uplink to outside them is masqueraded; default DEFAULT_CLUSTER_CIDRS. */
   clusterCidrs?: readonly string[];
@@ -83,6 +85,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       const pinRoot = options.pinRoot ?? DEFAULT_PIN_ROOT;
       const nodeName = options.nodeName ?? hostname();
       const capacity = options.mapCapacity ?? DEFAULTS.mapCapacity;
+      const capacity6 = options.mapCapacity6 ?? DEFAULTS.mapCapacity6;
       // The informers list while the dataplane loads (the API server answers
       // 10k Services' worth of objects in a few hundred ms). Nothing is
       // synced before ServiceSync exists: it is scheduled below if the
@@ -96,18 +99,25 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         closers.push(() => apiSource.close());
         apiSource.start();
       }
-      const loaded = await loadDataplane(pinRoot, undefined, { maxEntries: { services: capacity, backends: capacity } });
+      const loaded = await loadDataplane(pinRoot, undefined, { maxEntries: { services: capacity, backends: capacity, services6: capacity6, backends6: capacity6 } });
       closers.push(() => loaded.close());
-      log.info({ pinRoot, services: loaded.maps.services.maxEntries, backends: loaded.maps.backends.maxEntries }, 'dataplane loaded (pinned maps reused)');
+      const { services, backends, services6, backends6 } = loaded.maps;
+      log.info(
+        { pinRoot, services: services.maxEntries, backends: backends.maxEntries, services6: services6.maxEntries, backends6: backends6.maxEntries },
+        'dataplane loaded (pinned maps reused)',
+      );
 
       let nodeAddresses: string[] | undefined;
       if (options.uplink !== undefined) {
         const node = await Handle.open();
         closers.push(() => node.close());
         const up = await attachUplink(loaded, node, options.uplink, { ...(options.clusterCidrs !== undefined && { clusterCidrs: options.clusterCidrs }) });
-        const link = await node.link.get(options.uplink);
-        nodeAddresses = (await node.addr.list({ dev: link, family: 4 })).filter((a) => a.scope === 0).map((a) => a.address);
-        log.info({ uplink: up.ifname, mode: up.mode, snatAddress: up.config.snatAddress, clusterCidrs: up.config.clusterCidrs, nodeAddresses }, 'from_uplink attached');
+        const addresses = await uplinkAddresses(node, options.uplink);
+        nodeAddresses = [...addresses[4], ...addresses[6]];
+        log.info(
+          { uplink: up.ifname, mode: up.mode, snatAddress: up.config.snatAddress, snatAddress6: up.config.snatAddress6, clusterCidrs: up.config.clusterCidrs, nodeAddresses },
+          'from_uplink attached',
+        );
       }
 
       const reconciler = await Reconciler.adopt(loaded.maps);

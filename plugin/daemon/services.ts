@@ -13,7 +13,7 @@ import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
-import { forgetBackends, type ConntrackMap } from '../../engine/dataplane/ct-gc.js';
+import { forgetBackends, type ConntrackMaps } from '../../engine/dataplane/ct-gc.js';
 import { ClusterStates } from '../../engine/dataplane/cluster-states.js';
 import { DesiredStates } from '../../engine/dataplane/desired.js';
 import type { ClusterState, SourcedObject } from '../../engine/dataplane/k8s.js';
@@ -33,7 +33,7 @@ export interface ObjectSource {
    * read() is due (the first call, a relist, a resync).
    */
   changes?(): ReadonlyMap<string, readonly SourcedObject[]> | undefined;
-  /** This node's IPv4 addresses as the source knows them; used when `nodeAddresses` is not given. */
+  /** This node's addresses (IPv4 and IPv6) as the source knows them; used when `nodeAddresses` is not given. */
   nodeAddresses?(): readonly string[] | undefined;
 }
 
@@ -41,12 +41,13 @@ export interface ServiceSyncOptions {
   /** The manifest file or folder, or another source of the objects. */
   path: string | ObjectSource;
   nodeName: string;
-  /** This node's IPv4 addresses (NodePort frontends); undefined: none known. */
+  /** This node's addresses, IPv4 and IPv6 (NodePort frontends); undefined: none known. */
   nodeAddresses?: readonly string[];
   /** CIDRs that pick the node addresses NodePorts are served on (kube-proxy's nodePortAddresses); none: all. */
   nodePortAddresses?: readonly string[];
   reconciler: Reconciler;
-  maps: LbMaps & { conntrack: ConntrackMap };
+  /** The load-balancing maps, and the conntrack maps (both families') whose entries of removed backends go. */
+  maps: LbMaps & ConntrackMaps;
   log: Logger;
   /**
    * At most one sync per this period (kube-proxy's minSyncPeriod); default
@@ -144,7 +145,8 @@ export class ServiceSync {
     const t3 = performance.now();
     const result: ApplyResult = this.#o.reconciler.apply(desired);
     const t4 = performance.now();
-    const conntrackForgotten = forgetBackends(this.#o.maps.conntrack, result.removedBackendIds);
+    if (result.skippedIPv6 !== undefined) log.warn({ ...result.skippedIPv6 }, 'IPv6 frontends and backends not programmed: the dataplane has no IPv6 maps');
+    const conntrackForgotten = forgetBackends(this.#o.maps, result.removedBackendIds);
     const t5 = performance.now();
     const round = (ms: number) => Math.round(ms * 100) / 100;
     const report: SyncReport = {

@@ -193,7 +193,13 @@ describe('checkSupported', () => {
     ]);
     expect(supportError(conf('1.1.0', { runtimeConfig: { portMappings: [{ ...mapping, hostIP: 'fd00::1' }] } }))).toEqual([
       2,
-      `runtimeConfig.portMappings[0].hostIP "fd00::1": ferry's dataplane serves IPv4 hostPorts`,
+      `runtimeConfig.portMappings[0].hostIP "fd00::1": ferry's dataplane serves IPv4 hostPorts, not IPv6 ones`,
+    ]);
+    // With the pod's CNI_ARGS, the message names the pod.
+    const ipv6HostIp = parseNetConf(JSON.stringify(conf('1.1.0', { runtimeConfig: { portMappings: [{ ...mapping, hostIP: 'fd00::1' }] } })));
+    expect(failure(() => checkSupported(ipv6HostIp, { podNamespace: 'shop', podName: 'web-0' }))).toEqual([
+      2,
+      `runtimeConfig.portMappings[0].hostIP "fd00::1": ferry's dataplane serves IPv4 hostPorts, not IPv6 ones (pod shop/web-0)`,
     ]);
   });
 

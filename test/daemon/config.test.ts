@@ -22,6 +22,7 @@ describe('daemon settings', () => {
       cniSocket: '/run/ferry/cni.sock',
       pinRoot: '/sys/fs/bpf/ferry',
       mapCapacity: 65_536,
+      mapCapacity6: 65_536,
       inCluster: false,
       nodeName: hostname(),
       nodePortAddresses: [],
@@ -56,6 +57,11 @@ describe('daemon settings', () => {
     expect(() => daemonConfigFromFlags({ mapCapacity: 'lots' })).toThrow(/^--map-capacity: Expected number, received nan$/);
     writeFileSync(file, 'mapCapacity: 100\n');
     expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: mapCapacity: Number must be greater than or equal to 1024`);
+    // The IPv6 maps' own setting, named alike.
+    writeFileSync(file, 'mapCapacity: 131072\nmapCapacity6: 262144\n');
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file }))).toMatchObject({ mapCapacity: 131_072, mapCapacity6: 262_144 });
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file, mapCapacity6: '65536' })).mapCapacity6).toBe(65_536);
+    expect(() => daemonConfigFromFlags({ mapCapacity6: '10' })).toThrow(/^--map-capacity6: Number must be greater than or equal to 1024$/);
   });
 
   it('reads the file, and flags override it; an empty address turns a server off', () => {

@@ -149,7 +149,11 @@ describe.skipIf(!isRoot)('ferry daemon --services (needs root)', () => {
     expect(sample(s, 'ferry_bpf_map_entries{map="services"}')).toBe(2); // slot 0 and one backend
     expect(sample(s, 'ferry_bpf_map_entries{map="backends"}')).toBe(1);
     expect(sample(s, 'ferry_bpf_map_max_entries{map="conntrack"}')).toBeGreaterThan(0);
-    expect(sample(s, 'ferry_ct_entries')).toBe(sample(s, 'ferry_bpf_map_entries{map="conntrack"}'));
+    // Both families' maps are read; ferry_ct_entries counts both conntrack maps.
+    expect(sample(s, 'ferry_bpf_map_entries{map="services6"}')).toBe(0);
+    expect(sample(s, 'ferry_bpf_map_max_entries{map="backends6"}')).toBeGreaterThan(0);
+    expect(sample(s, 'ferry_ct_entries')).toBe(sample(s, 'ferry_bpf_map_entries{map="conntrack"}') + sample(s, 'ferry_bpf_map_entries{map="conntrack6"}'));
+    expect(sample(s, 'ferry_ct_max_entries')).toBe(sample(s, 'ferry_bpf_map_max_entries{map="conntrack"}') + sample(s, 'ferry_bpf_map_max_entries{map="conntrack6"}'));
     expect(sample(s, 'ferry_ct_gc_runs_total')).toBeGreaterThanOrEqual(1);
 
     // SIGTERM: a clean exit, the dataplane left pinned.

@@ -115,6 +115,29 @@ describe('Kubernetes API source', () => {
     expect(clusterStateFromObjects(s.read().objects).problems).toEqual([]);
   });
 
+  it('a dual-stack Service and node: IPv4 and IPv6 slices, NodePorts at both InternalIPs (canonical)', async () => {
+    server.apply('services', {
+      ...service('web', '10.96.0.10', 30080),
+      spec: { ...service('web', '10.96.0.10', 30080).spec, clusterIPs: ['10.96.0.10', 'fd00:96::10'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' },
+    });
+    server.apply('endpointslices', slice('web', ['10.244.0.5']));
+    const v6 = slice('web', ['fd00:244::5']);
+    server.apply('endpointslices', { ...v6, metadata: { ...v6.metadata, name: 'web-y' }, addressType: 'IPv6' });
+    server.apply('nodes', {
+      metadata: { name: 'node-a' },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.50.2' }, { type: 'InternalIP', address: '2001:DB8:0::2' }, { type: 'ExternalIP', address: '203.0.113.2' }, { type: 'Hostname', address: 'node-a' }] },
+    });
+    const s = start();
+    await s.whenReady();
+    expect(await until('the Node', () => s.nodeAddresses())).toEqual(['192.168.50.2', '2001:db8::2']);
+    await settle({
+      '10.96.0.10:80': '10.244.0.5:8080/tcp',
+      'fd00:96::10:80': 'fd00:244::5:8080/tcp',
+      '192.168.50.2:30080': '10.244.0.5:8080/tcp',
+      '2001:db8::2:30080': 'fd00:244::5:8080/tcp',
+    });
+  });
+
   // (The watches must really be connected before the BOOKMARK: whenReady()
   // resolves after the lists, before the watch requests reach the server.)
   it('relists after 410 Gone (an ERROR event, then a too-old resourceVersion) and resumes after a BOOKMARK', async () => {

@@ -58,15 +58,33 @@ describe('Kubernetes manifests', () => {
       { source: 'a', object: svc },
       { source: 'b', object: slice([{ addresses: ['10.244.0.5'], conditions: { ready: false, serving: true, terminating: true }, nodeName: 'n1', zone: 'z' }]) },
       { source: 'c', object: slice([{ addresses: ['10.244.0.6'] }]) },
-      { source: 'd', object: slice([{ addresses: ['fd00::1'] }], { addressType: 'IPv6' }) },
+      { source: 'd', object: slice([{ addresses: ['FD00:0::1'] }], { addressType: 'IPv6', metadata: { name: 'web-y', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } } }) },
       { source: 'e', object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' } } },
+      { source: 'f', object: slice([{ addresses: ['web.example'] }], { addressType: 'FQDN' }) },
     ]);
     expect(state.services).toHaveLength(1);
     expect(state.endpoints.get('shop/web')).toEqual([
       { addresses: ['10.244.0.5'], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], ready: false, serving: true, terminating: true, nodeName: 'n1', zone: 'z' },
       { addresses: ['10.244.0.6'], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], ready: true, serving: true, terminating: false },
+      // An IPv6 slice's endpoints join the IPv4 ones' (a dual-stack Service has one slice of each), canonical.
+      { addresses: ['fd00::1'], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], ready: true, serving: true, terminating: false },
     ]);
-    expect(state.problems).toEqual([expect.objectContaining({ kind: 'EndpointSlice', severity: 'warning', message: expect.stringContaining('IPv6') })]);
+    // FQDN slices are left out, as kube-proxy leaves them: a warning, not an error.
+    expect(state.problems).toEqual([
+      { kind: 'EndpointSlice', object: 'shop/web-x', source: 'f', severity: 'warning', message: 'addressType FQDN: its endpoints are names, which Services are not balanced to' },
+    ]);
+  });
+
+  it('an address of the other family than the slice\'s addressType is an error naming it', () => {
+    const state = clusterStateFromObjects([
+      { source: 'a', object: slice([{ addresses: ['10.244.0.5'] }, { addresses: ['10.244.0.6', 'fd00::6'] }]) },
+      { source: 'b', object: slice([{ addresses: ['10.244.0.7'] }], { addressType: 'IPv6' }) },
+    ]);
+    expect(state.endpoints.size).toBe(0);
+    expect(state.problems.map((p) => [p.source, p.severity, p.message])).toEqual([
+      ['a', 'error', 'endpoints[1].addresses[1]: "fd00::6" is not an IPv4 address, as the slice\'s addressType says'],
+      ['b', 'error', 'endpoints[0].addresses[0]: "10.244.0.7" is not an IPv6 address, as the slice\'s addressType says'],
+    ]);
   });
 
   it('a bad object is left out, named with the manifest field; the others stay', () => {

@@ -10,6 +10,21 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SourcedObject } from '../../engine/dataplane/k8s.js';
+import {
+  backendId,
+  ct4Key,
+  ct6Entry,
+  ct6Key,
+  ctEntry,
+  lb4Backend,
+  lb4Key,
+  lb4ReverseNat,
+  lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
+  revNatIndex,
+} from '../../engine/dataplane/layout.js';
 import { MemoryMap } from '../../engine/dataplane/memory-map.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
 import { selectNodePortAddresses, ServiceSync, type ServiceSyncOptions, type SyncReport } from '../../plugin/daemon/services.js';
@@ -191,3 +206,67 @@ describe('ServiceSync from a source that knows what changed', () => {
     expect(third.writes.services).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 57 });
   });
 });
+
+describe('ServiceSync, dual stack', () => {
+  it('programs a dual-stack Service from its IPv4 and IPv6 slices, NodePorts at both node addresses; a removed IPv6 backend\'s UDP flows leave ferry_ct6', () => {
+    const objects = (v6: string[]): SourcedObject[] => [
+      {
+        source: 'f',
+        object: {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'dns', namespace: 'kube-system' },
+          spec: { type: 'NodePort', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10', 'fd00:96::10'], ipFamilies: ['IPv4', 'IPv6'], ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 }] },
+        },
+      },
+      ...(['IPv4', 'IPv6'] as const).map((addressType) => ({
+        source: 'f',
+        object: {
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
+          metadata: { name: `dns-${addressType.toLowerCase()}`, namespace: 'kube-system', labels: { 'kubernetes.io/service-name': 'dns' } },
+          addressType,
+          ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }],
+          endpoints: (addressType === 'IPv4' ? ['10.244.0.5'] : v6).map((a) => ({ addresses: [a], conditions: { ready: true } })),
+        },
+      })),
+    ];
+    let current = objects(['fd00:244::5', 'fd00:244::6']);
+    const maps = {
+      services: new MemoryMap('services', lb4Key.size, lb4Service.size),
+      backends: new MemoryMap('backends', backendId.size, lb4Backend.size),
+      revNat: new MemoryMap('revNat', revNatIndex.size, lb4ReverseNat.size),
+      services6: new MemoryMap('services6', lb6Key.size, lb4Service.size),
+      backends6: new MemoryMap('backends6', backendId.size, lb6Backend.size),
+      revNat6: new MemoryMap('revNat6', revNatIndex.size, lb6ReverseNat.size),
+      conntrack: new MemoryMap('conntrack', ct4Key.size, ctEntry.size),
+      conntrack6: new MemoryMap('conntrack6', ct6Key.size, ct6Entry.size),
+    };
+    const reconciler = new Reconciler(maps);
+    const sync = new ServiceSync({
+      path: { label: 'test', read: () => ({ objects: current, errors: [] }) },
+      nodeName: 'node-a',
+      nodeAddresses: ['192.0.2.1', '2001:db8::1'],
+      reconciler,
+      maps,
+      log: pino({ level: 'silent' }),
+    });
+    const first = sync.syncNow();
+    expect(first).toMatchObject({ services: 1, frontends: 4, backends: 3, problems: 0 });
+    const heads = (map: MemoryMap, codec: typeof lb4Key) => [...map.keys()].map((k) => codec.decode(k)).filter((k) => k.slot === 0).map((k) => `${k.address}:${k.port}`).sort();
+    expect(heads(maps.services, lb4Key)).toEqual(['10.96.0.10:53', '192.0.2.1:30053']);
+    expect(heads(maps.services6, lb6Key)).toEqual(['2001:db8::1:30053', 'fd00:96::10:53']);
+
+    // A client's UDP flow pinned to fd00:244::6, as from_pod writes it into ferry_ct6.
+    const id = reconciler.backendId('fd00:244::6:5353/udp')!;
+    const entry = ct6Entry.encode({ lastSeenNs: 1n, lifetimeNs: 60_000_000_000n, backendId: id, revNatIndex: reconciler.revNatIndex('fd00:96::10:53/udp')!, tcpFlags: 0, state: 1 });
+    maps.conntrack6.update(ct6Key.encode({ saddr: 'fd00:244::9', daddr: 'fd00:96::10', sport: 40000, dport: 53, proto: 'udp', dir: 'forward' }), entry);
+    maps.conntrack6.update(ct6Key.encode({ saddr: 'fd00:244::6', daddr: 'fd00:244::9', sport: 5353, dport: 40000, proto: 'udp', dir: 'reverse' }), entry);
+    current = objects(['fd00:244::5']);
+    const second = sync.syncNow();
+    expect(second.conntrackForgotten).toBe(2);
+    expect(maps.conntrack6.size).toBe(0);
+    expect(second.writes.backends).toMatchObject({ removed: 1 });
+  });
+});
+

@@ -106,6 +106,8 @@ export interface Pod {
   ns: string;
   netns: Netns;
   ip: string;
+  /** Its IPv6 address, from a dual-stack fixture (NodeFixtureOptions.dualStack). */
+  ip6?: string;
   /** Its veth's end in the node namespace. */
   hostVeth: string;
 }
@@ -123,8 +125,14 @@ export interface NodeFixture {
   delPod(label: string, pod: Pod): Promise<void>;
 }
 
-/** With `ebpf: false` the CNI config names no dataplane: pods routed by the stack alone. */
-export function nodeFixture(prefix: string, defer: Defer, options: { ebpf?: boolean } = {}): NodeFixture {
+export interface NodeFixtureOptions {
+  /** false: the CNI config names no dataplane, pods are routed by the stack alone. */
+  ebpf?: boolean;
+  /** Pods get an IPv6 address from fd00:244::/64 too. */
+  dualStack?: boolean;
+}
+
+export function nodeFixture(prefix: string, defer: Defer, options: NodeFixtureOptions = {}): NodeFixture {
   const pinRoot = makePinDir(prefix);
   defer(() => removePinDir(pinRoot));
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
@@ -141,7 +149,7 @@ export function nodeFixture(prefix: string, defer: Defer, options: { ebpf?: bool
     logFile: join(dir, 'cni.log'),
     dataDir: join(dir, 'state'),
     ...(options.ebpf !== false && { ebpf: { pinRoot } }),
-    ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }]] },
+    ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], ...(options.dualStack ? [[{ subnet: 'fd00:244::/64' }]] : [])] },
   });
   const cni = async (command: 'ADD' | 'DEL', label: string, podNetns: Netns): Promise<string> => {
     const env = { CNI_COMMAND: command, CNI_CONTAINERID: `${prefix}-${label}`, CNI_NETNS: podNetns.path, CNI_IFNAME: 'eth0' };
@@ -159,7 +167,8 @@ export function nodeFixture(prefix: string, defer: Defer, options: { ebpf?: bool
       const podNetns = Netns.open(podNs);
       defer(() => podNetns.close());
       const result = JSON.parse(await cni('ADD', label, podNetns)) as { interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
-      return { ns: podNs, netns: podNetns, ip: result.ips[0]!.address.split('/')[0]!, hostVeth: result.interfaces[0]!.name };
+      const [ip, ip6] = result.ips.map((i) => i.address.split('/')[0]!);
+      return { ns: podNs, netns: podNetns, ip: ip!, ...(ip6 !== undefined && { ip6 }), hostVeth: result.interfaces[0]!.name };
     },
     delPod: async (label, pod) => void (await cni('DEL', label, pod.netns)),
   };

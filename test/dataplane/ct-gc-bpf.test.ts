@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { collectConntrack, forgetBackends } from '../../engine/dataplane/ct-gc.js';
+import { CT_STATE, ct6Entry, ct6Key } from '../../engine/dataplane/layout.js';
 import { parseEndpoints, parseService, type Endpoint } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler } from '../../engine/dataplane/reconcile.js';
 import { isRoot } from '../support/netns.js';
@@ -99,11 +100,52 @@ describe.skipIf(!isRoot)('conntrack of removed UDP backends (BPF_PROG_RUN, needs
     expect(await send(lb, spec)).toBe(A);
 
     const gc = collectConntrack(lb);
-    expect(gc).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, capacity: lb.conntrack.maxEntries });
+    // Both families' maps are collected (lb has ferry_ct6 too): the capacity is theirs together.
+    expect(gc).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, capacity: lb.conntrack.maxEntries + lb.conntrack6.maxEntries });
     expect(await send(lb, spec)).toBe(B);
     // The other Service's flows to A are untouched by that pass.
     const other = await flowTo(lb, OTHER_VIP, A);
     expect(collectConntrack(lb)).toMatchObject({ withdrawn: 0, orphaned: 0, expired: 0 });
     expect(await send(lb, other)).toBe(A);
+  });
+
+  it('IPv6 flows in ferry_ct6 (written through the layout): forgetBackends() and the GC take those of a removed or withdrawn IPv6 backend', async () => {
+    const lb = await loadLb();
+    const reconciler = await Reconciler.adopt(lb);
+    const A6 = 'fd00:244:1::1';
+    const B6 = 'fd00:244:1::2';
+    const dual = (dns: string[], other: string[]) => {
+      const list = [
+        parseService({ namespace: 'kube-system', name: 'dns', clusterIPs: [DNS_VIP, 'fd00:96::10'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] }),
+        parseService({ namespace: 'kube-system', name: 'other', clusterIPs: ['fd00:96::20'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] }),
+      ];
+      const eps = (name: string, addresses: string[]) =>
+        parseEndpoints({ namespace: 'kube-system', name }, addresses.map((a) => ({ addresses: [a], ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] })));
+      return desiredState(list, new Map([['kube-system/dns', eps('dns', dns)], ['kube-system/other', eps('other', other)]]), { nodeName: 'node-a' });
+    };
+    reconciler.apply(dual([A, A6, B6], [A6]));
+    const [idA6, idB6] = [reconciler.backendId(`${A6}:5353/udp`)!, reconciler.backendId(`${B6}:5353/udp`)!];
+    const now = process.hrtime.bigint();
+    /** A UDP flow's two ferry_ct6 entries, as from_pod writes them. */
+    const flow6 = (vip: string, sport: number, backend: string, id: number) => {
+      const entry = ct6Entry.encode({ lastSeenNs: now, lifetimeNs: 60_000_000_000n, backendId: id, revNatIndex: reconciler.revNatIndex(`${vip}:53/udp`)!, tcpFlags: 0, state: CT_STATE.established });
+      lb.conntrack6.update(ct6Key.encode({ saddr: 'fd00:244::9', daddr: vip, sport, dport: 53, proto: 'udp', dir: 'forward' }), entry);
+      lb.conntrack6.update(ct6Key.encode({ saddr: backend, daddr: 'fd00:244::9', sport: 5353, dport: sport, proto: 'udp', dir: 'reverse' }), entry);
+    };
+    flow6('fd00:96::10', 40000, A6, idA6);
+    flow6('fd00:96::10', 40001, B6, idB6);
+    flow6('fd00:96::20', 40002, A6, idA6);
+    const flows = () => [...lb.conntrack6.keys()].map((k) => ct6Key.decode(k)).filter((k) => k.dir === 'forward').map((k) => `${k.daddr} ${k.sport}`).sort();
+
+    // B6 leaves the maps: its id is removed, and its flow forgotten at once.
+    const removed = reconciler.apply(dual([A, A6], [A6]));
+    expect(removed.removedBackendIds).toEqual([idB6]);
+    expect(forgetBackends(lb, removed.removedBackendIds)).toBe(2);
+    expect(flows()).toEqual(['fd00:96::10 40000', 'fd00:96::20 40002']);
+
+    // A6 leaves dns but stays for other: the GC withdraws dns's flow to it, not other's.
+    expect(reconciler.apply(dual([A], [A6])).removedBackendIds).toEqual([]);
+    expect(collectConntrack(lb)).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, remaining: 2 });
+    expect(flows()).toEqual(['fd00:96::20 40002']);
   });
 });

@@ -6,12 +6,17 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { collectConntrack, ConntrackGc, forgetBackends, servedBackends } from '../../engine/dataplane/ct-gc.js';
 import {
   backendId,
+  CT_FLAGS,
   CT_STATE,
   ct4Key,
+  ct6Entry,
+  ct6Key,
   ctEntry,
   lb4Backend,
   lb4Key,
   lb4Service,
+  lb6Backend,
+  lb6Key,
   type Ct4Key,
   type CtEntry,
   type Proto,
@@ -274,5 +279,135 @@ describe('ConntrackGc', () => {
 
   it('refuses a nonsensical interval', () => {
     expect(() => new ConntrackGc(world(), { intervalMs: 0 })).toThrow(/interval must be > 0/);
+  });
+});
+
+// --- IPv6: ferry_ct6 beside ferry_ct4 -------------------------------------------
+
+const VIP6 = 'fd00:96::10';
+const CLIENT6 = 'fd00:244::2';
+
+interface World6 extends World {
+  conntrack6: MemoryMap;
+  backends6: MemoryMap;
+  services6: MemoryMap;
+}
+
+/**
+ * world() and its IPv6 twin: backends 11 (fd00::11) and 12 (fd00::12) behind
+ * VIP6:53/udp (rev-NAT 3) and VIP6:80/tcp (rev-NAT 4). Ids and indices are
+ * one space: the IPv6 ones are not the IPv4 ones.
+ */
+function world6(): World6 {
+  const w: World6 = {
+    ...world(),
+    conntrack6: new MemoryMap('ct6', ct6Key.size, ct6Entry.size),
+    backends6: new MemoryMap('be6', backendId.size, lb6Backend.size),
+    services6: new MemoryMap('svc6', lb6Key.size, lb4Service.size),
+  };
+  for (const id of [11, 12]) w.backends6.update(backendId.encode(id), lb6Backend.encode({ address: `fd00::${id}`, port: 5353, proto: 'udp', flags: 0 }));
+  setService6(w, 'udp', 53, 3, [11, 12]);
+  setService6(w, 'tcp', 80, 4, [11, 12]);
+  return w;
+}
+
+function setService6(w: World6, proto: Proto, port: number, rev: number, ids: number[]): void {
+  const key = (slot: number) => lb6Key.encode({ address: VIP6, port, proto, slot, scope: 'external' });
+  for (let slot = 1; slot <= 4; slot++) w.services6.delete(key(slot));
+  ids.forEach((id, i) => w.services6.update(key(i + 1), lb4Service.encode({ backendId: id, count: 0, revNatIndex: rev, flags: 0, affinityTimeout: 0 })));
+  w.services6.update(key(0), lb4Service.encode({ backendId: 0, count: ids.length, revNatIndex: rev, flags: 0, affinityTimeout: 0 }));
+}
+
+/** An IPv6 flow's two entries, as from_pod writes them into ferry_ct6. */
+function flow6(w: World6, o: { proto: Proto; sport: number; backend: number; idle?: bigint; flags?: number }): void {
+  const dport = o.proto === 'udp' ? 53 : 80;
+  const forward: Ct4Key = { saddr: CLIENT6, daddr: VIP6, sport: o.sport, dport, proto: o.proto, dir: 'forward' };
+  const reverse: Ct4Key = { saddr: `fd00::${o.backend}`, daddr: CLIENT6, sport: 5353, dport: o.sport, proto: o.proto, dir: 'reverse' };
+  const entry: CtEntry = {
+    lastSeenNs: NOW - (o.idle ?? SEC),
+    lifetimeNs: 60n * SEC,
+    backendId: o.backend,
+    revNatIndex: o.proto === 'udp' ? 3 : 4,
+    tcpFlags: 0,
+    state: CT_STATE.established,
+    flags: o.flags ?? 0,
+  };
+  w.conntrack6.update(ct6Key.encode(forward), ct6Entry.encode(entry));
+  w.conntrack6.update(ct6Key.encode(reverse), ct6Entry.encode(entry));
+}
+
+function keys6(w: World6): string[] {
+  return [...w.conntrack6.entries()]
+    .map(([k]) => ct6Key.decode(k))
+    .map((k) => `${k.proto} ${k.dir} [${k.saddr}]:${k.sport}>[${k.daddr}]:${k.dport}`)
+    .sort();
+}
+
+describe('conntrack of both families', () => {
+  it('collects ferry_ct6 too, against the IPv6 backends and services maps; the result sums both', () => {
+    const w = world6();
+    flow(w, { proto: 'udp', sport: 1000, backend: 1, idle: 61n * SEC }); // IPv4: expired
+    flow6(w, { proto: 'udp', sport: 2000, backend: 11, idle: 61n * SEC }); // expired
+    flow6(w, { proto: 'udp', sport: 2001, backend: 11 }); // withdrawn below
+    flow6(w, { proto: 'tcp', sport: 2002, backend: 12 }); // orphaned below
+    flow6(w, { proto: 'tcp', sport: 2003, backend: 11 }); // stays
+    // An IPv6 flow naming backend id 1: an IPv4 backend's id, no IPv6 backend's (ids are one space): orphaned.
+    flow6(w, { proto: 'tcp', sport: 2004, backend: 1 });
+    // A masqueraded IPv6 flow has no backend: it stays until it expires.
+    flow6(w, { proto: 'udp', sport: 2005, backend: 0, flags: CT_FLAGS.masq });
+    setService6(w, 'udp', 53, 3, [12]); // 11 leaves VIP6:53/udp, still serves VIP6:80/tcp
+    w.backends6.delete(backendId.encode(12));
+    setService6(w, 'tcp', 80, 4, [11]);
+    setService6(w, 'udp', 53, 3, []);
+
+    const result = collectConntrack(w, NOW);
+    expect(result).toEqual({ scanned: 2 + 12, expired: 2 + 2, orphaned: 4, withdrawn: 2, remaining: 4, capacity: undefined });
+    expect(keys6(w)).toEqual([
+      'tcp forward [fd00:244::2]:2003>[fd00:96::10]:80',
+      'tcp reverse [fd00::11]:5353>[fd00:244::2]:2003',
+      'udp forward [fd00:244::2]:2005>[fd00:96::10]:53',
+      'udp reverse [fd00::]:5353>[fd00:244::2]:2005',
+    ]);
+    expect(keys(w)).toEqual([]);
+    // Without backends6, ferry_ct6 cannot be judged.
+    expect(() => collectConntrack({ conntrack: w.conntrack, backends: w.backends, conntrack6: w.conntrack6 }, NOW)).toThrow(/conntrack6 needs backends6/);
+  });
+
+  it('an IPv6 flow names its backend in the IPv6 backends map: the same id among the IPv4 backends does not keep it', () => {
+    const w = world6();
+    addBackend(w, 11); // id 11 in the IPv4 map as well
+    flow6(w, { proto: 'tcp', sport: 2100, backend: 11 });
+    w.backends6.delete(backendId.encode(11));
+    expect(collectConntrack(w, NOW)).toMatchObject({ orphaned: 2, remaining: 0 });
+  });
+
+  it('forgetBackends: the UDP flows of removed backend ids in both maps', () => {
+    const w = world6();
+    flow(w, { proto: 'udp', sport: 6000, backend: 1 });
+    flow6(w, { proto: 'udp', sport: 6100, backend: 11 });
+    flow6(w, { proto: 'tcp', sport: 6101, backend: 11 });
+    flow6(w, { proto: 'udp', sport: 6102, backend: 12 });
+    expect(forgetBackends({ conntrack: w.conntrack, conntrack6: w.conntrack6 }, [1, 11])).toBe(4);
+    expect(keys(w)).toEqual([]);
+    expect(keys6(w)).toEqual([
+      'tcp forward [fd00:244::2]:6101>[fd00:96::10]:80',
+      'tcp reverse [fd00::11]:5353>[fd00:244::2]:6101',
+      'udp forward [fd00:244::2]:6102>[fd00:96::10]:53',
+      'udp reverse [fd00::12]:5353>[fd00:244::2]:6102',
+    ]);
+    // The IPv4 map alone, as before: ferry_ct6 untouched.
+    expect(forgetBackends(w.conntrack, [12])).toBe(0);
+    expect(keys6(w)).toHaveLength(4);
+  });
+
+  it('servedBackends reads an IPv6 services map in its layout', () => {
+    const w = world6();
+    setService6(w, 'udp', 53, 3, [12]);
+    expect(servedBackends(w.services6, 6)).toEqual(
+      new Map([
+        [3, new Set([12])],
+        [4, new Set([11, 12])],
+      ]),
+    );
   });
 });

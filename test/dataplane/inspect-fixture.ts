@@ -3,7 +3,8 @@
 // filled through the layout codecs with services, backends, rev-NAT entries,
 // conntrack flows and counters, including the broken bits inspection must
 // flag (a slot naming a missing backend, a missing rev-NAT entry, a flow
-// whose backend is gone, an expired flow).
+// whose backend is gone, an expired flow). addIPv6Sample() adds IPv6 ones
+// to the IPv6 maps beside them.
 import { dirname } from 'node:path';
 
 import { possibleCpus } from '../../engine/bpf/index.js';
@@ -11,11 +12,17 @@ import {
   backendId,
   CT_STATE,
   ct4Key,
+  ct6Entry,
+  ct6Key,
+  CT_FLAGS,
   ctEntry,
   lb4Backend,
   lb4Key,
   lb4ReverseNat,
   lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
   metricIndex,
   metricKey,
   metricValue,
@@ -123,3 +130,42 @@ export async function loadSample(): Promise<Sample & { translated: bigint }> {
   const translated = setCounter(lb, 'translated');
   return { lb, pinRoot, writtenAt: now, translated };
 }
+
+/**
+ * IPv6 beside loadSample()'s IPv4, in the IPv6 maps (ids and indices one
+ * space with the IPv4 ones): [fd00:96::10]:80/tcp (rev-NAT 5) → backends
+ * 21 ([fd00::5]:8080) and 22 ([fd00::6]:8080); [fd00:96::53]:53/udp (rev-NAT
+ * 6) whose slot 1 names backend 3, an IPv4 backend. Flows: TCP from
+ * [fd00:244::2]:40000 to backend 21 (both directions), and one from outside
+ * to the NodePort [2001:db8::1]:30080, SNATed to [2001:db8::1]:61000, on
+ * backend 22.
+ */
+export function addIPv6Sample(lb: LbFixture, now: bigint): void {
+  lb.backends6.update(backendId.encode(21), lb6Backend.encode({ address: 'fd00::5', port: 8080, proto: 'tcp', flags: 0 }));
+  lb.backends6.update(backendId.encode(22), lb6Backend.encode({ address: 'fd00::6', port: 8080, proto: 'tcp', flags: 0 }));
+  const service6 = (address: string, port: number, proto: Proto, rev: number, ids: number[]) => {
+    const key = (slot: number) => lb6Key.encode({ address, port, proto, slot, scope: 'external' });
+    ids.forEach((id, i) => lb.services6.update(key(i + 1), lb4Service.encode({ backendId: id, count: 0, revNatIndex: rev, flags: 0, affinityTimeout: 0 })));
+    lb.services6.update(key(0), lb4Service.encode({ backendId: 0, count: ids.length, revNatIndex: rev, flags: 0, affinityTimeout: 0 }));
+    lb.revNat6.update(revNatIndex.encode(rev), lb6ReverseNat.encode({ address, port }));
+  };
+  service6('fd00:96::10', 80, 'tcp', 5, [21, 22]);
+  service6('fd00:96::53', 53, 'udp', 6, [3]);
+  const entry = (backend: number, nat?: { address: string; port: number }) =>
+    ct6Entry.encode({
+      lastSeenNs: now - 2n * SEC,
+      lifetimeNs: 6n * 3600n * SEC,
+      backendId: backend,
+      revNatIndex: 5,
+      tcpFlags: 0x12,
+      state: CT_STATE.established,
+      ...(nat !== undefined && { natAddress: nat.address, natPort: nat.port, flags: CT_FLAGS.snat }),
+    });
+  lb.conntrack6.update(ct6Key.encode({ saddr: 'fd00:244::2', sport: 40000, daddr: 'fd00:96::10', dport: 80, proto: 'tcp', dir: 'forward' }), entry(21));
+  lb.conntrack6.update(ct6Key.encode({ saddr: 'fd00::5', sport: 8080, daddr: 'fd00:244::2', dport: 40000, proto: 'tcp', dir: 'reverse' }), entry(21));
+  const outside = { address: '2001:db8:1::100', port: 50000 };
+  const snat = { address: '2001:db8::1', port: 61000 };
+  lb.conntrack6.update(ct6Key.encode({ saddr: outside.address, sport: outside.port, daddr: '2001:db8::1', dport: 30080, proto: 'tcp', dir: 'forward' }), entry(22, snat));
+  lb.conntrack6.update(ct6Key.encode({ saddr: 'fd00::6', sport: 8080, daddr: snat.address, dport: snat.port, proto: 'tcp', dir: 'reverse' }), entry(22, outside));
+}
+

@@ -21,7 +21,7 @@ import { CT_FLAGS, CT_STATE, ct4Key, ctEntry, LB_METRICS, lb4Key, MAPS } from '.
 import { pinDir, defer } from '../bpf/support.js';
 import { isRoot } from '../support/netns.js';
 import { loadLb, NEXT } from './lb-fixture.js';
-import { loadSample, SEC } from './inspect-fixture.js';
+import { addIPv6Sample, loadSample, SEC } from './inspect-fixture.js';
 import { etherFrame, ETH_P_ARP } from './packets.js';
 
 function open(pinRoot: string): PinnedMaps {
@@ -175,7 +175,7 @@ describe.skipIf(!isRoot)('inspecting a pinned dataplane (needs root)', () => {
     expect(list({ backend: '10.244.0.6:8080' })).toEqual(list({ backend: 2 }));
     expect(list({ backend: '10.244.0.6:9999' })).toEqual([]);
     expect(list({ proto: 'tcp', dst: '10.96.0.53' })).toEqual([]);
-    expect(() => list({ src: 'nope' })).toThrow('--src: not an IPv4 address: nope');
+    expect(() => list({ src: 'nope' })).toThrow('--src: not an IPv4 or IPv6 address: nope');
     expect(() => list({ backend: '10.0.0.1:x' })).toThrow(/--backend/);
   });
 
@@ -230,6 +230,81 @@ describe.skipIf(!isRoot)('inspecting a pinned dataplane (needs root)', () => {
     expect(view.counters.translated).toBe(Number(translated));
     expect(view.counters.pass_not_ip).toBe(1);
     expect(view.conntrack).toEqual({ entries: 7, maxEntries: lb.conntrack.maxEntries });
+  });
+
+  it('IPv6: services, endpoints and the rev-NAT table list both families, IPv6 as [address]:port after IPv4', async () => {
+    const { lb, pinRoot, writtenAt } = await loadSample();
+    addIPv6Sample(lb, writtenAt);
+    const maps = open(pinRoot);
+    const services = listServices(maps);
+    expect(services.map((s) => s.frontend)).toEqual(['10.96.0.10:80/tcp', '10.96.0.53:53/udp', '10.96.0.99:80/tcp', '[fd00:96::10]:80/tcp', '[fd00:96::53]:53/udp']);
+    expect(services[3]).toEqual({
+      frontend: '[fd00:96::10]:80/tcp',
+      address: 'fd00:96::10',
+      port: 80,
+      proto: 'tcp',
+      scope: 'external',
+      count: 2,
+      revNatIndex: 5,
+      revNat: '[fd00:96::10]:80',
+      affinityTimeout: 0,
+      slots: [
+        { slot: 1, backendId: 21, backend: '[fd00::5]:8080' },
+        { slot: 2, backendId: 22, backend: '[fd00::6]:8080' },
+      ],
+      problems: [],
+    });
+    // An IPv6 frontend's slot naming an IPv4 backend: the datapath looks for it in the IPv6 map.
+    expect(services[4]!.slots).toEqual([{ slot: 1, backendId: 3, backend: '10.244.0.9:5353', problem: 'backend is IPv4, the frontend IPv6' }]);
+    // Without the IPv6 maps, only IPv4's.
+    expect(listServices({ services: maps.services, backends: maps.backends, revNat: maps.revNat })).toHaveLength(3);
+
+    expect(listEndpoints(maps).filter((e) => e.id > 20)).toEqual([
+      { id: 21, address: 'fd00::5', port: 8080, proto: 'tcp', frontends: ['[fd00:96::10]:80/tcp'], flows: 1 },
+      { id: 22, address: 'fd00::6', port: 8080, proto: 'tcp', frontends: ['[fd00:96::10]:80/tcp'], flows: 1 },
+    ]);
+    expect(listReverseNat(maps).filter((r) => r.index === 5 || r.index === 6)).toEqual([
+      { index: 5, address: 'fd00:96::10', port: 80, frontends: ['[fd00:96::10]:80/tcp'] },
+      { index: 6, address: 'fd00:96::53', port: 53, frontends: ['[fd00:96::53]:53/udp'] },
+    ]);
+  });
+
+  it('IPv6: conntrack lists ferry_ct6 beside ferry_ct4, filters by IPv6 addresses (any spelling) and flushes from it', async () => {
+    const { lb, pinRoot, writtenAt } = await loadSample();
+    addIPv6Sample(lb, writtenAt);
+    const maps = open(pinRoot);
+    const tcp = listConntrack(maps, { proto: 'tcp' }, writtenAt);
+    // IPv4 clients first, then IPv6 ones by address: the outside client 2001:db8:1::100 before fd00:244::2.
+    expect(tcp.map(tuple)).toEqual([
+      'tcp forward 10.244.0.2:40000 > 10.96.0.10:80',
+      'tcp reverse 10.244.0.5:8080 > 10.244.0.2:40000',
+      'tcp forward 10.244.0.3:40001 > 10.96.0.10:80',
+      'tcp reverse 10.244.0.6:8080 > 10.244.0.3:40001',
+      'tcp forward 2001:db8:1::100:50000 > 2001:db8::1:30080',
+      'tcp reverse fd00::6:8080 > 2001:db8::1:61000',
+      'tcp forward fd00:244::2:40000 > fd00:96::10:80',
+      'tcp reverse fd00::5:8080 > fd00:244::2:40000',
+    ]);
+    expect(tcp[6]).toMatchObject({ client: '[fd00:244::2]:40000', service: '[fd00:96::10]:80', backendId: 21, backend: '[fd00::5]:8080', snat: null, state: 'established' });
+    expect(tcp[7]).toMatchObject({ client: '[fd00:244::2]:40000', service: '[fd00:96::10]:80', backend: '[fd00::5]:8080' });
+    // From outside through the IPv6 NodePort, SNATed to the node's IPv6 address.
+    expect(tcp[4]).toMatchObject({ client: '[2001:db8:1::100]:50000', service: '[2001:db8::1]:30080', snat: '[2001:db8::1]:61000', flags: ['snat'] });
+    expect(tcp[5]).toMatchObject({ client: '[2001:db8:1::100]:50000', service: '[fd00:96::10]:80', snat: '[2001:db8::1]:61000' });
+
+    const list = (filter: Parameters<typeof listConntrack>[1]) => listConntrack(maps, filter, writtenAt).map(tuple);
+    const six = ['tcp forward fd00:244::2:40000 > fd00:96::10:80', 'tcp reverse fd00::5:8080 > fd00:244::2:40000'];
+    expect(list({ src: 'FD00:244:0::2' })).toEqual(six);
+    expect(list({ dst: 'fd00:96::10' })).toEqual([...list({ src: '2001:db8:1::100' }).slice(1), ...six]);
+    expect(list({ backend: 'fd00::5' })).toEqual(six);
+    expect(list({ backend: '[fd00::5]:8080' })).toEqual(six);
+    expect(list({ backend: '[fd00::5]:9999' })).toEqual([]);
+    expect(list({ backend: 21 })).toEqual(six);
+    expect(() => list({ backend: 'fd00::5:8080:x' })).toThrow(/--backend/);
+
+    expect(flushConntrack(maps, { src: 'fd00:244::2' })).toBe(2);
+    expect([...lb.conntrack6.keys()]).toHaveLength(2);
+    expect(lb.flows()).toHaveLength(7);
+    expect(readMetrics(maps).conntrack6).toEqual({ entries: 2, maxEntries: lb.conntrack6.maxEntries });
   });
 
   it('a missing pin root or map is named; a map of another layout is refused', async () => {

@@ -50,4 +50,34 @@ describe('listMaglevTables', () => {
     expect(orphan).toMatchObject({ frontend: 'rev-NAT 42', scope: 'internal', size: 3 });
     expect(orphan!.problems).toContain('no service slot 0 names this table: it is not used');
   });
+
+  it('a dual-stack Service’s two tables: the IPv6 one resolved in the IPv6 maps, [address]:port', () => {
+    const maps = {
+      services: new MemoryMap('services'),
+      backends: new MemoryMap('backends'),
+      revNat: new MemoryMap('revNat'),
+      maglev: new MemoryMap('maglev'),
+      services6: new MemoryMap('services6'),
+      backends6: new MemoryMap('backends6'),
+      revNat6: new MemoryMap('revNat6'),
+    };
+    const service = parseService({ namespace: 'default', name: 'web', clusterIPs: ['10.96.0.10', 'fd00:96::10'], ports: [{ port: 80, targetPort: 8080 }], loadBalancing: 'maglev' });
+    const endpoints = parseEndpoints(service, ['10.0.0.1', 'fd00::1', 'fd00::2'].map((a) => ({ addresses: [a], ports: [{ port: 8080 }] })));
+    const reconciler = new Reconciler(maps, { maglev: { size: 1021, seed: 7 } });
+    reconciler.apply(desiredState([service], new Map([['default/web', endpoints]]), { nodeName: 'n' }));
+    const views = listMaglevTables(maps);
+    expect(views.map((v) => [v.frontend, v.backends.map((b) => b.backend), v.problems])).toEqual([
+      ['10.96.0.10:80/tcp', ['10.0.0.1:8080'], []],
+      ['[fd00:96::10]:80/tcp', ['[fd00::1]:8080', '[fd00::2]:8080'], []],
+    ]);
+    // An IPv6 table naming an id the IPv6 backends map lacks is flagged, though the IPv4 map has it.
+    const v4Id = reconciler.backendId('10.0.0.1:8080/tcp')!;
+    const key = lb4MaglevKey.encode({ revNatIndex: reconciler.revNatIndex('fd00:96::10:80/tcp')!, scope: 'external' });
+    maps.maglev.update(key, lb4Maglev.encode({ seed: 7, backendIds: [v4Id, v4Id, v4Id] }));
+    expect(listMaglevTables(maps)[1]!.problems).toContain(`entries name backend ${v4Id}, which the backends map lacks`);
+    // Without the IPv6 maps, the IPv6 table is nobody's.
+    const v4only = listMaglevTables({ services: maps.services, backends: maps.backends, revNat: maps.revNat, maglev: maps.maglev });
+    expect(v4only[1]).toMatchObject({ frontend: `rev-NAT ${reconciler.revNatIndex('fd00:96::10:80/tcp')}` });
+  });
 });
+

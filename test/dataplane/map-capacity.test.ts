@@ -16,13 +16,16 @@ describe.skipIf(!isRoot)('map capacity (needs root)', () => {
   it('sizes the maps; a restart keeps larger pinned maps and refuses smaller ones', async () => {
     const pinRoot = makePinDir('ferry-capacity');
     cleanups.push(() => removePinDir(pinRoot));
-    const first = await loadDataplane(pinRoot, undefined, { maxEntries: { services: 131_072, backends: 131_072 } });
+    // The IPv6 maps are sized alike (the daemon's mapCapacity6, plugin/daemon/node.ts).
+    const first = await loadDataplane(pinRoot, undefined, { maxEntries: { services: 131_072, backends: 131_072, services6: 131_072, backends6: 131_072 } });
     expect([first.maps.services.maxEntries, first.maps.backends.maxEntries, first.maps.revNat.maxEntries]).toEqual([131_072, 131_072, 65_536]);
+    expect([first.maps.services6.maxEntries, first.maps.backends6.maxEntries, first.maps.revNat6.maxEntries]).toEqual([131_072, 131_072, 65_536]);
     first.close();
 
-    const smaller = await loadDataplane(pinRoot, undefined, { maxEntries: { services: 65_536, backends: 65_536 } });
+    const smaller = await loadDataplane(pinRoot, undefined, { maxEntries: { services: 65_536, backends: 65_536, services6: 65_536, backends6: 65_536 } });
     cleanups.push(() => smaller.close());
     expect([smaller.maps.services.maxEntries, smaller.maps.backends.maxEntries]).toEqual([131_072, 131_072]);
+    expect([smaller.maps.services6.maxEntries, smaller.maps.backends6.maxEntries]).toEqual([131_072, 131_072]);
 
     await expect(loadDataplane(pinRoot, undefined, { maxEntries: { services: 262_144 } })).rejects.toThrow(
       `pinned map ${pinRoot}/${MAPS.services} holds 131072 entries, fewer than the 262144 asked for: a pinned map cannot grow`,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { BpfMap } from '../../engine/bpf/index.js';
-import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex, type Codec } from '../../engine/dataplane/layout.js';
+import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, lb6Backend, lb6Key, lb6ReverseNat, revNatIndex, type Codec } from '../../engine/dataplane/layout.js';
 import { parseEndpoints, parseService, type Endpoint } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler, type LbMaps } from '../../engine/dataplane/reconcile.js';
 import { pinDir, defer } from '../bpf/support.js';
@@ -108,6 +108,86 @@ describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root
     expect([...again.revNat.keys()]).toHaveLength(1);
 
     adopted.apply(state({}));
+    for (const m of Object.values(again)) expect([...m.keys()]).toEqual([]);
+  });
+
+  it('both families: each in its own maps, one id space, a restart adopts both, an IPv6 change and removal', async () => {
+    const dir = pinDir();
+    const paths = {
+      services: createHash(dir, 'ferry_t_svc', lb4Key, lb4Service),
+      backends: createHash(dir, 'ferry_t_be', backendId, lb4Backend),
+      revNat: createHash(dir, 'ferry_t_rnat', revNatIndex, lb4ReverseNat),
+      services6: createHash(dir, 'ferry_t_svc6', lb6Key, lb4Service),
+      backends6: createHash(dir, 'ferry_t_be6', backendId, lb6Backend),
+      revNat6: createHash(dir, 'ferry_t_rnat6', revNatIndex, lb6ReverseNat),
+    };
+    const open6 = () => {
+      const maps = Object.fromEntries(Object.entries(paths).map(([role, path]) => [role, BpfMap.openPinned(path)])) as Record<keyof typeof paths, BpfMap>;
+      defer(() => Object.values(maps).forEach((m) => m.close()));
+      return maps;
+    };
+    /** `fd00:96::1:53/udp` → its slots' backends, from the IPv6 maps. */
+    const read6 = (maps: Record<keyof typeof paths, BpfMap>): Record<string, string[]> => {
+      const out: Record<string, string[]> = {};
+      for (const [k, v] of maps.services6.entries()) {
+        const key = lb6Key.decode(k);
+        if (key.slot !== 0) continue;
+        const head = lb4Service.decode(v);
+        const rev = lb6ReverseNat.decode(maps.revNat6.lookup(revNatIndex.encode(head.revNatIndex))!);
+        expect(`${rev.address}:${rev.port}`).toBe(`${key.address}:${key.port}`);
+        const slots: string[] = [];
+        for (let slot = 1; slot <= head.count; slot++) {
+          const entry = lb4Service.decode(maps.services6.lookup(lb6Key.encode({ ...key, slot }))!);
+          const b = lb6Backend.decode(maps.backends6.lookup(backendId.encode(entry.backendId))!);
+          slots.push(`${b.address}:${b.port}`);
+        }
+        out[`${key.address}:${key.port}/${key.proto}`] = slots.sort();
+      }
+      return out;
+    };
+    const dual = (backends: Record<string, string[]>) => {
+      const services = Object.keys(backends).map((name, i) =>
+        parseService({ namespace: 'default', name, clusterIPs: [`10.96.0.${i + 1}`, `fd00:96::${i + 1}`], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] }),
+      );
+      const eps = new Map<string, Endpoint[]>(
+        Object.entries(backends).map(([name, addresses]) => [
+          `default/${name}`,
+          parseEndpoints({ namespace: 'default', name }, addresses.map((a) => ({ addresses: [a], ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] }))),
+        ]),
+      );
+      return desiredState(services, eps, { nodeName: NODE });
+    };
+
+    const maps = open6();
+    const reconciler = new Reconciler(maps);
+    const first = reconciler.apply(dual({ dns: ['10.0.0.1', 'fd00::1', 'fd00::2'], web: ['10.0.1.1'] }));
+    expect(first.services.added).toBe(2 + 2 + 3 + 1); // web has no IPv6 endpoint: its IPv6 frontend has slot 0 only
+    expect(read(maps)).toEqual({ '10.96.0.1:53/udp': ['10.0.0.1:5353'], '10.96.0.2:53/udp': ['10.0.1.1:5353'] });
+    expect(read6(maps)).toEqual({ 'fd00:96::1:53/udp': ['fd00::1:5353', 'fd00::2:5353'], 'fd00:96::2:53/udp': [] });
+    const ids4 = [...maps.backends.keys()].map((k) => backendId.decode(k));
+    const ids6 = [...maps.backends6.keys()].map((k) => backendId.decode(k));
+    expect(new Set([...ids4, ...ids6]).size).toBe(ids4.length + ids6.length);
+    const revs = [...maps.revNat.keys(), ...maps.revNat6.keys()].map((k) => revNatIndex.decode(k));
+    expect(new Set(revs).size).toBe(4);
+
+    // A restart: the pins opened anew, both families' ids taken from the maps.
+    const again = open6();
+    const adopted = await Reconciler.adopt(again);
+    expect(adopted.conflicts).toEqual([]);
+    expect(adopted.backendId('fd00::2:5353/udp')).toBe(reconciler.backendId('fd00::2:5353/udp'));
+    expect(adopted.revNatIndex('fd00:96::1:53/udp')).toBe(reconciler.revNatIndex('fd00:96::1:53/udp'));
+    const same = adopted.apply(dual({ dns: ['10.0.0.1', 'fd00::1', 'fd00::2'], web: ['10.0.1.1'] }));
+    for (const counts of [same.services, same.backends, same.revNat]) expect(counts.added + counts.updated + counts.removed).toBe(0);
+
+    // An IPv6 endpoint leaves: its id is reported, the IPv4 maps are not touched.
+    const gone = adopted.backendId('fd00::1:5353/udp')!;
+    const changed = adopted.apply(dual({ dns: ['10.0.0.1', 'fd00::2'], web: ['10.0.1.1'] }));
+    expect(changed.removedBackendIds).toEqual([gone]);
+    expect(changed.services).toEqual({ added: 0, updated: 2, removed: 1, unchanged: 5 });
+    expect(read6(again)).toEqual({ 'fd00:96::1:53/udp': ['fd00::2:5353'], 'fd00:96::2:53/udp': [] });
+    expect(read(again)).toEqual({ '10.96.0.1:53/udp': ['10.0.0.1:5353'], '10.96.0.2:53/udp': ['10.0.1.1:5353'] });
+
+    adopted.apply(dual({}));
     for (const m of Object.values(again)) expect([...m.keys()]).toEqual([]);
   });
 });

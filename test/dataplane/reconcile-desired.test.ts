@@ -6,6 +6,7 @@ import { parseEndpoints, parseService, type EndpointInput, type ServiceInput } f
 import { lb4Key, lb4Service, SVC_FLAGS } from '../../engine/dataplane/layout.js';
 import { MemoryMap } from '../../engine/dataplane/memory-map.js';
 import { desiredState, frontendFlags, Reconciler, type DesiredState } from '../../engine/dataplane/reconcile.js';
+import { addressOrder, compareOrder } from '../../engine/dataplane/desired.js';
 
 const NODE = 'node-a';
 
@@ -173,7 +174,7 @@ describe('desiredState', () => {
     expect(desiredState([parseService(svc({ type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] }))], new Map(), { nodeName: NODE, nodePorts: false }).frontends.size).toBe(1);
   });
 
-  it('with the node’s addresses, a NodePort is a frontend at each IPv4 one (what from_uplink matches)', () => {
+  it('with the node’s addresses, a NodePort is a frontend at each one of the Service’s family (what from_uplink matches)', () => {
     const services = [parseService(svc({ type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }))];
     const endpoints = new Map([['default/web', parseEndpoints({ namespace: 'default', name: 'web' }, [ep('10.0.0.1')])]]);
     const s = desiredState(services, endpoints, { nodeName: NODE, nodeAddresses: ['192.0.2.1', '10.1.0.7', 'fd00::7', '192.0.2.1'] });
@@ -245,12 +246,12 @@ describe('desiredState', () => {
     ]);
   });
 
-  it('skips SCTP ports and IPv6 frontends and endpoints, with reasons', () => {
+  it('skips SCTP ports, and frontends and endpoints of a family the Service has no cluster IP of, with reasons', () => {
     const s = state(
       [
         svc({
-          clusterIPs: ['10.96.0.10', 'fd00::10'],
-          externalIPs: ['2001:db8::1'],
+          clusterIPs: ['10.96.0.10'],
+          externalIPs: ['2001:db8::1', '192.0.2.10'],
           ports: [
             { name: 'http', port: 80, targetPort: 8080 },
             { name: 'sig', port: 3868, protocol: 'SCTP' },
@@ -259,13 +260,95 @@ describe('desiredState', () => {
       ],
       { 'default/web': [ep('10.0.0.1'), ep('fd00::1'), ep('fd00::2')] },
     );
-    expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp'] });
+    expect(backendsOf(s)).toEqual({ '10.96.0.10:80/tcp': ['10.0.0.1:8080/tcp'], '192.0.2.10:80/tcp': ['10.0.0.1:8080/tcp'] });
     expect(s.skipped).toEqual([
-      { service: 'default/web', what: 'endpoints fd00::1, fd00::2', reason: 'IPv6 is not handled yet' },
-      { service: 'default/web', what: 'clusterIP fd00::10', reason: 'IPv6 is not handled yet' },
-      { service: 'default/web', what: 'externalIP 2001:db8::1', reason: 'IPv6 is not handled yet' },
+      { service: 'default/web', what: 'endpoints fd00::1, fd00::2', reason: 'the Service has no IPv6 cluster IP (spec.ipFamilies)' },
+      { service: 'default/web', what: 'externalIP 2001:db8::1', reason: 'the Service has no IPv6 cluster IP (spec.ipFamilies)' },
       { service: 'default/web', what: 'port sig/SCTP', reason: 'SCTP is not handled yet' },
     ]);
+  });
+
+  it('dual stack: each family\'s frontends get that family\'s endpoints only, NodePorts at the node addresses of both', () => {
+    const s = desiredState(
+      [
+        parseService(
+          svc({
+            type: 'LoadBalancer',
+            clusterIPs: ['10.96.0.10', 'fd00:96::10'],
+            externalIPs: ['192.0.2.10', '2001:db8::10'],
+            loadBalancerIPs: ['2001:db8:1::7'],
+            ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+          }),
+        ),
+      ],
+      new Map([['default/web', parseEndpoints({ namespace: 'default', name: 'web' }, [ep('fd00::2'), ep('10.0.0.2'), ep('fd00::1'), ep('10.0.0.1')])]]),
+      { nodeName: NODE, nodeAddresses: ['192.0.2.1', '2001:DB8:0::1'] },
+    );
+    const v4 = ['10.0.0.1:8080/tcp', '10.0.0.2:8080/tcp'];
+    const v6 = ['fd00::1:8080/tcp', 'fd00::2:8080/tcp'];
+    expect(Object.fromEntries([...s.frontends].map(([key, f]) => [key, [f.kind, f.backends]]))).toEqual({
+      '10.96.0.10:80/tcp': ['clusterIP', v4],
+      'fd00:96::10:80/tcp': ['clusterIP', v6],
+      '192.0.2.10:80/tcp': ['externalIP', v4],
+      '2001:db8::10:80/tcp': ['externalIP', v6],
+      '2001:db8:1::7:80/tcp': ['loadBalancer', v6],
+      '192.0.2.1:30080/tcp': ['nodePort', v4],
+      // The node address as canonical text: the map's key decodes to it.
+      '2001:db8::1:30080/tcp': ['nodePort', v6],
+    });
+    expect(s.frontends.get('fd00:96::10:80/tcp')).toMatchObject({ address: 'fd00:96::10', port: 80, proto: 'tcp', scope: 'external' });
+    expect([...s.backends.keys()].sort()).toEqual([...v4, ...v6].sort());
+    expect(s.backends.get('fd00::1:8080/tcp')).toEqual({ address: 'fd00::1', port: 8080, proto: 'tcp' });
+    expect(s.skipped).toEqual([]);
+  });
+
+  it('single-stack IPv6: IPv6 frontends only, NodePorts at the IPv6 node addresses (\'::\' without them), policies as for IPv4', () => {
+    const six = svc({
+      type: 'NodePort',
+      clusterIPs: ['fd00:96::10'],
+      externalIPs: ['2001:db8::10'],
+      externalTrafficPolicy: 'Local',
+      ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+    });
+    const endpoints = { 'default/web': [ep('fd00::1', { nodeName: 'node-b' }), ep('fd00::2')] };
+    const summary = (s: DesiredState) => Object.fromEntries([...s.frontends].map(([key, f]) => [key, [f.scope, f.trafficPolicy, f.backends]]));
+    const all = ['fd00::1:8080/tcp', 'fd00::2:8080/tcp'];
+    const local = ['fd00::2:8080/tcp'];
+    expect(summary(state([six], endpoints))).toEqual({
+      'fd00:96::10:80/tcp': ['external', 'Cluster', all],
+      '2001:db8::10:80/tcp': ['external', 'Local', local],
+      '2001:db8::10:80/tcp@internal': ['internal', 'Cluster', all],
+      ':::30080/tcp': ['external', 'Local', local],
+      ':::30080/tcp@internal': ['internal', 'Cluster', all],
+    });
+    const served = desiredState([parseService(six)], new Map([['default/web', parseEndpoints({ namespace: 'default', name: 'web' }, endpoints['default/web'])]]), {
+      nodeName: NODE,
+      nodeAddresses: ['192.0.2.1', '2001:db8::1', 'fe80::1'],
+    });
+    expect([...served.frontends.keys()].filter((k) => k.includes(':30080'))).toEqual([
+      '2001:db8::1:30080/tcp',
+      '2001:db8::1:30080/tcp@internal',
+      'fe80::1:30080/tcp',
+      'fe80::1:30080/tcp@internal',
+    ]);
+  });
+
+  it('IPv6 backends in canonical order: by address as a number, not as text', () => {
+    const s = state([svc({ clusterIPs: ['fd00:96::10'] })], {
+      'default/web': [ep('fd00::10'), ep('fd00::1:0'), ep('fd00::9'), ep('2001:db8::1'), ep('fd00::9', { ports: [{ name: 'http', port: 7070 }] })],
+    });
+    expect(s.frontends.get('fd00:96::10:80/tcp')!.backends).toEqual(['2001:db8::1:8080/tcp', 'fd00::9:7070/tcp', 'fd00::9:8080/tcp', 'fd00::10:8080/tcp', 'fd00::1:0:8080/tcp']);
+  });
+
+  it('addressOrder sorts as the addresses do: IPv4 numerically, IPv6 as 32 hex digits after every IPv4', () => {
+    expect(addressOrder('10.0.0.1')).toBe(0x0a000001);
+    expect(addressOrder('fd00::1')).toBe('fd000000000000000000000000000001');
+    expect(addressOrder('::')).toBe('0'.repeat(32));
+    expect(addressOrder('1::')).toBe(`0001${'0'.repeat(28)}`);
+    expect(addressOrder('2001:db8:0:1:2:3:4:5')).toBe('20010db8000000010002000300040005');
+    expect(addressOrder('::ffff:10.0.0.1')).toBe('00000000000000000000ffff0a000001');
+    const sorted = ['fd00::1:0', '10.0.0.10', 'fd00::9', '::1', '10.0.0.9', 'fd00::10'].sort((a, b) => compareOrder(addressOrder(a), addressOrder(b)));
+    expect(sorted).toEqual(['10.0.0.9', '10.0.0.10', '::1', 'fd00::9', 'fd00::10', 'fd00::1:0']);
   });
 
   it('one backend per address:port even when two slices list it; one owner per frontend', () => {
