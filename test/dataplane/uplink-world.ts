@@ -35,7 +35,7 @@ import { defer } from '../bpf/support.js';
 import { inNetns, makeNetns, run } from '../support/netns.js';
 import { newProber, openNetns } from '../support/probing.js';
 
-const NODE_NAME = 'node-a';
+export const NODE_NAME = 'node-a';
 export const NODE_IP = '192.0.2.1';
 export const OUTSIDE_IP = '192.0.2.100';
 export const FAR_IP = '198.18.0.2';
@@ -120,8 +120,11 @@ export async function uplinkWorld(labels: string[]): Promise<UplinkWorld> {
   return { dp, node, outside: openNetns(outsideName), far: openNetns(farName), pods, prober: newProber(), cni };
 }
 
-/** Services and their endpoints into the maps, the way the daemon does it; returns the Reconciler that wrote them. */
-export function programServices(dp: Dataplane, services: Array<{ service: ServiceInput; endpoints: unknown[] }>): Reconciler {
+/**
+ * Services and their endpoints into the maps, the way the daemon does it
+ * (NodePorts at `nodeAddresses`); returns the Reconciler that wrote them.
+ */
+export function programServices(dp: Dataplane, services: Array<{ service: ServiceInput; endpoints: unknown[] }>, nodeAddresses: string[] = [NODE_IP]): Reconciler {
   const parsed: Service[] = [];
   const endpoints = new Map<string, Endpoint[]>();
   for (const s of services) {
@@ -129,7 +132,7 @@ export function programServices(dp: Dataplane, services: Array<{ service: Servic
     parsed.push(service);
     endpoints.set(serviceKey(service), parseEndpoints(service, s.endpoints));
   }
-  const desired = desiredState(parsed, endpoints, { nodeName: NODE_NAME, nodeAddresses: [NODE_IP] });
+  const desired = desiredState(parsed, endpoints, { nodeName: NODE_NAME, nodeAddresses });
   expect(desired.skipped).toEqual([]);
   const reconciler = new Reconciler(dp.maps);
   reconciler.apply(desired);
