@@ -1,14 +1,22 @@
 // An ELF object file through libbpf: open (parse, no kernel state), load
 // (maps created and pinned, programs verified), hand out fds, close.
 //
-// One JS-visible class, BpfObject, wraps one struct bpf_object. Its fds
-// belong to it: close() releases them all, like cilium/ebpf's Collection.
-// The garbage collector closes a forgotten object too, but that is a safety
-// net, not the contract.
+// One JS-visible class, BpfObject, wraps one struct bpf_object until it is
+// loaded; then only what it made: each program's and map's spec and fd
+// (a duplicate), and the bpf_object is closed. libbpf keeps the parsed ELF
+// (instructions, BTF, line info: megabytes for lb.o) for as long as the
+// object is open, and nothing needs it once the kernel holds the programs
+// and maps. The fds belong to the BpfObject: close() releases them all,
+// like cilium/ebpf's Collection. The garbage collector closes a forgotten
+// object too, but that is a safety net, not the contract.
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <memory>
+#include <vector>
 
 #include "bpf.h"
 
@@ -21,6 +29,20 @@ namespace {
 constexpr size_t kVerifierLogSize = 16 << 20;
 
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
+  // A program or a map as the load left it; fd -1: none (not loaded, not created).
+  struct Program {
+    std::string name, section, type;
+    bool autoload;
+    int fd;
+  };
+  struct Map {
+    std::string name, type;
+    uint32_t keySize, valueSize, maxEntries;
+    bool internal;
+    std::string pinPath;
+    int fd;
+  };
+
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "BpfObject",
@@ -58,7 +80,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     LibbpfMessages messages;
     int ret = bpf_object__load(obj_);
     bpf_object__for_each_program(prog, obj_) bpf_program__set_log_buf(prog, nullptr, 0);
-    if (ret == 0) return Failure::Ok();
+    if (ret == 0) return Detach();
     // Programs load in order: the first wanted one without an fd failed.
     // A failure before any program (map creation, BTF) names the file only.
     if (log[0] != '\0') {
@@ -79,20 +101,48 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     loaded_ = ok;
   }
 
+  // After a load, on the pool thread: keeps each program's and map's spec
+  // and a duplicate of its fd, and closes the bpf_object (see the top).
+  Failure Detach() {
+    struct bpf_program* prog;
+    bpf_object__for_each_program(prog, obj_) {
+      int fd = bpf_program__fd(prog);
+      Program p{bpf_program__name(prog), bpf_program__section_name(prog), ProgTypeName(bpf_program__type(prog)),
+                bpf_program__autoload(prog), fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0)};
+      if (fd >= 0 && p.fd < 0) return Failure::Of(errno, "fcntl(F_DUPFD_CLOEXEC)", path_ + " program " + p.name);
+      programs_.push_back(std::move(p));
+    }
+    struct bpf_map* map;
+    bpf_object__for_each_map(map, obj_) {
+      int fd = bpf_map__fd(map);
+      const char* pin = bpf_map__pin_path(map);
+      Map m{bpf_map__name(map), MapTypeName(bpf_map__type(map)), bpf_map__key_size(map), bpf_map__value_size(map),
+            bpf_map__max_entries(map), bpf_map__is_internal(map), pin != nullptr ? pin : "", fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0)};
+      if (fd >= 0 && m.fd < 0) return Failure::Of(errno, "fcntl(F_DUPFD_CLOEXEC)", path_ + " map " + m.name);
+      maps_.push_back(std::move(m));
+    }
+    bpf_object__close(obj_);
+    obj_ = nullptr;
+    // The load parsed the kernel's BTF and the close freed the object, in
+    // malloc arenas glibc keeps as they are: give the free pages back (of
+    // every arena), or they stay in the daemon's RSS for good.
+    malloc_trim(0);
+    return Failure::Ok();
+  }
+
  private:
   // programs() -> [{name, section, type, autoload}] from the spec.
   Napi::Value Programs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    struct bpf_object* obj = Usable(env, "programs");
+    Usable(env, "programs");
     Napi::Array out = Napi::Array::New(env);
-    struct bpf_program* prog;
-    bpf_object__for_each_program(prog, obj) {
-      Napi::Object p = Napi::Object::New(env);
-      p.Set("name", bpf_program__name(prog));
-      p.Set("section", bpf_program__section_name(prog));
-      p.Set("type", ProgTypeName(bpf_program__type(prog)));
-      p.Set("autoload", bpf_program__autoload(prog));
-      out.Set(out.Length(), p);
+    for (const Program& p : Specs().first) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", p.name);
+      o.Set("section", p.section);
+      o.Set("type", p.type);
+      o.Set("autoload", p.autoload);
+      out.Set(out.Length(), o);
     }
     return out;
   }
@@ -100,19 +150,35 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   // maps() -> [{name, type, keySize, valueSize, maxEntries, internal, pinPath?}]
   Napi::Value Maps(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    struct bpf_object* obj = Usable(env, "maps");
+    Usable(env, "maps");
     Napi::Array out = Napi::Array::New(env);
+    for (const Map& m : Specs().second) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", m.name);
+      o.Set("type", m.type);
+      o.Set("keySize", m.keySize);
+      o.Set("valueSize", m.valueSize);
+      o.Set("maxEntries", m.maxEntries);
+      o.Set("internal", m.internal);
+      if (!m.pinPath.empty()) o.Set("pinPath", m.pinPath);
+      out.Set(out.Length(), o);
+    }
+    return out;
+  }
+
+  // The specs: from libbpf before the load, as kept by Detach() after it.
+  std::pair<std::vector<Program>, std::vector<Map>> Specs() const {
+    if (obj_ == nullptr) return {programs_, maps_};
+    std::pair<std::vector<Program>, std::vector<Map>> out;
+    struct bpf_program* prog;
+    bpf_object__for_each_program(prog, obj_) {
+      out.first.push_back({bpf_program__name(prog), bpf_program__section_name(prog), ProgTypeName(bpf_program__type(prog)), bpf_program__autoload(prog), -1});
+    }
     struct bpf_map* map;
-    bpf_object__for_each_map(map, obj) {
-      Napi::Object m = Napi::Object::New(env);
-      m.Set("name", bpf_map__name(map));
-      m.Set("type", MapTypeName(bpf_map__type(map)));
-      m.Set("keySize", bpf_map__key_size(map));
-      m.Set("valueSize", bpf_map__value_size(map));
-      m.Set("maxEntries", bpf_map__max_entries(map));
-      m.Set("internal", bpf_map__is_internal(map));
-      if (const char* pin = bpf_map__pin_path(map)) m.Set("pinPath", pin);
-      out.Set(out.Length(), m);
+    bpf_object__for_each_map(map, obj_) {
+      const char* pin = bpf_map__pin_path(map);
+      out.second.push_back({bpf_map__name(map), MapTypeName(bpf_map__type(map)), bpf_map__key_size(map), bpf_map__value_size(map),
+                            bpf_map__max_entries(map), bpf_map__is_internal(map), pin != nullptr ? pin : "", -1});
     }
     return out;
   }
@@ -123,9 +189,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     Napi::Env env = info.Env();
     std::string name = StringArg(info, 0);
     uint32_t maxEntries = U32Arg(info, 1, "maxEntries");
-    struct bpf_object* obj = Usable(env, "bpf_map__set_max_entries");
+    Usable(env, "bpf_map__set_max_entries");
     if (loaded_) Throw(env, Failure::Of(EALREADY, "bpf_map__set_max_entries", path_ + " map " + name, "already loaded"));
-    struct bpf_map* map = bpf_object__find_map_by_name(obj, name.c_str());
+    struct bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
     if (map == nullptr) Throw(env, Failure::Of(ENOENT, "bpf_object__find_map_by_name", path_ + " map " + name));
     int ret = bpf_map__set_max_entries(map, maxEntries);
     if (ret < 0) Throw(env, LibbpfFailure(ret, "bpf_map__set_max_entries", path_ + " map " + name));
@@ -139,24 +205,26 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value ProgramFd(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = StringArg(info, 0);
-    struct bpf_object* obj = Loaded(env, "bpf_object__find_program_by_name", name);
-    struct bpf_program* prog = bpf_object__find_program_by_name(obj, name.c_str());
-    if (prog == nullptr) Throw(env, Failure::Of(ENOENT, "bpf_object__find_program_by_name", path_ + " program " + name));
-    int fd = bpf_program__fd(prog);
-    if (fd < 0) Throw(env, Failure::Of(ENOENT, "bpf_program__fd", path_ + " program " + name, "not loaded (autoload off?)"));
-    return Napi::Number::New(env, fd);
+    Loaded(env, "bpf_object__find_program_by_name", name);
+    for (const Program& p : programs_) {
+      if (p.name != name) continue;
+      if (p.fd < 0) Throw(env, Failure::Of(ENOENT, "bpf_program__fd", path_ + " program " + name, "not loaded (autoload off?)"));
+      return Napi::Number::New(env, p.fd);
+    }
+    Throw(env, Failure::Of(ENOENT, "bpf_object__find_program_by_name", path_ + " program " + name));
   }
 
   // mapFd(name) -> fd owned by this object.
   Napi::Value MapFd(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = StringArg(info, 0);
-    struct bpf_object* obj = Loaded(env, "bpf_object__find_map_by_name", name);
-    struct bpf_map* map = bpf_object__find_map_by_name(obj, name.c_str());
-    if (map == nullptr) Throw(env, Failure::Of(ENOENT, "bpf_object__find_map_by_name", path_ + " map " + name));
-    int fd = bpf_map__fd(map);
-    if (fd < 0) Throw(env, Failure::Of(ENOENT, "bpf_map__fd", path_ + " map " + name, "not created"));
-    return Napi::Number::New(env, fd);
+    Loaded(env, "bpf_object__find_map_by_name", name);
+    for (const Map& m : maps_) {
+      if (m.name != name) continue;
+      if (m.fd < 0) Throw(env, Failure::Of(ENOENT, "bpf_map__fd", path_ + " map " + name, "not created"));
+      return Napi::Number::New(env, m.fd);
+    }
+    Throw(env, Failure::Of(ENOENT, "bpf_object__find_map_by_name", path_ + " map " + name));
   }
 
   // close(): releases every fd of the object. Pinned maps stay pinned (that
@@ -170,25 +238,32 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   void Release() {
     if (obj_ != nullptr) bpf_object__close(obj_);
     obj_ = nullptr;
+    for (const Program& p : programs_) if (p.fd >= 0) close(p.fd);
+    for (const Map& m : maps_) if (m.fd >= 0) close(m.fd);
+    programs_.clear();
+    maps_.clear();
+    closed_ = true;
   }
 
-  struct bpf_object* Usable(Napi::Env env, const std::string& call) {
-    if (obj_ == nullptr) Throw(env, Failure::Of(EBADF, call, path_, "object is closed"));
+  void Usable(Napi::Env env, const std::string& call) {
+    if (closed_) Throw(env, Failure::Of(EBADF, call, path_, "object is closed"));
     if (loading_) Throw(env, Failure::Of(EBUSY, call, path_, "load() still running"));
-    return obj_;
   }
 
-  struct bpf_object* Loaded(Napi::Env env, const std::string& call, const std::string& name) {
-    struct bpf_object* obj = Usable(env, call);
+  void Loaded(Napi::Env env, const std::string& call, const std::string& name) {
+    Usable(env, call);
     if (!loaded_) Throw(env, Failure::Of(EINVAL, call, path_ + " " + name, "object is not loaded"));
-    return obj;
   }
 
   friend class LoadWorker;
+  // Open until loaded (then Detach() closes it) or closed.
   struct bpf_object* obj_ = nullptr;
+  std::vector<Program> programs_;
+  std::vector<Map> maps_;
   std::string path_;
   bool loading_ = false;
   bool loaded_ = false;
+  bool closed_ = false;
 };
 
 // Loads off the main thread (verification can take long); keeps the JS

@@ -17,6 +17,8 @@ const UPDATE_MODES: readonly UpdateMode[] = ['any', 'noexist', 'exist'];
 const PER_CPU_TYPES = new Set(['percpu_array', 'percpu_hash', 'lru_percpu_hash', 'percpu_cgroup_storage']);
 
 const DEFAULT_BATCH = 64;
+/** At most this many bytes of keys and values per BPF_MAP_LOOKUP_BATCH (a Maglev table is 64 KiB). */
+const BATCH_BYTES = 1 << 20;
 
 /** ENOENT / EEXIST from an update mean something callers branch on. */
 function keyError(e: unknown): unknown {
@@ -41,6 +43,14 @@ export class BpfMap extends PinnableFd {
    * for per-CPU maps round_up(valueSize, 8) × possible CPUs.
    */
   readonly valueBufferSize: number;
+  /**
+   * What lookupBatch() reads into, kept from call to call: it copies out
+   * what it finds, so they are free again when it returns. A daemon scans
+   * its conntrack maps on every sync that removes a backend; buffers of
+   * hundreds of kB made (and zeroed) each time churned the C heap, which
+   * grew with them.
+   */
+  #batch: { size: number; cursors: [Buffer, Buffer]; keys: Buffer; values: Buffer } | undefined;
 
   /** Use BpfCollection.map() or BpfMap.openPinned(); not for direct use. */
   constructor(fd: number, info: MapInfo, options: FdOptions = {}) {
@@ -133,10 +143,21 @@ export class BpfMap extends PinnableFd {
       values.push(value);
     }
     if (keys.length === 0) return 0;
+    return this.updatePacked(Buffer.concat(keys), Buffer.concat(values), keys.length);
+  }
+
+  /**
+   * updateBatch() of `count` entries given packed: `keys` holds their keys
+   * end to end (count × keySize bytes), `values` their values. No Buffer
+   * per entry is made or copied.
+   */
+  updatePacked(keys: Buffer, values: Buffer, count: number): number {
+    checkInteger('count', count, 0, 0xffff_ffff);
+    checkBuffer('keys', keys, count * this.keySize);
+    checkBuffer('values', values, count * this.valueBufferSize);
+    if (count === 0) return 0;
     const fd = this.fd;
-    return wrapNative(() =>
-      native.bpfMapUpdateBatch(fd, Buffer.concat(keys), Buffer.concat(values), keys.length, 0, this.label),
-    );
+    return wrapNative(() => native.bpfMapUpdateBatch(fd, keys, values, count, 0, this.label));
   }
 
   /**
@@ -145,16 +166,13 @@ export class BpfMap extends PinnableFd {
    */
   lookupBatch(chunk: number = DEFAULT_BATCH): Array<[Buffer, Buffer]> {
     checkInteger('chunk', chunk, 1, 1 << 20);
-    // The kernel's batch cursor is a u32 bucket for hash maps and a key for
-    // the generic (array) implementation.
-    const cursorSize = Math.max(this.keySize, 4);
     const result: Array<[Buffer, Buffer]> = [];
     let cursor: Buffer | null = null;
-    let size = chunk;
-    for (;;) {
-      const next = Buffer.alloc(cursorSize);
-      const keys = Buffer.alloc(size * this.keySize);
-      const values = Buffer.alloc(size * this.valueBufferSize);
+    let size = Math.max(1, Math.min(chunk, Math.floor(BATCH_BYTES / (this.keySize + this.valueBufferSize))));
+    for (let turn = 0; ; turn++) {
+      const { cursors, keys, values } = this.#batchBuffers(size);
+      // The cursor read from (the last call's) and the one written are not the same Buffer.
+      const next = cursors[turn % 2]!;
       let batch: { count: number; done: boolean };
       try {
         const from = cursor;
@@ -176,6 +194,22 @@ export class BpfMap extends PinnableFd {
       if (batch.done) return result;
       cursor = next;
     }
+  }
+
+  /** lookupBatch()'s buffers for `size` entries (see #batch). */
+  #batchBuffers(size: number): { cursors: [Buffer, Buffer]; keys: Buffer; values: Buffer } {
+    if (this.#batch?.size === size) return this.#batch;
+    // The kernel's batch cursor is a u32 bucket for hash maps and a key for
+    // the generic (array) implementation.
+    const cursorSize = Math.max(this.keySize, 4);
+    // Not zeroed: only the entries the kernel reports are read.
+    this.#batch = {
+      size,
+      cursors: [Buffer.alloc(cursorSize), Buffer.alloc(cursorSize)],
+      keys: Buffer.allocUnsafeSlow(size * this.keySize),
+      values: Buffer.allocUnsafeSlow(size * this.valueBufferSize),
+    };
+    return this.#batch;
   }
 
   /** Splits a per-CPU value Buffer into one valueSize Buffer per possible CPU. */

@@ -3,32 +3,19 @@
 // object the API server gave the same resourceVersion as last time keeps
 // its converted form (checking 20k Services and slices again costs seconds
 // of zod). The objects keep their identity too, which is what lets
-// DesiredStates and the Reconciler pass over unchanged Services. Objects
-// without a resourceVersion (manifest files) are converted as before, all
-// of them, every time. update() goes further for a source that knows which
-// Services changed: it converts only their objects.
-import { clusterStateFromObjects, SERVICE_NAME_LABEL, type ClusterState, type ManifestProblem, type SourcedObject } from './k8s.js';
+// DesiredStates and the Reconciler pass over unchanged Services. An object
+// that carries its conversion (OBJECT_STATE: the API source's) is taken as
+// it is, and kept nowhere else. Objects without a resourceVersion
+// (manifest files) are converted as before, all of them, every time.
+// update() goes further for a source that knows which Services changed:
+// it converts only their objects.
+import { carriedState, clusterStateFromObjects, objectState, SERVICE_NAME_LABEL, type ClusterState, type ManifestProblem, type ObjectState, type SourcedObject } from './k8s.js';
 import { flat } from './flat-string.js';
 import { serviceKey, type Endpoint, type Service } from './model.js';
 
-/** One object's conversion, kept small: a daemon holds one per object in the cluster. */
-interface Converted {
+/** One object's conversion, and the resourceVersion it is of. */
+interface Converted extends ObjectState {
   resourceVersion: string;
-  services: readonly Service[];
-  endpoints: ReadonlyArray<readonly [string, Endpoint[]]>;
-  problems: readonly ManifestProblem[];
-}
-
-const NONE = Object.freeze([]) as readonly never[];
-
-function convertOne(resourceVersion: string, o: SourcedObject): Converted {
-  const state = clusterStateFromObjects([o]);
-  return {
-    resourceVersion,
-    services: state.services.length > 0 ? state.services : NONE,
-    endpoints: state.endpoints.size > 0 ? [...state.endpoints] : NONE,
-    problems: state.problems.length > 0 ? state.problems : NONE,
-  };
 }
 
 type Obj = { kind?: unknown; metadata?: { namespace?: unknown; name?: unknown; resourceVersion?: unknown } };
@@ -50,7 +37,8 @@ export class ClusterStates {
 
   /** The same as clusterStateFromObjects(objects). */
   convert(objects: readonly SourcedObject[]): ClusterState {
-    const ids = objects.map(identity);
+    // null: the object carries its conversion, and is not looked up.
+    const ids = objects.map((o) => (carriedState(o.object) === undefined ? identity(o) : null));
     if (ids.some((id) => id === undefined)) return this.#fallBack(objects);
     const converted = new Map<string, Converted>();
     const state: ClusterState = { services: [], endpoints: new Map(), problems: [] };
@@ -58,10 +46,17 @@ export class ClusterStates {
     const names = new Set<string>();
     const problems = new Map<string, ManifestProblem[]>();
     for (let i = 0; i < objects.length; i++) {
-      const { key, resourceVersion } = ids[i]!;
-      let c = this.#converted.get(key);
-      if (c === undefined || c.resourceVersion !== resourceVersion) c = convertOne(resourceVersion, objects[i]!);
-      converted.set(key, c);
+      let c: ObjectState | undefined = carriedState(objects[i]!.object);
+      if (c === undefined) {
+        const { key, resourceVersion } = ids[i]!;
+        let kept = this.#converted.get(key);
+        if (kept === undefined || kept.resourceVersion !== resourceVersion) {
+          const { services, endpoints, problems } = objectState(objects[i]!);
+          kept = { resourceVersion, services, endpoints, problems };
+        }
+        converted.set(key, kept);
+        c = kept;
+      }
       for (const s of c.services) {
         const name = `${s.namespace}/${s.name}`;
         // A Service twice (two objects of one name): the whole conversion says which counts.

@@ -145,8 +145,11 @@ interface GroupBackends {
 /** What one Service contributes, before frontends are given to their owners. */
 interface ServicePart {
   groups: FrontendGroup[];
-  skipped: Skipped[];
+  skipped: readonly Skipped[];
 }
+
+/** A part's `skipped` when nothing is: one list for all (a daemon keeps a part per Service). */
+const NOTHING_SKIPPED: readonly Skipped[] = Object.freeze([]);
 
 const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
 
@@ -163,8 +166,8 @@ export class DesiredStates {
   #options = '';
   /** Service keys in namespace/name order, as last sorted. */
   #order: string[] = [];
-  /** The state last returned, and how many frontend groups use each of its backends; none after a conflict. */
-  #last: { state: DesiredState; backendUses: Map<string, number> } | undefined;
+  /** The state last returned, and its backends' uses (see Uses); none after a conflict. */
+  #last: { state: DesiredState; uses: Uses } | undefined;
 
   compute(services: Iterable<Service>, endpointsByService: EndpointsByService, options: DesiredOptions): DesiredState {
     const optionsKey = this.#optionsKey(options);
@@ -193,14 +196,13 @@ export class DesiredStates {
     }
     if (this.#order.length !== byKey.size || !this.#order.every((key) => byKey.has(key))) this.#order = [...byKey.keys()].sort(compareStrings);
     for (const key of this.#parts.keys()) if (!byKey.has(key)) this.#parts.delete(key);
-    const backendUses = new Map<string, number>();
+    const uses: Uses = new Map();
     let conflicts = false;
     for (const key of this.#order) {
       const part = partOf(key, byKey.get(key)!, true);
-      conflicts ||= addPart(state, key, part) < part.groups.length;
-      for (const group of part.groups) for (const b of group.backends.keys) backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
+      conflicts ||= addPart(state, key, part, uses) < part.groups.length;
     }
-    if (!conflicts) this.#last = { state, backendUses };
+    if (!conflicts) this.#last = { state, uses };
     return state;
   }
 
@@ -235,11 +237,13 @@ export class DesiredStates {
       }
       parts.set(key, { service, endpoints, part });
     }
-    const { state, backendUses } = last;
+    const { state, uses } = last;
     const frontends = new Set<string>();
     const backends = new Set<string>();
     state.skipped = [];
-    for (const [key, next] of parts) {
+    // Every changed Service's frontends go before any comes back: one may
+    // move from a Service to another changed after it.
+    for (const key of parts.keys()) {
       for (const group of this.#parts.get(key)?.part.groups ?? []) {
         for (const k of group.keys) {
           state.frontends.delete(k);
@@ -247,26 +251,23 @@ export class DesiredStates {
         }
         for (const b of group.backends.keys) {
           backends.add(b);
-          const uses = backendUses.get(b)! - 1;
-          if (uses > 0) backendUses.set(b, uses);
-          else {
-            backendUses.delete(b);
-            state.backends.delete(b);
-          }
+          const more = uses.get(b);
+          if (more === undefined) state.backends.delete(b);
+          else if (more > 1) uses.set(b, more - 1);
+          else uses.delete(b);
         }
       }
+    }
+    for (const [key, next] of parts) {
       if (next === undefined) {
         this.#parts.delete(key);
         continue;
       }
       this.#parts.set(key, next);
-      addPart(state, key, next.part);
+      addPart(state, key, next.part, uses);
       for (const group of next.part.groups) {
         for (const k of group.keys) frontends.add(k);
-        for (const b of group.backends.keys) {
-          backends.add(b);
-          backendUses.set(b, (backendUses.get(b) ?? 0) + 1);
-        }
+        for (const b of group.backends.keys) backends.add(b);
       }
     }
     state.changes = { frontends, backends };
@@ -279,10 +280,18 @@ export class DesiredStates {
 }
 
 /**
+ * How many frontend groups use each backend of a state, beyond the first:
+ * a backend of the state that is not here is used by one. (Most are: a
+ * count for every backend was a map as big as the state's.)
+ */
+type Uses = Map<string, number>;
+
+/**
  * Gives `part`'s frontends to the Service `key`, or reports those another
  * Service (earlier in order) owns; returns how many frontend groups it got.
+ * The backends of those groups are counted in `uses`.
  */
-function addPart(state: DesiredState, key: string, part: ServicePart): number {
+function addPart(state: DesiredState, key: string, part: ServicePart, uses?: Uses): number {
   let added = 0;
   if (part.skipped.length > 0) state.skipped.push(...part.skipped);
   for (const group of part.groups) {
@@ -295,7 +304,11 @@ function addPart(state: DesiredState, key: string, part: ServicePart): number {
     }
     group.entries.forEach((entry, i) => state.frontends.set(group.keys[i]!, entry));
     const { keys, addresses } = group.backends;
-    for (let i = 0; i < keys.length; i++) if (!state.backends.has(keys[i]!)) state.backends.set(keys[i]!, addresses[i]!);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (!state.backends.has(k)) state.backends.set(k, addresses[i]!);
+      else if (uses !== undefined) uses.set(k, (uses.get(k) ?? 0) + 1);
+    }
     added++;
   }
   return added;
@@ -342,8 +355,9 @@ function serviceFamilies(service: Service): number {
 
 function servicePart(service: Service, endpoints: readonly Endpoint[], options: DesiredOptions, nodePortAddresses: readonly string[]): ServicePart {
   const name = serviceKey(service);
-  const part: ServicePart = { groups: [], skipped: [] };
-  const skip = (what: string, reason: string) => part.skipped.push({ service: name, what, reason });
+  const skipped: Skipped[] = [];
+  const part: ServicePart = { groups: [], skipped };
+  const skip = (what: string, reason: string) => skipped.push({ service: name, what, reason });
   if (service.type === 'ExternalName' || service.headless) {
     skip('the Service', `${service.type === 'ExternalName' ? 'ExternalName' : 'headless'} Services are DNS only`);
     return part;
@@ -394,15 +408,27 @@ function servicePart(service: Service, endpoints: readonly Endpoint[], options: 
         if (service.loadBalancing === 'maglev') frontend.loadBalancing = 'maglev';
         return frontend;
       };
-      const entries: DesiredFrontend[] = [entry('external', isExternal ? external : internal, policy)];
+      const first = entry('external', isExternal ? external : internal, policy);
       // kube-proxy sends pods' (and the node's own) traffic for an external
       // destination of an external-policy-Local Service to every endpoint:
       // that is the internal scope, for a datapath that tells the two apart.
-      if (isExternal && policy === 'Local') entries.push(entry('internal', cluster, 'Cluster'));
+      const entries = isExternal && policy === 'Local' ? [first, entry('internal', cluster, 'Cluster')] : [first];
       part.groups.push({ entries, keys: entries.map(frontendKey), backends: serving });
     }
   }
+  // Kept as long as the Service is: an array of its own length (see fitted()).
+  part.groups = fitted(part.groups);
+  if (skipped.length === 0) part.skipped = NOTHING_SKIPPED;
   return part;
+}
+
+/**
+ * `list` in an array of its own length. One grown by push() has room for
+ * 17 elements from its first one on: for the lists a daemon keeps per
+ * Service, of one or ten elements, that room was megabytes at 10k Services.
+ */
+function fitted<T>(list: T[]): T[] {
+  return list.length === 0 ? list : list.slice();
 }
 
 /** One family's backends of one Service port, as each traffic policy picks them. */
@@ -422,12 +448,10 @@ function familyBackends(service: Service, port: ServicePort, endpoints: readonly
   const external = service.externalTrafficPolicy === 'Local' ? choose('Local') : cluster;
   // Every backend chosen above is ready or serving; the serving ones not
   // chosen (terminating) stay backends for the flows already pinned to them.
-  const serving: GroupBackends = { keys: [], addresses: [] };
-  for (const c of backends.candidates) {
-    if (!c.endpoint.ready && !c.endpoint.serving) continue;
-    serving.keys.push(c.key);
-    serving.addresses.push(c.address);
-  }
+  const kept = backends.candidates.filter((c) => c.endpoint.ready || c.endpoint.serving);
+  // Usually every endpoint is ready: then the keys are the cluster backends' (one list for both).
+  const keys = kept.length === cluster.length && cluster.every((k, i) => kept[i]!.key === k) ? cluster : kept.map((c) => c.key);
+  const serving: GroupBackends = { keys, addresses: kept.map((c) => c.address) };
   return { cluster, internal, external, serving };
 }
 
@@ -441,7 +465,6 @@ interface Candidate {
 
 interface PortBackends {
   candidates: Candidate[];
-  byKey: Map<string, Candidate>;
 }
 
 /**
@@ -449,16 +472,19 @@ interface PortBackends {
  * per address:port (a later duplicate, e.g. from two slices, is dropped).
  */
 function portBackends(port: ServicePort, endpoints: readonly Endpoint[], proto: Proto): PortBackends {
-  const byKey = new Map<string, Candidate>();
+  const all: Candidate[] = [];
   for (const endpoint of endpoints) {
     const target = targetPort(port, endpoint);
     if (target === undefined) continue;
     const address = { address: endpoint.addresses[0]!, port: target, proto };
-    const key = backendKey(address);
-    if (!byKey.has(key)) byKey.set(key, { key, address, endpoint, order: addressOrder(address.address) });
+    all.push({ key: backendKey(address), address, endpoint, order: addressOrder(address.address) });
   }
-  const candidates = [...byKey.values()].sort((a, b) => compareOrder(a.order, b.order) || a.address.port - b.address.port);
-  return { candidates, byKey };
+  // Sorted (a stable sort), one address:port's candidates are next to each
+  // other in the order given: the first is kept. (No Map per port: a
+  // daemon's first sync made 10k of them, all garbage.)
+  all.sort((a, b) => compareOrder(a.order, b.order) || a.address.port - b.address.port);
+  const candidates = all.filter((c, i) => i === 0 || c.key !== all[i - 1]!.key);
+  return { candidates };
 }
 
 /**
@@ -496,9 +522,17 @@ function chooseBackends(backends: PortBackends, policy: TrafficPolicy, nodeName:
  */
 export function addressOrder(address: string): number | string {
   if (!address.includes(':')) {
+    // Digit by digit: no split() (this runs for every endpoint of every port).
     let n = 0;
-    for (const part of address.split('.')) n = n * 256 + Number(part);
-    return n;
+    let part = 0;
+    for (let i = 0; i < address.length; i++) {
+      const c = address.charCodeAt(i);
+      if (c === 0x2e) {
+        n = n * 256 + part;
+        part = 0;
+      } else part = part * 10 + (c - 0x30);
+    }
+    return n * 256 + part;
   }
   const expand = (groups: string) => (groups === '' ? [] : groups.split(':'));
   const cut = address.indexOf('::');

@@ -5,6 +5,11 @@
 // other free id has been, which gives conntrack entries that still name it
 // the most time to expire. The tables are rebuilt from the maps after a
 // restart with restore(), so nothing is renumbered.
+//
+// Keys are looked up by a Map; ids only as bits (id-set.ts): a Map from id
+// to key was megabytes at 100k backends. keysById() makes that index for a
+// caller that needs it.
+import { IdSet } from './id-set.js';
 
 /** An id or key is already bound to something else (restore() from inconsistent maps). */
 export class IdConflictError extends Error {
@@ -24,7 +29,7 @@ export class IdsExhaustedError extends Error {
 
 export class IdAllocator {
   readonly #byKey = new Map<string, number>();
-  readonly #byId = new Map<number, string>();
+  readonly #bound = new IdSet();
   #cursor: number;
 
   /**
@@ -51,9 +56,16 @@ export class IdAllocator {
     return this.#byKey.get(key);
   }
 
-  /** The key bound to `id`, if any. */
-  keyOf(id: number): string | undefined {
-    return this.#byId.get(id);
+  /** Whether `id` is bound to a key. */
+  has(id: number): boolean {
+    return this.#bound.has(id);
+  }
+
+  /** The key bound to each id: a pass over the bindings (there is no index by id), for a caller with many to look up. */
+  keysById(): Map<number, string> {
+    const keys = new Map<number, string>();
+    this.#byKey.forEach((id, key) => keys.set(id, key));
+    return keys;
   }
 
   /** The id of `key`, binding a free one first when it has none. */
@@ -61,9 +73,9 @@ export class IdAllocator {
     const existing = this.#byKey.get(key);
     if (existing !== undefined) return existing;
     const span = this.max - this.min + 1;
-    if (this.#byId.size >= span) throw new IdsExhaustedError(`${this.what}: all ${span} ids are in use, none for ${key}`);
+    if (this.#byKey.size >= span) throw new IdsExhaustedError(`${this.what}: all ${span} ids are in use, none for ${key}`);
     let id = this.#cursor;
-    while (this.#byId.has(id)) id = this.#after(id);
+    while (this.#bound.has(id)) id = this.#after(id);
     this.#bind(key, id);
     this.#cursor = this.#after(id);
     return id;
@@ -78,10 +90,9 @@ export class IdAllocator {
       throw new IdConflictError(`${this.what} ${id} of ${key} is outside ${this.min}..${this.max}`);
     }
     const idOfKey = this.#byKey.get(key);
-    const keyOfId = this.#byId.get(id);
     if (idOfKey === id) return;
     if (idOfKey !== undefined) throw new IdConflictError(`${key} has ${this.what}s ${idOfKey} and ${id}`);
-    if (keyOfId !== undefined) throw new IdConflictError(`${this.what} ${id} is bound to both ${keyOfId} and ${key}`);
+    if (this.#bound.has(id)) throw new IdConflictError(`${this.what} ${id} is bound to both ${this.#keyOf(id)} and ${key}`);
     this.#bind(key, id);
     // New ids continue after the highest restored one.
     if (id >= this.#cursor) this.#cursor = this.#after(id);
@@ -92,7 +103,7 @@ export class IdAllocator {
     const id = this.#byKey.get(key);
     if (id === undefined) return false;
     this.#byKey.delete(key);
-    this.#byId.delete(id);
+    this.#bound.delete(id);
     return true;
   }
 
@@ -101,9 +112,24 @@ export class IdAllocator {
     return this.#byKey.entries();
   }
 
+  /** Frees every id `keep` says no to (a pass over the bindings that makes no [key, id] pair per binding). */
+  releaseUnless(keep: (id: number) => boolean): void {
+    const gone: string[] = [];
+    this.#byKey.forEach((id, key) => {
+      if (!keep(id)) gone.push(key);
+    });
+    for (const key of gone) this.release(key);
+  }
+
   #bind(key: string, id: number): void {
     this.#byKey.set(key, id);
-    this.#byId.set(id, key);
+    this.#bound.add(id);
+  }
+
+  /** The key bound to `id` (bound: has(id)), by a search: for an error message. */
+  #keyOf(id: number): string {
+    for (const [key, bound] of this.#byKey) if (bound === id) return key;
+    throw new Error(`${this.what} ${id} is not bound`);
   }
 
   #after(id: number): number {

@@ -42,6 +42,54 @@ export interface SourcedObject {
   object: unknown;
 }
 
+/**
+ * What one object contributes to a ClusterState: clusterStateFromObjects()
+ * of it alone (objectState()), its parts as they are used.
+ */
+export interface ObjectState {
+  services: readonly Service[];
+  /** By serviceKey(). */
+  endpoints: ReadonlyArray<readonly [string, Endpoint[]]>;
+  problems: readonly ManifestProblem[];
+}
+
+/**
+ * Where a source that converts its objects as they arrive keeps each one's
+ * ObjectState: on the object, which then needs nothing else but its
+ * apiVersion, kind and metadata (the API source's informers store such
+ * objects: one copy of the cluster, not the raw objects beside their
+ * conversion). clusterStateFromObjects() takes the ObjectState as the
+ * object's conversion. It must be objectState() of the object as it came,
+ * with the source it is read with.
+ */
+export const OBJECT_STATE: unique symbol = Symbol('ferry.objectState');
+
+/** An object carrying its conversion (see OBJECT_STATE). */
+export interface ConvertedObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  [OBJECT_STATE]: ObjectState;
+}
+
+const NONE = Object.freeze([]) as readonly never[];
+
+/** clusterStateFromObjects([o]) as an ObjectState (shared empty lists: one is held per object of a cluster). */
+export function objectState(o: SourcedObject): ObjectState {
+  const state = clusterStateFromObjects([o]);
+  return {
+    // slice(): an array of its own length (one grown by push() has room for 17).
+    services: state.services.length > 0 ? state.services.slice() : NONE,
+    endpoints: state.endpoints.size > 0 ? [...state.endpoints] : NONE,
+    problems: state.problems.length > 0 ? state.problems : NONE,
+  };
+}
+
+/** The ObjectState an object carries, if it does. */
+export function carriedState(object: unknown): ObjectState | undefined {
+  return object !== null && typeof object === 'object' ? (object as Partial<ConvertedObject>)[OBJECT_STATE] : undefined;
+}
+
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const obj = (v: unknown): Obj => (isObj(v) ? v : {});
@@ -182,6 +230,20 @@ function sliceField(modelField: string): string {
 export function clusterStateFromObjects(objects: Iterable<SourcedObject>): ClusterState {
   const state: ClusterState = { services: [], endpoints: new Map(), problems: [] };
   const seen = new Map<string, string>();
+  // A Service's endpoints are the very list of its one slice (a carried
+  // one is kept with its object: see OBJECT_STATE), joined into a list
+  // made here when it has more; a list not made here is never changed.
+  const made = new Set<Endpoint[]>();
+  const addEndpoints = (service: string, endpoints: Endpoint[]) => {
+    const list = state.endpoints.get(service);
+    if (list === undefined) state.endpoints.set(service, endpoints);
+    else if (made.has(list)) list.push(...endpoints);
+    else {
+      const joined = [...list, ...endpoints];
+      made.add(joined);
+      state.endpoints.set(service, joined);
+    }
+  };
   const visit = (source: string, value: unknown) => {
     if (value === null || value === undefined) return; // an empty document
     const o = obj(value);
@@ -191,6 +253,22 @@ export function clusterStateFromObjects(objects: Iterable<SourcedObject>): Clust
       state.problems.push({ kind, object, source, message, severity });
     const kind = str(o.kind);
     const apiVersion = str(o.apiVersion);
+    const carried = carriedState(o);
+    if (carried !== undefined) {
+      for (const service of carried.services) {
+        const key = serviceKey(service);
+        const earlier = seen.get(key);
+        if (earlier !== undefined) {
+          problem('Service', `defined twice (also in ${earlier}); the first one is used`);
+          continue;
+        }
+        seen.set(key, source);
+        state.services.push(service);
+      }
+      for (const [service, endpoints] of carried.endpoints) addEndpoints(service, endpoints);
+      state.problems.push(...carried.problems);
+      return;
+    }
     if (kind === 'List' || kind?.endsWith('List')) {
       if (Array.isArray(o.items)) o.items.forEach((item, i) => visit(`${source}.items[${i}]`, item));
       return;
@@ -205,9 +283,7 @@ export function clusterStateFromObjects(objects: Iterable<SourcedObject>): Clust
         state.services.push(service);
       } else if (kind === 'EndpointSlice' && apiVersion === 'discovery.k8s.io/v1') {
         const slice = endpointSliceFromManifest(o);
-        const list = state.endpoints.get(slice.service) ?? [];
-        list.push(...slice.endpoints);
-        state.endpoints.set(slice.service, list);
+        addEndpoints(slice.service, slice.endpoints);
       } else if (kind === undefined || apiVersion === undefined) {
         problem(kind ?? '?', 'not a Kubernetes object: apiVersion and kind are required');
       }

@@ -596,6 +596,9 @@ export const nodeConfig: CCodec<NodeConfig> = Object.freeze({
     cidrs.forEach((text, i) => cidr4.encode(encodeCidr(text, `node_cfg.cluster_cidrs[${i}]`)).copy(buf, CLUSTER_CIDRS_OFF + i * cidr4.size));
     return buf;
   },
+  encodeInto(value: NodeConfig, buf: Buffer, offset: number): void {
+    buf.set(nodeConfig.encode(value), offset);
+  },
   decode(bytes: Buffer): NodeConfig {
     const head = nodeConfigHead.decode(bytes);
     const clusterCidrs: string[] = [];
@@ -712,6 +715,9 @@ export const lb4Maglev: CCodec<Lb4Maglev> = Object.freeze({
     write(value.seed, 4);
     for (let i = 0; i < m; i++) write(value.backendIds[i]!, MAGLEV_HEADER + 4 * i);
     return buf;
+  },
+  encodeInto(value: Lb4Maglev, buf: Buffer, offset: number): void {
+    buf.set(lb4Maglev.encode(value), offset);
   },
   decode(bytes: Buffer): Lb4Maglev {
     if (bytes.length !== MAGLEV_HEADER + 4 * MAGLEV_MAX) throw new RangeError(`struct lb4_maglev: ${bytes.length} bytes, expected ${MAGLEV_HEADER + 4 * MAGLEV_MAX} bytes`);

@@ -231,6 +231,11 @@ export type ServiceInput = z.input<typeof serviceSchema>;
 
 /** Checks a Service, fills in Kubernetes' defaults; throws a ModelError naming each bad field. */
 export function parseService(input: unknown): Service {
+  return serviceAsGiven(input) ?? parseServiceBySchema(input);
+}
+
+/** parseService() by the schema alone (serviceAsGiven() must agree with it: tests compare them). */
+export function parseServiceBySchema(input: unknown): Service {
   const result = serviceSchema.safeParse(input, PARSE);
   if (!result.success) throw modelError('Service', input, result.error);
   const s = result.data;
@@ -243,9 +248,10 @@ export function parseService(input: unknown): Service {
     namespace: s.namespace,
     name: s.name,
     type: s.type,
-    clusterIPs: s.clusterIPs.filter((c) => c !== 'None'),
-    externalIPs: s.externalIPs,
-    loadBalancerIPs: s.loadBalancerIPs,
+    // Arrays of their own length (slice(), map()): zod grows its arrays as push() does, with room for 17.
+    clusterIPs: s.clusterIPs.filter((c) => c !== 'None').slice(),
+    externalIPs: s.externalIPs.slice(),
+    loadBalancerIPs: s.loadBalancerIPs.slice(),
     ports: s.ports.map((p) => {
       const port: ServicePort = { protocol: p.protocol, port: p.port, targetPort: p.targetPort ?? p.port };
       if (p.name !== undefined) port.name = p.name;
@@ -260,6 +266,98 @@ export function parseService(input: unknown): Service {
   };
   if (s.healthCheckNodePort !== undefined) service.healthCheckNodePort = s.healthCheckNodePort;
   if (loadBalancing === 'maglev') service.loadBalancing = loadBalancing;
+  return service;
+}
+
+const SERVICE_TYPES: ReadonlySet<unknown> = new Set<ServiceType>(['ClusterIP', 'NodePort', 'LoadBalancer']);
+const AFFINITIES: ReadonlySet<unknown> = new Set(['None', 'ClientIP']);
+const POLICIES: ReadonlySet<unknown> = new Set<TrafficPolicy>(['Cluster', 'Local']);
+const isLabel = (v: unknown, re: RegExp): v is string => typeof v === 'string' && v.length <= 63 && re.test(v);
+const isPort = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+
+/** Canonical addresses of `list` (undefined: none given), or undefined when one is not an address. */
+function addressesAsGiven(list: unknown, none = false): string[] | undefined {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) return undefined;
+  const out = new Array<string>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const a: unknown = list[i];
+    const address = none && a === 'None' ? a : typeof a === 'string' ? canonicalIp(a) : undefined;
+    if (address === undefined) return undefined;
+    out[i] = address;
+  }
+  return out;
+}
+
+/**
+ * parseService() of a Service the schema takes as it is — a cluster's are
+ * almost all such — checked and built by hand: the same checks (the
+ * schema's refinements included) and the same result. Undefined for
+ * anything else, which the schema then checks and reports on; also for
+ * what this does not check itself (ExternalName, `headless`,
+ * `loadBalancing`, annotations). zod's copies of 10k Services were a good
+ * part of what a daemon allocated converting a cluster, and slow.
+ */
+function serviceAsGiven(input: unknown): Service | undefined {
+  if (!isRecord(input)) return undefined;
+  const { namespace, name, type = 'ClusterIP', sessionAffinity = 'None', affinityTimeoutSeconds = DEFAULT_AFFINITY_TIMEOUT_SECONDS } = input;
+  const { externalTrafficPolicy = 'Cluster', internalTrafficPolicy = 'Cluster', healthCheckNodePort } = input;
+  if (input.headless !== undefined || input.loadBalancing !== undefined || input.annotations !== undefined) return undefined;
+  if (!isLabel(namespace, DNS1123_LABEL) || !isLabel(name, DNS1035_LABEL) || !SERVICE_TYPES.has(type)) return undefined;
+  if (!AFFINITIES.has(sessionAffinity) || !POLICIES.has(externalTrafficPolicy) || !POLICIES.has(internalTrafficPolicy)) return undefined;
+  if (!Number.isInteger(affinityTimeoutSeconds) || (affinityTimeoutSeconds as number) < 1 || (affinityTimeoutSeconds as number) > MAX_AFFINITY_TIMEOUT_SECONDS) return undefined;
+  if (healthCheckNodePort !== undefined && !isPort(healthCheckNodePort)) return undefined;
+  const clusterIPs = addressesAsGiven(input.clusterIPs, true);
+  const externalIPs = addressesAsGiven(input.externalIPs);
+  const loadBalancerIPs = addressesAsGiven(input.loadBalancerIPs);
+  if (clusterIPs === undefined || externalIPs === undefined || loadBalancerIPs === undefined || clusterIPs.length > 2) return undefined;
+  // The schema's refinements.
+  const none = clusterIPs.indexOf('None');
+  if (none >= 0 && clusterIPs.length > 1) return undefined;
+  if (clusterIPs.length === 2 && isIPv4(clusterIPs[0]!) === isIPv4(clusterIPs[1]!)) return undefined;
+  const given = input.ports === undefined ? [] : input.ports;
+  if (!Array.isArray(given) || (given.length === 0 && none < 0)) return undefined;
+  const ports = new Array<ServicePort>(given.length);
+  const names = new Set<string>();
+  const pairs = new Set<string>();
+  for (let i = 0; i < given.length; i++) {
+    const p: unknown = given[i];
+    if (!isRecord(p)) return undefined;
+    const { name: portName, protocol = 'TCP', port, targetPort, nodePort } = p;
+    if (portName !== undefined && !isLabel(portName, DNS1123_LABEL)) return undefined;
+    if ((protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') || !isPort(port)) return undefined;
+    if (targetPort !== undefined && !isPort(targetPort)) {
+      if (typeof targetPort !== 'string' || targetPort.length > 15 || !IANA_SVC_NAME.test(targetPort) || !/[a-z]/.test(targetPort)) return undefined;
+    }
+    if (nodePort !== undefined && (!isPort(nodePort) || (type !== 'NodePort' && type !== 'LoadBalancer'))) return undefined;
+    if (given.length > 1 && portName === undefined) return undefined;
+    if (portName !== undefined) {
+      if (names.has(portName)) return undefined;
+      names.add(portName);
+    }
+    const pair = `${port}/${protocol}`;
+    if (pairs.has(pair)) return undefined;
+    pairs.add(pair);
+    const out: ServicePort = { protocol, port, targetPort: (targetPort as number | string | undefined) ?? port };
+    if (portName !== undefined) out.name = portName;
+    if (nodePort !== undefined) out.nodePort = nodePort;
+    ports[i] = out;
+  }
+  const service: Service = {
+    namespace,
+    name,
+    type: type as ServiceType,
+    clusterIPs: none >= 0 ? [] : clusterIPs,
+    externalIPs,
+    loadBalancerIPs,
+    ports,
+    sessionAffinity: sessionAffinity as Service['sessionAffinity'],
+    affinityTimeoutSeconds: affinityTimeoutSeconds as number,
+    externalTrafficPolicy: externalTrafficPolicy as TrafficPolicy,
+    internalTrafficPolicy: internalTrafficPolicy as TrafficPolicy,
+    headless: none >= 0,
+  };
+  if (healthCheckNodePort !== undefined) service.healthCheckNodePort = healthCheckNodePort;
   return service;
 }
 
@@ -287,27 +385,115 @@ const endpointsSchema = z.array(endpointSchema);
  * EndpointConditions; throws a ModelError naming the Service and each bad field.
  */
 export function parseEndpoints(owner: { namespace: string; name: string }, input: unknown): Endpoint[] {
+  return endpointsAsGiven(input) ?? parseEndpointsBySchema(owner, input);
+}
+
+/** parseEndpoints() by the schema alone (endpointsAsGiven() must agree with it: tests compare them). */
+export function parseEndpointsBySchema(owner: { namespace: string; name: string }, input: unknown): Endpoint[] {
   const result = endpointsSchema.safeParse(input, PARSE);
   if (!result.success) throw modelError('Endpoints', owner, result.error);
-  // Endpoints given one ports list (an EndpointSlice's) share one list in the model too.
-  const shared = new Map<unknown, EndpointPort[]>();
+  const ports = sharedPorts();
   return result.data.map((e, i) => {
-    const ready = e.ready ?? true;
     const given = (input as Array<{ ports?: unknown }>)[i]!.ports;
-    let ports = given !== undefined ? shared.get(given) : undefined;
-    if (ports === undefined) {
-      ports = e.ports.map((p) => {
-        const port: EndpointPort = { port: p.port, protocol: p.protocol };
-        if (p.name) port.name = p.name;
-        return port;
-      });
-      if (given !== undefined) shared.set(given, ports);
-    }
-    const endpoint: Endpoint = { addresses: e.addresses, ports, ready, serving: e.serving ?? ready, terminating: e.terminating };
+    const endpoint: Endpoint = {
+      addresses: e.addresses,
+      ports: ports.get(given) ?? ports.add(given, e.ports),
+      ready: e.ready ?? true,
+      serving: e.serving ?? e.ready ?? true,
+      terminating: e.terminating,
+    };
     if (e.nodeName !== undefined) endpoint.nodeName = e.nodeName;
     if (e.zone !== undefined) endpoint.zone = e.zone;
     return endpoint;
   });
+}
+
+/** An endpoint's ports as checked: the protocol may still be missing (TCP). */
+type CheckedPorts = ReadonlyArray<{ name?: string | undefined; port: number; protocol?: Protocol | undefined }>;
+
+/**
+ * The model's ports lists by the input list they came from: endpoints
+ * given one ports list (an EndpointSlice's) share one list in the model
+ * too. get(): the list made for `given` before; add(): makes it.
+ */
+function sharedPorts(): { get(given: unknown): EndpointPort[] | undefined; add(given: unknown, checked: CheckedPorts): EndpointPort[] } {
+  const shared = new Map<unknown, EndpointPort[]>();
+  return {
+    get: (given) => (given !== undefined ? shared.get(given) : undefined),
+    add: (given, checked) => {
+      const ports = checked.map((p) => {
+        const port: EndpointPort = { port: p.port, protocol: p.protocol ?? 'TCP' };
+        if (p.name) port.name = p.name;
+        return port;
+      });
+      if (given !== undefined) shared.set(given, ports);
+      return ports;
+    },
+  };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const PROTOCOLS: ReadonlySet<unknown> = new Set<Protocol>(['TCP', 'UDP', 'SCTP']);
+const optional = (v: unknown, type: 'boolean' | 'string') => v === undefined || typeof v === type;
+
+/** Whether the schema takes `given` (an endpoint's ports) as they are. */
+function portsAsGiven(given: unknown): given is CheckedPorts {
+  if (!Array.isArray(given)) return false;
+  for (const p of given) {
+    if (!isRecord(p)) return false;
+    if (p.name !== undefined && (typeof p.name !== 'string' || p.name.length > 63)) return false;
+    if (typeof p.port !== 'number' || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) return false;
+    if (p.protocol !== undefined && !PROTOCOLS.has(p.protocol)) return false;
+  }
+  return true;
+}
+
+/**
+ * parseEndpoints() of endpoints the schema takes as they are — a
+ * cluster's EndpointSlices are almost all such — checked and built by
+ * hand: the same checks, the same result. Undefined for anything else,
+ * which the schema then checks and reports on. zod's copies of 100k
+ * endpoints were most of what a daemon allocated converting a cluster's
+ * slices, and V8 moved much of it to its old space.
+ */
+function endpointsAsGiven(input: unknown): Endpoint[] | undefined {
+  if (!Array.isArray(input)) return undefined;
+  const ports = sharedPorts();
+  // Arrays of their final length (kept for as long as the slice is): one
+  // grown by push() has room for 17 from its first element on.
+  const out = new Array<Endpoint>(input.length);
+  for (let i = 0; i < input.length; i++) {
+    const e: unknown = input[i];
+    if (!isRecord(e)) return undefined;
+    const { addresses, ready, serving, terminating, nodeName, zone } = e;
+    if (!Array.isArray(addresses) || addresses.length === 0) return undefined;
+    const canonical = new Array<string>(addresses.length);
+    for (let j = 0; j < addresses.length; j++) {
+      const a: unknown = addresses[j];
+      const address = typeof a === 'string' ? canonicalIp(a) : undefined;
+      if (address === undefined) return undefined;
+      canonical[j] = address;
+    }
+    if (!optional(ready, 'boolean') || !optional(serving, 'boolean') || !optional(terminating, 'boolean')) return undefined;
+    if (!optional(nodeName, 'string') || nodeName === '' || !optional(zone, 'string') || zone === '') return undefined;
+    const given = e.ports;
+    let list = ports.get(given);
+    if (list === undefined) {
+      if (given !== undefined && !portsAsGiven(given)) return undefined;
+      list = ports.add(given, given ?? []);
+    }
+    const endpoint: Endpoint = {
+      addresses: canonical,
+      ports: list,
+      ready: (ready as boolean | undefined) ?? true,
+      serving: (serving as boolean | undefined) ?? (ready as boolean | undefined) ?? true,
+      terminating: (terminating as boolean | undefined) ?? false,
+    };
+    if (nodeName !== undefined) endpoint.nodeName = nodeName as string;
+    if (zone !== undefined) endpoint.zone = zone as string;
+    out[i] = endpoint;
+  }
+  return out;
 }
 
 // --- errors ------------------------------------------------------------------

@@ -27,10 +27,14 @@
 // a pass over every Service's bytes. Should an apply fail part-way, the view
 // is dropped and the next apply() reads the maps again.
 //
-// The view holds each entry's value as a one-byte string of its bytes (see
-// Bytes), not as a Buffer, and no service keys (they are encoded again from
-// the frontend and slot when an entry goes): at 100k backends a Buffer per
-// entry was most of the daemon's memory.
+// The view is kept small, as a daemon holds it for every entry of the
+// cluster: of an entry that holds the value the Reconciler writes for it,
+// only what that value follows from (a backend slot's backend id, a
+// backend's family: see CurrentFrontend and BackendEntries), and the bytes
+// of the others (read back, and not that) as a one-byte string (see
+// Bytes); no service keys (they are encoded again from the frontend and
+// slot when an entry goes). Entries are encoded into the batches that
+// write them (MapWriter.add()), not into a Buffer each.
 //
 // Both address families go through the same diff: each frontend, backend
 // and rev-NAT entry goes to its family's map (services or services6, ...)
@@ -47,6 +51,7 @@ import {
   type DesiredFrontend,
   type DesiredState,
 } from './desired.js';
+import { IdSet } from './id-set.js';
 import { IdAllocator, IdConflictError } from './ids.js';
 import { MAGLEV_DEFAULT_SEED, maglevTable, type MaglevOptions } from './maglev.js';
 import { BATCH_CHUNK, MapWriter } from './map-writer.js';
@@ -74,6 +79,7 @@ import {
   type Lb4Backend,
   type Lb4Key,
   type Lb4ReverseNat,
+  type Lb4Service,
 } from './layout.js';
 
 export { desiredState, backendKey, frontendKey, revNatKey, NODE_PORT_ADDRESS } from './desired.js';
@@ -86,6 +92,12 @@ export interface MapLike {
   delete(key: Buffer): boolean;
   entries(): Iterable<[Buffer, Buffer]>;
   updateBatch(entries: Iterable<readonly [Buffer, Buffer]>): number;
+  /**
+   * updateBatch() of `count` entries given as their keys end to end and
+   * their values end to end, when the map can take them so (BpfMap): the
+   * MapWriter encodes into such buffers.
+   */
+  updatePacked?(keys: Buffer, values: Buffer, count: number): number;
   /** Every entry in few syscalls, when the map can (BpfMap): reading the maps uses it. */
   lookupBatch?(chunk?: number): Iterable<[Buffer, Buffer]>;
 }
@@ -152,17 +164,47 @@ export interface ApplyResult {
 type Bytes = string;
 const bytes = (b: Buffer): Bytes => b.toString('latin1');
 
-/** One service entry found in the map (its key: the frontend's, with this slot). */
-interface Slot {
-  value: Bytes;
-  backendId: number;
-}
-
-/** The entries of one frontend (address, port, protocol, scope) found in the map. */
+/**
+ * The entries of one frontend (address, port, protocol, scope) in the map.
+ * Slot 0's value is kept as it is; of slots 1..n only the backend id each
+ * names, as their value is the one #diffFrontend writes for that id
+ * (slotValue(): the id and `slotRevNat`, the rest zero) — but for the
+ * values in `odd`, read back from a map and not that. A daemon holds one
+ * per frontend: a Map of slot objects, each with its bytes, was the
+ * biggest part of its view.
+ */
 interface CurrentFrontend {
   key: Lb4Key;
   revNatIndex: number | undefined;
-  slots: Map<number, Slot>;
+  /** Slot 0's value; undefined when the map has none. */
+  head: Bytes | undefined;
+  /** Slot i + 1's backend id at [i]; NO_SLOT where the map has no such slot. */
+  ids: number[];
+  /** The rev-NAT index in the values of slots 1..n. */
+  slotRevNat: number;
+  /** Values of slots (1..n) that are not slotValue(id, slotRevNat), by slot. */
+  odd?: Map<number, Bytes>;
+  /** Entries in the map, slot 0 included. */
+  size: number;
+}
+
+/** A slot the map does not have, in CurrentFrontend.ids (backend ids are u32: never negative). */
+const NO_SLOT = -1;
+
+/** A backend slot's (1..n) value, naming `backendId`. */
+function slotService(backendId: number, revNatIndex: number): Lb4Service {
+  return { backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 };
+}
+
+/** slotService()'s bytes. */
+function slotValue(backendId: number, revNatIndex: number): Buffer {
+  return lb4Service.encode(slotService(backendId, revNatIndex));
+}
+
+/** The slots `found` has, slot 0 (when there) first. */
+function* slotsOf(found: CurrentFrontend): Generator<number> {
+  if (found.head !== undefined) yield 0;
+  for (let i = 0; i < found.ids.length; i++) if (found.ids[i] !== NO_SLOT) yield i + 1;
 }
 
 type Entry = [Buffer, Buffer];
@@ -184,10 +226,57 @@ const CODECS: PerFamily<{ serviceKey: CCodec<Lb4Key>; backend: CCodec<Lb4Backend
   6: { serviceKey: lb6Key, backend: lb6Backend, reverseNat: lb6ReverseNat },
 };
 
-// A backend's or rev-NAT entry's value tells its family by its size (the
-// address is 4 or 16 bytes): the view keeps no family beside each entry.
-const backendFamily = (value: Bytes): Family => (value.length === lb4Backend.size ? 4 : 6);
+/**
+ * A backends map entry in the view: its family when it holds the value
+ * #writeBackend writes for the backend its id is bound to (no bytes kept
+ * for it: at 100k backends they were megabytes), or else its value as read.
+ */
+type BackendEntry = Family | Bytes;
+
+// A value tells its family by its size (the address is 4 or 16 bytes).
+const backendFamily = (entry: BackendEntry): Family => (typeof entry === 'number' ? entry : entry.length === lb4Backend.size ? 4 : 6);
+
 const revNatFamily = (value: Bytes): Family => (value.length === lb4ReverseNat.size ? 4 : 6);
+
+/**
+ * The backends maps' entries by id, as the view keeps them (BackendEntry),
+ * with a Map's verbs: the family of each entry as bits (IdSet), and the
+ * bytes of those that hold other values in a Map. A Map of all 100k was
+ * megabytes, and as much again in the tables it left behind growing.
+ */
+class BackendEntries {
+  readonly #families: PerFamily<IdSet> = perFamily(() => new IdSet());
+  readonly #other = new Map<number, Bytes>();
+
+  get size(): number {
+    return this.#families[4].size + this.#families[6].size + this.#other.size;
+  }
+
+  get(id: number): BackendEntry | undefined {
+    return this.#other.get(id) ?? (this.#families[4].has(id) ? 4 : this.#families[6].has(id) ? 6 : undefined);
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(id: number, entry: BackendEntry): void {
+    this.delete(id);
+    if (typeof entry === 'number') this.#families[entry].add(id);
+    else this.#other.set(id, entry);
+  }
+
+  delete(id: number): boolean {
+    const v4 = this.#families[4].delete(id);
+    const v6 = this.#families[6].delete(id);
+    return this.#other.delete(id) || v4 || v6;
+  }
+
+  /** The ids, as they are now (deleting while going through them is fine). */
+  keys(): number[] {
+    return [...this.#families[4], ...this.#families[6], ...this.#other.keys()];
+  }
+}
 
 /**
  * Writes to one kind of map (services, backends or revNat) of both
@@ -202,6 +291,11 @@ class FamilyWriter {
 
   push(family: Family, key: Buffer, value: Buffer): void {
     this.#writers[family]!.push(key, value);
+  }
+
+  /** push() of the encoded key and value, encoded into the batch itself (MapWriter.add()). */
+  add<K, V>(family: Family, keyCodec: CCodec<K>, key: K, valueCodec: CCodec<V>, value: V): void {
+    this.#writers[family]!.add(keyCodec, key, valueCodec, value);
   }
 
   flush(): void {
@@ -221,7 +315,7 @@ interface Stray {
 /** What the maps hold, as this Reconciler read them or last left them. */
 interface View {
   /** Both families' backends by id (one id space); backendFamily() tells which map holds each. */
-  backends: Map<number, Bytes>;
+  backends: BackendEntries;
   /** Both families' rev-NAT entries by index (one index space); revNatFamily() tells which map holds each. */
   revNat: Map<number, Bytes>;
   /** By frontendKey(), both families. */
@@ -363,8 +457,15 @@ export class Reconciler {
     // Entries found under an id the other family's map holds too (see #read()),
     // unless this apply wrote that family's entry under the id since.
     for (const stray of view.strays ?? []) {
-      const now = stray.kind === 'backends' ? view.backends.get(stray.id) : revNat.next.get(stray.id);
-      if (now !== undefined && (stray.kind === 'backends' ? backendFamily(now) : revNatFamily(now)) === stray.family) continue;
+      let now: Family | undefined;
+      if (stray.kind === 'backends') {
+        const entry = view.backends.get(stray.id);
+        now = entry === undefined ? undefined : backendFamily(entry);
+      } else {
+        const entry = revNat.next.get(stray.id);
+        now = entry === undefined ? undefined : revNatFamily(entry);
+      }
+      if (now === stray.family) continue;
       if (stray.kind === 'backends') {
         backends.deletes[stray.family].push(stray.key);
         result.backends.removed++;
@@ -384,29 +485,34 @@ export class Reconciler {
 
     // Slots 1..n are written as they are decided (2.); slot 0 waits for all of them (3.).
     const slotWrites = new FamilyWriter(this.#families, 'services');
-    const headWrites = perFamily<Entry[]>(() => []);
+    // Slot 0 is encoded when it is written: the frontends whose slot 0 changed.
+    const headWrites = perFamily<CurrentFrontend[]>(() => []);
     const headDeletes = perFamily<Buffer[]>(() => []);
     const slotDeletes = perFamily<Buffer[]>(() => []);
     const written = new Map<string, CurrentFrontend>();
     let slotsBefore = 0;
     for (const [key, frontend] of changed) {
       const found = view.services.get(key);
-      slotsBefore += found?.slots.size ?? 0;
+      slotsBefore += found?.size ?? 0;
       written.set(key, this.#diffFrontend(frontend, found, result.services, { slotWrites, headWrites, slotDeletes }));
     }
     for (const key of gone) {
       const found = view.services.get(key)!;
       const family = familyOf(found.key.address);
-      for (const slot of found.slots.keys()) (slot === 0 ? headDeletes : slotDeletes)[family].push(slotKey(found.key, slot));
-      result.services.removed += found.slots.size;
-      slotsBefore += found.slots.size;
+      for (const slot of slotsOf(found)) (slot === 0 ? headDeletes : slotDeletes)[family].push(slotKey(found.key, slot));
+      result.services.removed += found.size;
+      slotsBefore += found.size;
     }
     // The others are unchanged: their entries are counted without a look.
     result.services.unchanged += view.slots - slotsBefore;
 
     slotWrites.flush();
     if (this.#maps.maglev) for (const [key, value] of maglev.writes) this.#maps.maglev.update(key, value, 'any');
-    for (const family of this.#present()) write(this.#families[family]!.services, headWrites[family]);
+    for (const family of this.#present()) {
+      const heads = new MapWriter(this.#families[family]!.services);
+      for (const f of headWrites[family]) heads.push(slotKey(f.key, 0), Buffer.from(f.head!, 'latin1'));
+      heads.flush();
+    }
     this.#deleteAll('services', headDeletes);
     this.#deleteAll('services', slotDeletes);
     for (const key of maglev.deletes) this.#maps.maglev!.delete(key);
@@ -416,7 +522,7 @@ export class Reconciler {
     view.revNat = revNat.next;
     view.maglev = maglev.next;
     for (const [key, frontend] of written) {
-      view.slots += frontend.slots.size;
+      view.slots += frontend.size;
       view.services.set(key, frontend);
     }
     view.slots -= slotsBefore;
@@ -459,11 +565,18 @@ export class Reconciler {
     const id = this.#backendIds.acquire(key);
     const old = view.backends.get(id);
     const family = familyOf(address.address);
-    const value = CODECS[family].backend.encode({ address: address.address, port: address.port, proto: address.proto, flags: 0 });
-    const valueBytes = bytes(value);
-    if (!compare(old, valueBytes, result.backends)) return;
-    writer.push(family, backendIdCodec.encode(id), value);
-    view.backends.set(id, valueBytes);
+    // The value written for this id's backend, which `key` is: nothing to encode.
+    if (old === family) {
+      result.backends.unchanged++;
+      return;
+    }
+    const entry = { address: address.address, port: address.port, proto: address.proto, flags: 0 };
+    view.backends.set(id, family);
+    if (old === undefined) result.backends.added++;
+    // A family other than this backend's is another backend's entry (the id rebound after a conflict).
+    else if (typeof old === 'number') result.backends.updated++;
+    else if (!compare(old, bytes(CODECS[family].backend.encode(entry)), result.backends)) return;
+    writer.add(family, backendIdCodec, id, CODECS[family].backend, entry);
     if (old === undefined) return;
     result.removedBackendIds.push(id);
     // The id named a backend of the other family (rebound after a conflict): its entry goes.
@@ -566,18 +679,21 @@ export class Reconciler {
   #diffBackends(desired: DesiredState, view: View, result: ApplyResult, skipped: { backends: number }, writer: FamilyWriter): { deletes: PerFamily<Buffer[]> } {
     const counts = result.backends;
     const deletes = perFamily<Buffer[]>(() => []);
-    for (const [key, address] of desired.backends) {
+    // After a read: the ids found, which are checked against the desired backends below.
+    const found = view.applied ? undefined : view.backends.keys();
+    // forEach(): no [key, value] pair made per backend.
+    desired.backends.forEach((address, key) => {
       if (this.#unwritable(address.address)) {
         skipped.backends++;
-        continue;
+        return;
       }
       // Applied last time as this very object: bound to its id and written.
       if (view.applied?.backends.get(key) === address) {
         counts.unchanged++;
-        continue;
+        return;
       }
       this.#writeBackend(key, address, view, result, writer, deletes);
-    }
+    });
     // Ids no desired backend is bound to: of the backends applied last time,
     // or after a read, of the entries found (a conflicting duplicate among them).
     const gone = (id: number) => {
@@ -595,9 +711,10 @@ export class Reconciler {
         const id = this.#backendIds.get(key);
         if (id !== undefined) gone(id);
       }
-    } else {
-      for (const id of view.backends.keys()) {
-        const key = this.#backendIds.keyOf(id);
+    } else if (found!.length > 0) {
+      const keys = this.#backendIds.keysById();
+      for (const id of found!) {
+        const key = keys.get(id);
         if (key === undefined || !desired.backends.has(key)) gone(id);
       }
     }
@@ -641,33 +758,39 @@ export class Reconciler {
     frontend: DesiredFrontend,
     found: CurrentFrontend | undefined,
     counts: ApplyCounts,
-    out: { slotWrites: FamilyWriter; headWrites: PerFamily<Entry[]>; slotDeletes: PerFamily<Buffer[]> },
+    out: { slotWrites: FamilyWriter; headWrites: PerFamily<CurrentFrontend[]>; slotDeletes: PerFamily<Buffer[]> },
   ): CurrentFrontend {
     const revNatIndex = this.#revNatIds.get(revNatKey(frontend))!;
     const ids = frontend.backends.map((key) => this.#backendIds.get(key)!);
     const layout = layoutSlots(ids, found);
-    const slots = new Map<number, Slot>();
     const key = found?.key ?? { address: frontend.address, port: frontend.port, proto: frontend.proto, slot: 0, scope: frontend.scope };
     const family = familyOf(key.address);
-    const compareSlot = (slot: number, backendId: number, value: Buffer, write: (key: Buffer, value: Buffer) => void) => {
-      const old = found?.slots.get(slot);
-      const valueBytes = bytes(value);
-      slots.set(slot, { value: valueBytes, backendId });
-      if (compare(old?.value, valueBytes, counts)) write(slotKey(key, slot), value);
-    };
-    layout.forEach((backendId, i) => {
-      compareSlot(i + 1, backendId, lb4Service.encode({ backendId, count: 0, revNatIndex, flags: 0, affinityTimeout: 0 }), (k, v) => out.slotWrites.push(family, k, v));
-    });
-    const maglev = this.#usesMaglev(frontend) ? SVC_FLAGS.maglev : 0;
-    const head = { backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend) | maglev, affinityTimeout: frontend.affinityTimeout };
-    compareSlot(0, 0, lb4Service.encode(head), (k, v) => out.headWrites[family].push([k, v]));
-    for (const slot of found?.slots.keys() ?? []) {
-      if (slot > layout.length) {
-        out.slotDeletes[family].push(slotKey(key, slot));
-        counts.removed++;
-      }
+    for (let i = 0; i < layout.length; i++) {
+      const slot = i + 1;
+      const backendId = layout[i]!;
+      const had = found !== undefined && i < found.ids.length && found.ids[i] !== NO_SLOT;
+      const odd = had ? found.odd?.get(slot) : undefined;
+      if (had && odd === undefined) {
+        // The value written for this id and index: unchanged, nothing to encode.
+        if (found.ids[i] === backendId && found.slotRevNat === revNatIndex) {
+          counts.unchanged++;
+          continue;
+        }
+        counts.updated++;
+      } else if (odd === undefined) counts.added++;
+      else if (!compare(odd, bytes(slotValue(backendId, revNatIndex)), counts)) continue;
+      out.slotWrites.add(family, CODECS[family].serviceKey, slotOf(key, slot), lb4Service, slotService(backendId, revNatIndex));
     }
-    return { key, revNatIndex, slots };
+    const maglev = this.#usesMaglev(frontend) ? SVC_FLAGS.maglev : 0;
+    const head = bytes(lb4Service.encode({ backendId: 0, count: layout.length, revNatIndex, flags: frontendFlags(frontend) | maglev, affinityTimeout: frontend.affinityTimeout }));
+    const current: CurrentFrontend = { key, revNatIndex, head, ids: layout, slotRevNat: revNatIndex, size: layout.length + 1 };
+    if (compare(found?.head, head, counts)) out.headWrites[family].push(current);
+    for (let i = layout.length; i < (found?.ids.length ?? 0); i++) {
+      if (found!.ids[i] === NO_SLOT) continue;
+      out.slotDeletes[family].push(slotKey(key, i + 1));
+      counts.removed++;
+    }
+    return current;
   }
 
   /** Whether `frontend` gets a Maglev table (and the flag): it asks for one, has backends, and there is a map. */
@@ -724,9 +847,10 @@ export class Reconciler {
    * in conflicts and deleted by the next apply().
    */
   #read(): View {
-    const backends = new Map<number, Bytes>();
+    const backends = new BackendEntries();
     const revNat = new Map<number, Bytes>();
-    const services = new Map<string, CurrentFrontend>();
+    // Each frontend's entries as found, made compact (CurrentFrontend) once all are read.
+    const found = new Map<string, { key: Lb4Key; slots: Map<number, { value: Bytes; service: Lb4Service }> }>();
     const strays: Stray[] = [];
     const stray = (family: Family, kind: Stray['kind'], key: Buffer, id: number) => {
       strays.push({ family, kind, key, id });
@@ -753,20 +877,21 @@ export class Reconciler {
         const v = lb4Service.decode(value);
         if (isHostPortRevNat(v.revNatIndex)) continue;
         const fk = frontendKey(k);
-        let frontend = services.get(fk);
+        let frontend = found.get(fk);
         if (frontend === undefined) {
-          frontend = { key: k, revNatIndex: undefined, slots: new Map() };
-          services.set(fk, frontend);
+          frontend = { key: k, slots: new Map() };
+          found.set(fk, frontend);
         }
         // A key read back encodes to the same bytes (padding is zero, as the datapath looks it up).
-        frontend.slots.set(k.slot, { value: bytes(value), backendId: v.backendId });
-        if (k.slot === 0 && v.revNatIndex !== 0) frontend.revNatIndex = v.revNatIndex;
+        frontend.slots.set(k.slot, { value: bytes(value), service: v });
       }
     }
+    const services = new Map<string, CurrentFrontend>();
+    for (const [fk, f] of found) services.set(fk, compactFrontend(f.key, f.slots));
     const maglev = new Map<string, MaglevEntry>();
     if (this.#maps.maglev) for (const [key, value] of readAll(this.#maps.maglev)) maglev.set(key.toString('hex'), { key, value: bytes(value) });
     let slots = 0;
-    for (const f of services.values()) slots += f.slots.size;
+    for (const f of services.values()) slots += f.size;
     const view: View = { backends, revNat, services, maglev, slots };
     if (strays.length > 0) view.strays = strays;
     this.#absorb(view);
@@ -782,9 +907,15 @@ export class Reconciler {
   #absorb(current: View): void {
     const backendIds = [...current.backends.keys()].sort((a, b) => a - b);
     for (const id of backendIds) {
-      const value = current.backends.get(id)!;
-      const b = CODECS[backendFamily(value)].backend.decode(Buffer.from(value, 'latin1'));
-      this.#restore(this.#backendIds, backendKey({ address: b.address, port: b.port, proto: b.proto }), id);
+      // As read: every entry is its bytes yet.
+      const value = current.backends.get(id) as Bytes;
+      const family = backendFamily(value);
+      const b = CODECS[family].backend.decode(Buffer.from(value, 'latin1'));
+      const key = backendKey({ address: b.address, port: b.port, proto: b.proto });
+      this.#restore(this.#backendIds, key, id);
+      // Bound to it, and the very value #writeBackend writes for it: kept as its family only.
+      const written = bytes(CODECS[family].backend.encode({ address: b.address, port: b.port, proto: b.proto, flags: 0 }));
+      if (this.#backendIds.get(key) === id && written === value) current.backends.set(id, family);
     }
     const heads = [...current.services.values()]
       .filter((f) => f.revNatIndex !== undefined)
@@ -822,9 +953,42 @@ function counts(): ApplyCounts {
   return { added: 0, updated: 0, removed: 0, unchanged: 0 };
 }
 
+/** The key of `frontend`'s entry `slot`. */
+function slotOf(frontend: Lb4Key, slot: number): Lb4Key {
+  return { address: frontend.address, port: frontend.port, proto: frontend.proto, slot, scope: frontend.scope };
+}
+
 /** The key of `frontend`'s entry `slot`, in its family's layout. */
 function slotKey(frontend: Lb4Key, slot: number): Buffer {
-  return CODECS[familyOf(frontend.address)].serviceKey.encode({ ...frontend, slot });
+  return CODECS[familyOf(frontend.address)].serviceKey.encode(slotOf(frontend, slot));
+}
+
+/**
+ * A frontend's entries as read (slot → value and what it decodes to), as
+ * the view keeps them.
+ */
+function compactFrontend(key: Lb4Key, slots: ReadonlyMap<number, { value: Bytes; service: Lb4Service }>): CurrentFrontend {
+  const head = slots.get(0);
+  let slotRevNat = head?.service.revNatIndex;
+  let last = 0;
+  for (const [slot, { service }] of slots) {
+    last = Math.max(last, slot);
+    if (slot > 0) slotRevNat ??= service.revNatIndex;
+  }
+  const frontend: CurrentFrontend = {
+    key,
+    revNatIndex: head !== undefined && head.service.revNatIndex !== 0 ? head.service.revNatIndex : undefined,
+    head: head?.value,
+    ids: new Array<number>(last).fill(NO_SLOT),
+    slotRevNat: slotRevNat ?? 0,
+    size: slots.size,
+  };
+  for (const [slot, { value, service }] of slots) {
+    if (slot === 0) continue;
+    frontend.ids[slot - 1] = service.backendId;
+    if (value !== bytes(slotValue(service.backendId, frontend.slotRevNat))) (frontend.odd ??= new Map()).set(slot, value);
+  }
+  return frontend;
 }
 
 /** Counts `value` against what the map holds (`old`); true when it must be written. */
@@ -852,8 +1016,8 @@ function layoutSlots(ids: readonly number[], found: CurrentFrontend | undefined)
   const placed = new Set<number>();
   if (found !== undefined) {
     for (let slot = 1; slot <= ids.length; slot++) {
-      const id = found.slots.get(slot)?.backendId;
-      if (id !== undefined && wanted.has(id) && !placed.has(id)) {
+      const id = slot <= found.ids.length ? found.ids[slot - 1]! : NO_SLOT;
+      if (id !== NO_SLOT && wanted.has(id) && !placed.has(id)) {
         layout[slot - 1] = id;
         placed.add(id);
       }
@@ -869,15 +1033,8 @@ function layoutSlots(ids: readonly number[], found: CurrentFrontend | undefined)
   return layout;
 }
 
-/** One update for a single entry, batches of BATCH_CHUNK for more. */
-function write(map: MapLike, entries: readonly Entry[]): void {
-  const writer = new MapWriter(map);
-  for (const [key, value] of entries) writer.push(key, value);
-  writer.flush();
-}
-
 /** Frees the ids of `keys` the maps no longer hold (`kept`: what they hold now, by id). */
-function releaseGone(ids: IdAllocator, keys: Iterable<string>, kept: ReadonlyMap<number, unknown>): void {
+function releaseGone(ids: IdAllocator, keys: Iterable<string>, kept: { has(id: number): boolean }): void {
   for (const key of keys) {
     const id = ids.get(key);
     if (id !== undefined && !kept.has(id)) ids.release(key);
@@ -885,8 +1042,6 @@ function releaseGone(ids: IdAllocator, keys: Iterable<string>, kept: ReadonlyMap
 }
 
 /** Frees every id the maps no longer hold (`kept`: what they hold now, by id). */
-function releaseAllBut(ids: IdAllocator, kept: ReadonlyMap<number, unknown>): void {
-  const gone: string[] = [];
-  for (const [key, id] of ids.entries()) if (!kept.has(id)) gone.push(key);
-  for (const key of gone) ids.release(key);
+function releaseAllBut(ids: IdAllocator, kept: { has(id: number): boolean }): void {
+  ids.releaseUnless((id) => kept.has(id));
 }

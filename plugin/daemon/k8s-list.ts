@@ -15,6 +15,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { ListSplitter } from './list-splitter.js';
 
 /** A list request the API server refused; `statusCode` as the library's errors carry it. */
 export class ListError extends Error {
@@ -28,19 +29,36 @@ export class ListError extends Error {
   }
 }
 
-/** GET `path` (a collection, e.g. /api/v1/services) from the current cluster, items tagged with `apiVersion` and `kind`. */
-export async function listObjects(kubeConfig: KubeConfig, path: string, apiVersion: string, kind: string): Promise<KubernetesListObject<KubernetesObject>> {
+/**
+ * GET `path` (a collection, e.g. /api/v1/services) from the current
+ * cluster, items tagged with `apiVersion` and `kind`. Each item is parsed
+ * as it arrives (list-splitter.ts) and handed to `each`, whose result the
+ * list holds: the API source converts it there, and the item as parsed is
+ * garbage at once.
+ */
+export async function listObjects(
+  kubeConfig: KubeConfig,
+  path: string,
+  apiVersion: string,
+  kind: string,
+  each: (item: KubernetesObject) => KubernetesObject = (item) => item,
+): Promise<KubernetesListObject<KubernetesObject>> {
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) throw new Error('kubeconfig: no current cluster');
   const url = new URL(cluster.server + path);
   const options: https.RequestOptions = { headers: { accept: 'application/json' } };
   await kubeConfig.applyToHTTPSOptions(options);
-  const body = await get(url, options);
-  const list = JSON.parse(body) as KubernetesListObject<KubernetesObject>;
-  for (const item of list.items ?? []) {
+  const items: KubernetesObject[] = [];
+  const splitter = new ListSplitter((text) => {
+    const item = JSON.parse(text) as KubernetesObject;
     item.apiVersion = apiVersion;
     item.kind = kind;
-  }
+    items.push(each(item));
+  });
+  await get(url, options, splitter);
+  const list = splitter.end() as KubernetesListObject<KubernetesObject>;
+  // The rest of the list has "items": [] where its items were.
+  if (Array.isArray(list.items)) list.items = items;
   return list;
 }
 
@@ -51,18 +69,33 @@ export async function listObjects(kubeConfig: KubeConfig, path: string, apiVersi
  */
 const LIST_TIMEOUT_MS = 120_000;
 
-function get(url: URL, options: https.RequestOptions): Promise<string> {
+/** GET `url`, a successful answer's text written to `sink` as it comes; a refusal is a ListError. */
+function get(url: URL, options: https.RequestOptions, sink: { write(text: string): void }): Promise<void> {
   const request = url.protocol === 'https:' ? https.request : http.request;
   return new Promise((resolve, reject) => {
     const req = request(url, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const status = res.statusCode ?? 0;
+      const ok = status >= 200 && status <= 299;
+      // Decoded as it comes: each chunk's buffer is free again at once, so
+      // the reads reuse the same malloc'd memory instead of piling up a
+      // list's worth of it that the C heap keeps long after (glibc does not
+      // give the middle of its heap back).
+      res.setEncoding('utf8');
+      const refusal: string[] = [];
+      res.on('data', (chunk: string) => {
+        if (!ok) refusal.push(chunk);
+        else {
+          try {
+            sink.write(chunk);
+          } catch (e) {
+            req.destroy(e instanceof Error ? e : new Error(String(e)));
+          }
+        }
+      });
       res.on('error', reject);
       res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status <= 299) resolve(body);
-        else reject(new ListError(url.pathname, status, body));
+        if (ok) resolve();
+        else reject(new ListError(url.pathname, status, refusal.join('')));
       });
     });
     req.on('error', reject);

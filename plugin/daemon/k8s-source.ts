@@ -12,9 +12,18 @@
 // readNodes()
 // and onNodesChanged() feed the node network (node-network.ts) from the same
 // Nodes informer.
-import { KubeConfig, makeInformer, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+//
+// Services and EndpointSlices are converted as they arrive — the items of
+// a list, the objects of ADDED and MODIFIED events — and the informers
+// store what ferry reads of them: their identity (apiVersion, kind, name,
+// namespace, resourceVersion, a slice's Service label) and their
+// conversion (k8s.ts OBJECT_STATE), not the objects. The store is still
+// the informer's own (keyed, versioned, diffed on a relist); at 100k
+// endpoints the raw objects beside their conversion were a quarter of the
+// daemon's heap.
+import { KubeConfig, ListWatch, Watch, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { SERVICE_NAME_LABEL, type SourcedObject } from '../../engine/dataplane/k8s.js';
+import { objectState, OBJECT_STATE, SERVICE_NAME_LABEL, type ConvertedObject, type SourcedObject } from '../../engine/dataplane/k8s.js';
 import type { ManifestRead } from '../../engine/dataplane/manifest-files.js';
 import { canonicalIp } from '../../engine/dataplane/model.js';
 import { listObjects } from './k8s-list.js';
@@ -63,6 +72,54 @@ interface Watched {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** The source name of the objects read() hands out, and of the problems their conversion reports. */
+const API = 'api';
+
+/**
+ * What the store keeps of a Service or an EndpointSlice (see the top):
+ * its identity and its conversion. An object whose conversion throws
+ * something other than the model's errors (a bug) is kept as it came, for
+ * the sync to convert and fail on, where it is logged.
+ */
+function converted(o: KubernetesObject): KubernetesObject {
+  let state;
+  try {
+    state = objectState({ source: API, object: o });
+  } catch {
+    return o;
+  }
+  const m = o.metadata ?? {};
+  const metadata: ConvertedObject['metadata'] & object = {};
+  if (m.name !== undefined) metadata.name = m.name;
+  if (m.namespace !== undefined) metadata.namespace = m.namespace;
+  if (m.resourceVersion !== undefined) metadata.resourceVersion = m.resourceVersion;
+  const service = m.labels?.[SERVICE_NAME_LABEL];
+  if (service !== undefined) metadata.labels = { [SERVICE_NAME_LABEL]: service };
+  const out: ConvertedObject = { apiVersion: o.apiVersion, kind: o.kind, metadata, [OBJECT_STATE]: state };
+  return out as KubernetesObject;
+}
+
+/**
+ * The library's Watch, with the objects of ADDED and MODIFIED events made
+ * into what the store keeps (`convert`) before its informer sees them.
+ * DELETED objects only name what goes; BOOKMARK and ERROR events pass as
+ * they are (the informer reads their resourceVersion, and the code of an
+ * ERROR: 410 makes it list again).
+ */
+class ConvertingWatch extends Watch {
+  readonly #convert: (o: KubernetesObject) => KubernetesObject;
+
+  constructor(config: KubeConfig, convert: (o: KubernetesObject) => KubernetesObject) {
+    super(config);
+    this.#convert = convert;
+  }
+
+  override watch(...[path, queryParams, callback, done]: Parameters<Watch['watch']>): Promise<AbortController> {
+    const convert = this.#convert;
+    return super.watch(path, queryParams, (phase, object: KubernetesObject, event?: unknown) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' ? convert(object) : object, event), done);
+  }
+}
+
 /** Per resource: how many (re)starts and errors so far (tests and logs). */
 export interface InformerStats {
   starts: number;
@@ -81,8 +138,8 @@ export class K8sApiSource {
   #whenReady: { promise: Promise<void>; resolve: () => void };
   /** Services (`namespace/name`) whose objects changed since changes() last ran; undefined: a full read is due. */
   #changed: Set<string> | undefined;
-  /** The EndpointSlices in the store by the Service they name, and each slice's Service (`namespace/name` both). */
-  readonly #slices = new Map<string, Map<string, KubernetesObject>>();
+  /** The EndpointSlices in the store by the Service they name (most Services have one), and each slice's Service (`namespace/name` both). */
+  readonly #slices = new Map<string, KubernetesObject[]>();
   readonly #sliceService = new Map<string, string>();
 
   constructor(options: K8sApiSourceOptions) {
@@ -117,8 +174,11 @@ export class K8sApiSource {
     const stats: InformerStats = { starts: 0, errors: 0, lists: 0 };
     this.#stats.set(resource, stats);
     const w: Watched = { resource, apiVersion, kind, listed: false, attempt: 0, timer: undefined } as Watched;
+    // Nodes are kept as they come: the node network reads much of them.
+    const convert = resource === 'nodes' ? (o: KubernetesObject) => o : converted;
     const listFn = async () => {
-      const result = await listObjects(this.#o.kubeConfig, path, apiVersion, kind);
+      // Each item converted as it arrives: the item as it came is garbage at once.
+      const result = await listObjects(this.#o.kubeConfig, path, apiVersion, kind, convert);
       stats.lists++;
       w.attempt = 0;
       // The informer stores the items right after this resolves; the sync it
@@ -134,7 +194,8 @@ export class K8sApiSource {
       this.#notify(resource);
       return result;
     };
-    w.informer = makeInformer(this.#o.kubeConfig, path, listFn);
+    // What makeInformer() makes, with the Watch that converts.
+    w.informer = new ListWatch(path, new ConvertingWatch(this.#o.kubeConfig, convert), listFn, false);
     const changed = (o: KubernetesObject, gone = false) => {
       w.attempt = 0;
       this.#track(resource, o, gone);
@@ -198,19 +259,24 @@ export class K8sApiSource {
     }
     const before = this.#sliceService.get(name);
     const service = `${namespace}/${o.metadata?.labels?.[SERVICE_NAME_LABEL] ?? ''}`;
+    const sameSlice = (s: KubernetesObject) => s.metadata?.name === o.metadata?.name;
     if (before !== undefined && (before !== service || gone)) {
       this.#changed?.add(before);
-      const slices = this.#slices.get(before)!;
-      slices.delete(name);
-      if (slices.size === 0) this.#slices.delete(before);
+      const slices = this.#slices.get(before)!.filter((s) => !sameSlice(s));
+      if (slices.length === 0) this.#slices.delete(before);
+      else this.#slices.set(before, slices);
       this.#sliceService.delete(name);
     }
     this.#changed?.add(service);
     if (gone) return;
     this.#sliceService.set(name, service);
-    let slices = this.#slices.get(service);
-    if (slices === undefined) this.#slices.set(service, (slices = new Map()));
-    slices.set(name, o);
+    const slices = this.#slices.get(service);
+    if (slices === undefined) this.#slices.set(service, [o]);
+    else {
+      const i = slices.findIndex(sameSlice);
+      if (i >= 0) slices[i] = o;
+      else slices.push(o);
+    }
   }
 
   /**
@@ -228,7 +294,7 @@ export class K8sApiSource {
       const [namespace, name] = key.split('/') as [string, string];
       const service = services.informer.get(name, namespace);
       const objects = service === undefined ? [] : [this.#sourced(service)];
-      for (const slice of this.#slices.get(key)?.values() ?? []) objects.push(this.#sourced(slice));
+      for (const slice of this.#slices.get(key) ?? []) objects.push(this.#sourced(slice));
       result.set(key, objects);
     }
     return result;
@@ -261,9 +327,13 @@ export class K8sApiSource {
     return { objects, errors: [] };
   }
 
-  /** The store's objects are plain JSON with apiVersion and kind (k8s-list.ts, the library's Watch): converted as they are. */
+  /**
+   * The store's objects: Services and EndpointSlices with their conversion
+   * (OBJECT_STATE), Nodes as plain JSON with apiVersion and kind
+   * (k8s-list.ts, the library's Watch).
+   */
   #sourced(o: KubernetesObject): SourcedObject {
-    return { source: 'api', object: o };
+    return { source: API, object: o };
   }
 
   /**

@@ -87,6 +87,19 @@ describe.skipIf(!isRoot)('BpfMap (needs root: BPF)', () => {
 
     expect(() => hash.updateBatch([[u32(1), Buffer.alloc(4)]])).toThrow(/value #0 must be 8 bytes/);
     expect(hash.updateBatch([])).toBe(0);
+
+    // Packed: keys end to end, values end to end; the same batch, no Buffer per entry.
+    expect(hash.updatePacked(Buffer.concat([u32(200), u32(201)]), Buffer.concat([u64(5n), u64(6n)]), 2)).toBe(2);
+    expect(hash.lookup(u32(201))).toEqual(u64(6n));
+    expect(() => hash.updatePacked(Buffer.alloc(8), Buffer.alloc(8), 2)).toThrow(/values must be 16 bytes/);
+    expect(hash.updatePacked(Buffer.alloc(0), Buffer.alloc(0), 0)).toBe(0);
+
+    // Scans reuse their buffers from call to call: each one's entries are its own.
+    const first = hash.lookupBatch(8);
+    hash.update(u32(7), u64(70n));
+    const second = hash.lookupBatch(8);
+    expect(new Map(first.map(([k, v]) => [readU32(k), v])).get(7)).toEqual(u64(21n));
+    expect(new Map(second.map(([k, v]) => [readU32(k), v])).get(7)).toEqual(u64(70n));
   });
 
   it('sizes per-CPU values by the possible CPUs', async () => {

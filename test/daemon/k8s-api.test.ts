@@ -115,6 +115,38 @@ describe('Kubernetes API source', () => {
     expect(clusterStateFromObjects(s.read().objects).problems).toEqual([]);
   });
 
+  it('stores Services and slices converted, as they arrive: their identity and conversion, not the objects', async () => {
+    const web = { ...service('web', '10.96.0.10', 30080), metadata: { name: 'web', namespace: 'shop', annotations: { note: 'x'.repeat(1000) } } };
+    const bad = slice('bad', ['not-an-address']);
+    server.apply('services', web);
+    server.apply('endpointslices', slice('web', ['10.244.0.5', '10.244.0.6']));
+    server.apply('endpointslices', bad);
+    const s = start();
+    await s.whenReady();
+    const raw = [
+      { apiVersion: 'v1', kind: 'Service', ...web },
+      { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', ...slice('web', ['10.244.0.5', '10.244.0.6']) },
+      { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', ...bad },
+    ].map((object) => ({ source: 'api', object }));
+    const check = () => {
+      const stored = s.read().objects.map((o) => o.object as { metadata: Record<string, unknown> });
+      for (const o of stored) {
+        expect(Object.keys(o).sort()).toEqual(['apiVersion', 'kind', 'metadata']);
+        expect(Object.keys(o.metadata).sort()).toEqual(o.metadata.labels ? ['labels', 'name', 'namespace', 'resourceVersion'] : ['name', 'namespace', 'resourceVersion']);
+      }
+      // What the sync gets is what converting the objects themselves gives, problems included.
+      expect(clusterStateFromObjects(s.read().objects)).toEqual(clusterStateFromObjects(raw));
+    };
+    check();
+    // A watch event's object is stored converted too.
+    await until('watches', () => server.watching('endpointslices') > 0);
+    const moved = slice('web', ['10.244.0.7']);
+    raw[1] = { source: 'api', object: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', ...moved } };
+    server.apply('endpointslices', moved);
+    await until('the MODIFIED slice', () => clusterStateFromObjects(s.read().objects).endpoints.get('shop/web')?.[0]?.addresses[0] === '10.244.0.7');
+    check();
+  });
+
   it('a dual-stack Service and node: IPv4 and IPv6 slices, NodePorts at both InternalIPs (canonical)', async () => {
     server.apply('services', {
       ...service('web', '10.96.0.10', 30080),
@@ -175,9 +207,10 @@ describe('Kubernetes API source', () => {
     await s.whenReady();
     await until('watches', () => server.watching('services') > 0 && server.watching('endpointslices') > 0 && server.watching('nodes') > 0);
     const watches = () => server.requests.filter((r) => r.resource === 'services' && r.watch);
-    type Svc = { metadata: { resourceVersion: string }; spec: { ports: Array<{ nodePort?: number }> } };
+    // The store keeps a Service's identity and its conversion (k8s-source.ts).
+    type Svc = { metadata: { resourceVersion: string } };
     const stored = () => s.read().objects.find((o) => (o.object as { kind?: string }).kind === 'Service')?.object as Svc | undefined;
-    const nodePort = () => stored()?.spec.ports[0]?.nodePort;
+    const nodePort = () => clusterStateFromObjects(s.read().objects).services[0]?.ports[0]?.nodePort;
 
     // As the API server does at its watch timeout: the response just ends.
     for (let round = 0; round < 3; round++) {

@@ -8,7 +8,7 @@ import { endianness } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 import { scalarCodec, structCodec, type FieldSpec, type RawStruct, type RawValue } from '../../engine/dataplane/cstruct.js';
-import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex } from '../../engine/dataplane/layout.js';
+import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, lb6Backend, lb6Key, revNatIndex } from '../../engine/dataplane/layout.js';
 
 const LE = endianness() === 'LE';
 const MAX = { u8: 0xff, u16: 0xffff, u32: 0xffffffff, be16: 0xffff } as const;
@@ -101,6 +101,9 @@ describe('cstruct encoders', () => {
     for (let i = 0; i < 5000; i++) {
       const raw = randomRaw();
       expect(encoded(raw)).toEqual(oracle(raw));
+      const into = Buffer.alloc(codec.size + 2, 0xff);
+      codec.encodeInto(raw, into, 1);
+      expect(into.subarray(1, 1 + codec.size)).toEqual(oracle(raw));
     }
   });
 
@@ -152,6 +155,25 @@ describe('the Reconciler\'s keys and values, byte for byte', () => {
     expect([...lb4Service.encode({ backendId: 70000, count: 3, revNatIndex: 513, flags: 5, affinityTimeout: 10800 })]).toEqual([
       ...h32(70000), ...h16(3), ...h16(513), 5, 0, 0, 0, ...h32(10800),
     ]);
+  });
+
+  it('encodeInto() writes what encode() makes, at an offset, over whatever was there, and nothing else', () => {
+    const cases: Array<[{ size: number; encode(v: never): Buffer; encodeInto(v: never, b: Buffer, o: number): void }, unknown]> = [
+      [lb4Key, { address: '10.96.0.10', port: 53, proto: 'udp', slot: 3, scope: 'internal' }],
+      [lb6Key, { address: 'fd00::10', port: 443, proto: 'tcp', slot: 0, scope: 'external' }],
+      [lb4Service, { backendId: 70000, count: 3, revNatIndex: 513, flags: 5, affinityTimeout: 10800 }],
+      [lb4Backend, { address: '10.244.1.7', port: 8080, proto: 'tcp', flags: 0 }],
+      [lb6Backend, { address: 'fd00::7', port: 8080, proto: 'udp', flags: 1 }],
+      [backendId, 70000],
+      [revNatIndex, 513],
+    ];
+    for (const [codec, value] of cases) {
+      const buf = Buffer.alloc(codec.size + 7, 0xee);
+      codec.encodeInto(value as never, buf, 3);
+      expect(buf.subarray(3, 3 + codec.size)).toEqual(codec.encode(value as never));
+      expect([...buf.subarray(0, 3), ...buf.subarray(3 + codec.size)]).toEqual(new Array(7).fill(0xee));
+      expect(() => codec.encodeInto(value as never, buf, 8)).toThrow(RangeError);
+    }
   });
 
   it('lb4_backend, lb4_reverse_nat and the backend id and rev-NAT index keys', () => {

@@ -98,4 +98,47 @@ describe('ClusterStates and DesiredStates', () => {
     const clash = states.update(new Map([['shop/web2', [service('web2', '10.96.0.10', '9')]]]))!;
     expect(desired.update(clash.services, clash.state.endpoints, { nodeName: 'node-a' })).toBeUndefined();
   });
+
+  it('update(): a frontend moves to a Service changed before the one it leaves', () => {
+    const states = new ClusterStates();
+    const desired = new DesiredStates();
+    const options = { nodeName: 'node-a' };
+    const state = states.convert([service('a', '10.96.0.10', '1'), service('b', '10.96.0.20', '2'), slice('a', 'x', ['10.244.0.1'], '3'), slice('b', 'x', ['10.244.0.2'], '4')]);
+    desired.compute(state.services, state.endpoints, options);
+    // b takes a's cluster IP, a gets another; b comes first in the changes.
+    const b = [service('b', '10.96.0.10', '5'), slice('b', 'x', ['10.244.0.2'], '4')];
+    const a = [service('a', '10.96.0.30', '6'), slice('a', 'x', ['10.244.0.1'], '3')];
+    const updated = states.update(new Map([['shop/b', b], ['shop/a', a]]))!;
+    const next = desired.update(updated.services, updated.state.endpoints, options)!;
+    const plain = desiredState(updated.state.services, updated.state.endpoints, options);
+    expect(next.frontends).toEqual(plain.frontends);
+    expect(next.backends).toEqual(plain.backends);
+    expect(next.skipped).toEqual([]);
+    expect(next.frontends.get('10.96.0.10:80/tcp')?.service).toBe('shop/b');
+  });
+
+  it('update() keeps a backend two Services use until neither does', () => {
+    const states = new ClusterStates();
+    const desired = new DesiredStates();
+    const options = { nodeName: 'node-a' };
+    // web has two frontends (cluster IP and an external IP), both with 10.244.0.5; db has it too.
+    const web = (rv: string, addresses: string[]) => [
+      { source: 'api', object: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop', resourceVersion: rv }, spec: { clusterIP: '10.96.0.10', externalIPs: ['192.0.2.10'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } },
+      slice('web', 'a', addresses, rv),
+    ];
+    const db = (rv: string, addresses: string[]) => [service('db', '10.96.0.20', rv), slice('db', 'a', addresses, rv)];
+    const state = states.convert([...web('1', ['10.244.0.5']), ...db('2', ['10.244.0.5'])]);
+    desired.compute(state.services, state.endpoints, options);
+    const step = (changes: Array<[string, SourcedObject[]]>) => {
+      const updated = states.update(new Map(changes))!;
+      const next = desired.update(updated.services, updated.state.endpoints, options)!;
+      expect(next.backends).toEqual(desiredState(updated.state.services, updated.state.endpoints, options).backends);
+      return [...next.backends.keys()].sort();
+    };
+    expect(step([['shop/db', db('3', ['10.244.0.6'])]])).toEqual(['10.244.0.5:8080/tcp', '10.244.0.6:8080/tcp']);
+    expect(step([['shop/web', web('4', ['10.244.0.7'])]])).toEqual(['10.244.0.6:8080/tcp', '10.244.0.7:8080/tcp']);
+    expect(step([['shop/db', db('5', ['10.244.0.7'])]])).toEqual(['10.244.0.7:8080/tcp']);
+    expect(step([['shop/web', web('6', ['10.244.0.8'])]])).toEqual(['10.244.0.7:8080/tcp', '10.244.0.8:8080/tcp']);
+    expect(step([['shop/db', []]])).toEqual(['10.244.0.8:8080/tcp']);
+  });
 });

@@ -3,7 +3,7 @@
 import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 
-import { canonicalIp, ModelError, parseEndpoints, parseService, serviceKey } from '../../engine/dataplane/model.js';
+import { canonicalIp, ModelError, parseEndpoints, parseEndpointsBySchema, parseService, parseServiceBySchema, serviceKey } from '../../engine/dataplane/model.js';
 
 function thrownBy(fn: () => unknown): ModelError {
   try {
@@ -132,6 +132,103 @@ describe('parseEndpoints', () => {
     expect(e.kind).toBe('Endpoints');
     expect(e.message).toMatch(/^Endpoints default\/web: /);
     expect(e.issues.map((i) => i.field)).toEqual(['[1].addresses', '[1].ports[0].port']);
+  });
+});
+
+describe('parseEndpoints without the schema', () => {
+  // parseEndpoints() checks and builds endpoints the schema takes as they
+  // are by hand: for every input it must give what the schema path gives,
+  // or fail as it does.
+  const owner = { namespace: 'default', name: 'web' };
+  const values: Record<string, unknown[]> = {
+    addresses: [undefined, ['10.0.0.5'], ['10.0.0.5', 'fd00::5'], ['FD00:0::5'], [], ['10.0.0.05'], [5], 'x', null],
+    ports: [undefined, [], [{ port: 8080 }], [{ name: 'http', port: 8080, protocol: 'UDP' }], [{ name: '', port: 1, protocol: 'SCTP' }],
+      [{ port: 0 }], [{ port: 65536 }], [{ port: 80.5 }], [{ port: '80' }], [{ port: 80, protocol: 'tcp' }], [{ port: 80, name: 'x'.repeat(64) }],
+      [{ port: 80, name: 'x'.repeat(63), extra: 1 }], [{ port: Number.NaN }], [null], {}, [{ port: 80, name: 5 }]],
+    ready: [undefined, true, false, 'true', null],
+    serving: [undefined, true, false, 1],
+    terminating: [undefined, true, false, 'no'],
+    nodeName: [undefined, 'n1', '', 3],
+    zone: [undefined, 'z', ''],
+  };
+  /** Inputs from one base endpoint with one member changed at a time, and a few whole lists. */
+  const inputs: unknown[] = [[], {}, null, [null], [[]], ['x']];
+  const base = { addresses: ['10.0.0.5'], ports: [{ name: 'http', port: 8080 }] };
+  for (const [member, list] of Object.entries(values)) {
+    for (const v of list) {
+      const e: Record<string, unknown> = { ...base };
+      if (v === undefined) delete e[member];
+      else e[member] = v;
+      inputs.push([e], [base, e]);
+    }
+  }
+  const outcome = (f: () => unknown) => {
+    try {
+      return { value: f() };
+    } catch (e) {
+      return { error: e instanceof ModelError ? e.message : String(e) };
+    }
+  };
+
+  it('gives what the schema gives, and fails as it does', () => {
+    for (const input of inputs) {
+      expect(outcome(() => parseEndpoints(owner, input)), JSON.stringify(input)).toEqual(outcome(() => parseEndpointsBySchema(owner, input)));
+    }
+  });
+
+  it('shares one ports list among the endpoints given one, as the schema path does', () => {
+    const ports = [{ name: 'http', port: 8080 }];
+    const [a, b] = parseEndpoints(owner, [{ addresses: ['10.0.0.1'], ports }, { addresses: ['10.0.0.2'], ports }]);
+    expect(a!.ports).toBe(b!.ports);
+    const [c, d] = parseEndpointsBySchema(owner, [{ addresses: ['10.0.0.1'], ports }, { addresses: ['10.0.0.2'], ports }]);
+    expect(c!.ports).toBe(d!.ports);
+  });
+});
+
+describe('parseService without the schema', () => {
+  // parseService() checks and builds the Services the schema takes as they
+  // are by hand: for every input it must give what the schema path gives,
+  // or fail as it does.
+  const base = { namespace: 'shop', name: 'web', clusterIPs: ['10.96.0.10'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] };
+  const values: Record<string, unknown[]> = {
+    namespace: [undefined, 'a', 'Shop', '-a', 'a'.repeat(64), 'a'.repeat(63), 5],
+    name: [undefined, '1web', 'web-1', 'w'.repeat(64), null],
+    type: [undefined, 'ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName', 'clusterip', null],
+    clusterIPs: [undefined, [], ['None'], ['None', '10.96.0.1'], ['10.96.0.10', 'fd00::10'], ['10.96.0.10', '10.96.0.11'], ['FD00::10'], ['10.96.0.010'], ['x'], 'x', null, [1], ['10.0.0.1', 'fd00::1', '10.0.0.2']],
+    externalIPs: [undefined, [], ['192.0.2.1'], ['2001:DB8::1'], ['nope'], null],
+    loadBalancerIPs: [undefined, ['192.0.2.2'], [''], {}],
+    ports: [undefined, [], null, [{ port: 80 }], [{ port: 80 }, { port: 81 }], [{ name: 'a', port: 80 }, { name: 'a', port: 81 }], [{ name: 'a', port: 80 }, { name: 'b', port: 80 }],
+      [{ name: 'a', port: 80 }, { name: 'b', port: 80, protocol: 'UDP' }], [{ port: 80, protocol: 'SCTP' }], [{ port: 80, protocol: 'tcp' }], [{ port: 0 }], [{ port: 65536 }], [{ port: 80.5 }],
+      [{ port: 80, targetPort: 'http' }], [{ port: 80, targetPort: '8080' }], [{ port: 80, targetPort: 'h--p' }], [{ port: 80, targetPort: 'a'.repeat(16) }], [{ port: 80, targetPort: 0 }],
+      [{ port: 80, nodePort: 30080 }], [{ port: 80, nodePort: 0 }], [{ port: 80, name: 'Http' }], [{ port: 80, extra: true }], [null], [{ port: 80, name: null }]],
+    sessionAffinity: [undefined, 'ClientIP', 'None', 'Sticky'],
+    affinityTimeoutSeconds: [undefined, 1, 86400, 86401, 0, 1.5, '10'],
+    externalTrafficPolicy: [undefined, 'Local', 'Cluster', 'local'],
+    internalTrafficPolicy: [undefined, 'Local', 'x'],
+    healthCheckNodePort: [undefined, 30000, 0, '30000'],
+    headless: [undefined, true, false],
+    loadBalancing: [undefined, 'maglev', 'random', 'x'],
+    annotations: [undefined, {}, { 'ferry.dev/lb-algorithm': 'maglev' }, { 'ferry.dev/lb-algorithm': 'x' }],
+  };
+  const inputs: unknown[] = [null, [], 'x', {}];
+  for (const [member, list] of Object.entries(values)) {
+    for (const v of list) {
+      const s: Record<string, unknown> = { ...base };
+      if (v === undefined) delete s[member];
+      else s[member] = v;
+      inputs.push(s, { ...s, type: 'NodePort' }, { ...s, clusterIPs: ['None'], ports: s.ports ?? [] });
+    }
+  }
+  const outcome = (f: () => unknown) => {
+    try {
+      return { value: f() };
+    } catch (e) {
+      return { error: e instanceof ModelError ? e.message : String(e) };
+    }
+  };
+
+  it('gives what the schema gives, and fails as it does', () => {
+    for (const input of inputs) expect(outcome(() => parseService(input)), JSON.stringify(input)).toEqual(outcome(() => parseServiceBySchema(input)));
   });
 });
 

@@ -351,6 +351,17 @@ describe('desiredState', () => {
     expect(sorted).toEqual(['10.0.0.9', '10.0.0.10', '::1', 'fd00::9', 'fd00::10', 'fd00::1:0']);
   });
 
+  it('of one address:port listed twice, the first listing counts', () => {
+    const gone = { ready: false, serving: false };
+    // 10.0.0.1 not serving first, then ready (another slice's stale copy): it is not a backend.
+    const first = state([svc()], { 'default/web': [ep('10.0.0.3'), ep('10.0.0.1', gone), ep('10.0.0.2'), ep('10.0.0.1')] });
+    expect(first.frontends.get('10.96.0.10:80/tcp')!.backends).toEqual(['10.0.0.2:8080/tcp', '10.0.0.3:8080/tcp']);
+    expect([...first.backends.keys()].sort()).toEqual(['10.0.0.2:8080/tcp', '10.0.0.3:8080/tcp']);
+    // The other way round: it is.
+    const second = state([svc()], { 'default/web': [ep('10.0.0.3'), ep('10.0.0.1'), ep('10.0.0.2'), ep('10.0.0.1', gone)] });
+    expect(second.frontends.get('10.96.0.10:80/tcp')!.backends).toEqual(['10.0.0.1:8080/tcp', '10.0.0.2:8080/tcp', '10.0.0.3:8080/tcp']);
+  });
+
   it('one backend per address:port even when two slices list it; one owner per frontend', () => {
     const s = state(
       [svc({ name: 'b-second', externalIPs: ['192.0.2.10'] }), svc({ name: 'a-first', clusterIPs: ['10.96.0.11'], externalIPs: ['192.0.2.10'] })],

@@ -372,6 +372,35 @@ describe('Reconciler', () => {
     expect(maps.backends.inner.lookup(backendId.encode(dup))).toBeUndefined();
   });
 
+  it('adopt() rewrites the entries that hold other values than it writes, and only those', async () => {
+    const maps = makeMaps();
+    const first = new Reconciler(maps);
+    first.apply(world());
+    const slot = (n: number) => lb4Key.encode({ address: '10.96.0.2', port: 80, proto: 'tcp', slot: n, scope: 'external' });
+    const service = (n: number) => lb4Service.decode(maps.services.inner.lookup(slot(n))!);
+    const id = backendId.encode(first.backendId('10.0.2.1:8080/tcp')!);
+    const backend = () => lb4Backend.decode(maps.backends.inner.lookup(id)!);
+    // A slot with a flag set, a slot with another rev-NAT index, a backend with a flag set.
+    maps.services.inner.update(slot(1), lb4Service.encode({ ...service(1), flags: 4 }));
+    maps.services.inner.update(slot(2), lb4Service.encode({ ...service(2), revNatIndex: 77 }));
+    maps.backends.inner.update(id, lb4Backend.encode({ ...backend(), flags: 1 }));
+
+    const adopted = await Reconciler.adopt(maps);
+    const before = maps.log.length;
+    const result = adopted.apply(world());
+    expect(result.services).toEqual({ ...none, updated: 2, unchanged: 10 });
+    expect(result.backends).toEqual({ ...none, updated: 1, unchanged: 8 });
+    const written = writes(maps, before).map((o) => `${o.map} ${o.key.toString('hex')}`);
+    expect(written.sort()).toEqual([`backends ${id.toString('hex')}`, `services ${slot(1).toString('hex')}`, `services ${slot(2).toString('hex')}`].sort());
+    expect(service(1).flags).toBe(0);
+    expect(service(2).revNatIndex).toBe(adopted.revNatIndex('10.96.0.2:80/tcp'));
+    expect(backend().flags).toBe(0);
+    // Rewritten, they are as applied: nothing more to do.
+    const after = maps.log.length;
+    expect(adopted.apply(world()).services).toEqual({ ...none, unchanged: 12 });
+    expect(writes(maps, after)).toEqual([]);
+  });
+
   it('scales: 1,000 Services × 10 endpoints', () => {
     const services: Service[] = [];
     const eps = new Map<string, Endpoint[]>();
