@@ -14,6 +14,7 @@ import Table from 'cli-table3';
 import { runCni } from '../../plugin/cni/index.js';
 import { createHandlers } from '../../plugin/commands/handlers.js';
 import { makePinDir, removePinDir } from '../bpf/index.js';
+import { addressPort } from '../dataplane/layout.js';
 import { loadDataplane, type Dataplane } from '../dataplane/loader.js';
 import { Handle } from '../handle.js';
 import { RTPROT_KERNEL } from '../netlink/constants.js';
@@ -107,7 +108,7 @@ export async function runDemo(log: (line: string) => void = console.log): Promis
     // Line servers on every pod but the client, each address, port 8080.
     for (const pod of [b, c]) for (const ip of pod.ips) await prober.serveTcp(pod.netns, ip, TCP_PORT);
     for (const dst of b.ips) {
-      const hostPort = dst.includes(':') ? `[${dst}]:${TCP_PORT}` : `${dst}:${TCP_PORT}`;
+      const hostPort = addressPort(dst, TCP_PORT);
       try {
         const r = await prober.tcpExchange(a.netns, dst, TCP_PORT, `hello from ${a.label}`);
         log(`TCP   ${a.label} → ${b.label} ${hostPort}: connected in ${r.connectMs.toFixed(2)} ms, answer "${r.reply}"`);

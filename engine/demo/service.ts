@@ -10,7 +10,7 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { ServiceSync } from '../../plugin/daemon/services.js';
 import { backendKey } from '../dataplane/desired.js';
-import { ct4Key, ct6Entry, ct6Key, ctEntry, familyOf, lb4Key, lb4Service, lb6Key, type Family } from '../dataplane/layout.js';
+import { addressPort, ct4Key, ct6Entry, ct6Key, ctEntry, familyOf, lb4Key, lb4Service, lb6Key, type Family } from '../dataplane/layout.js';
 import type { Dataplane } from '../dataplane/loader.js';
 import { Reconciler } from '../dataplane/reconcile.js';
 import type { Netns } from '../netns/netns.js';
@@ -20,7 +20,6 @@ import type { Prober } from '../probe/probe.js';
 const CLUSTER_IPS = ['10.96.0.10', 'fd00:10:96::10'] as const;
 const PORT = 80;
 
-const hostPort = (address: string, port: number) => (familyOf(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`);
 
 export interface ServicePod {
   label: string;
@@ -72,7 +71,7 @@ export async function demoService(
     const first = sync.syncNow();
     lines.push(`Service demo/web from ${file} (the daemon's file source, watched):`);
     for (const [i, vip] of CLUSTER_IPS.entries()) {
-      lines.push(`  ClusterIP ${hostPort(vip, PORT)} → ${backends.map((b) => `${b.label} ${hostPort(b.ips[i]!, targetPort)}`).join(', ')}`);
+      lines.push(`  ClusterIP ${addressPort(vip, PORT)} → ${backends.map((b) => `${b.label} ${addressPort(b.ips[i]!, targetPort)}`).join(', ')}`);
     }
     lines.push(`  synced in ${first.ms} ms: services +${first.writes.services.added}, backends +${first.writes.backends.added}, rev-NAT +${first.writes.revNat.added}`);
 
@@ -89,7 +88,7 @@ export async function demoService(
         }
       }
       const text = [...byBackend].map(([label, n]) => `${label} ${n}`).join(', ');
-      return { failures, byBackend, line: `TCP   ${client.label} → ${hostPort(vip, PORT)} ×${attempts}: ${attempts - failures} answered, by conntrack ${text}${failures ? '  ← FAILED' : ''}` };
+      return { failures, byBackend, line: `TCP   ${client.label} → ${addressPort(vip, PORT)} ×${attempts}: ${attempts - failures} answered, by conntrack ${text}${failures ? '  ← FAILED' : ''}` };
     };
 
     // With two backends, 20 connections reach each at least once but for odds of 2 in a million.
