@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
 # Debian packages the build, the demo and the tests need.
-APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iperf3 ethtool \
+APT_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 iperf3 ethtool iptables conntrack \
                 util-linux make g++ python3 pkg-config \
                 golang-go golang-github-appc-cni-dev containernetworking-plugins dpkg-dev
 

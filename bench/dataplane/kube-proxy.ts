@@ -5,7 +5,7 @@
 // iptables-restore inside a node netns. Chain names are kube-proxy's own:
 // "KUBE-SVC-" + base32(sha256(servicePortName + protocol))[:16], and
 // "KUBE-SEP-" + base32(sha256(servicePortName + protocol + endpoint))[:16].
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { netnsPath } from '../support/netns.js';
 
@@ -175,6 +175,24 @@ export function restoreInNetns(node: string, backend: IptablesBackend, rules: st
     maxBuffer: 1 << 30,
   });
   return performance.now() - t0;
+}
+
+/**
+ * What kube-proxy does after an update removes UDP endpoints: it deletes
+ * the conntrack entries of flows to the ClusterIP that were NATed to them
+ * (`conntrack -D -p udp --orig-dst VIP --reply-src ENDPOINT`), so that a
+ * client reusing a source port is not sent to a gone endpoint. Returns the
+ * number of entries deleted.
+ */
+export function clearUdpConntrack(node: string, clusterIp: string, endpointIp: string): number {
+  const args = ['-D', '-p', 'udp', '--orig-dst', clusterIp, '--reply-src', endpointIp];
+  const run = spawnSync('nsenter', [`--net=${netnsPath(node)}`, '--', 'conntrack', ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = run.stderr ?? '';
+  // conntrack exits 1 when nothing matched; that is not a failure here.
+  if (run.status !== 0 && !/\b0 flow entries have been deleted/.test(stderr)) {
+    throw new Error(`conntrack ${args.join(' ')} in netns ${node}: ${stderr.trim() || run.error?.message || `exit ${run.status}`}`);
+  }
+  return Number(/(\d+) flow entries have been deleted/.exec(stderr)?.[1] ?? 0);
 }
 
 /** `iptables-save -c -t nat` inside the node netns. */

@@ -131,10 +131,10 @@ export class Prober {
     return this.worker(netns).call({ op: 'udp-serve', host, port }) as Promise<{ address: string; port: number }>;
   }
 
-  /** Opens a connected UDP socket inside `netns` that keeps its source port across sends. */
-  async openUdpSocket(netns: Netns, host: string, port: number): Promise<UdpSocket> {
+  /** Opens a connected UDP socket inside `netns` that keeps its source port (`localPort`, or one the kernel picks) across sends. */
+  async openUdpSocket(netns: Netns, host: string, port: number, options: { localPort?: number } = {}): Promise<UdpSocket> {
     const worker = this.worker(netns);
-    const socket = (await worker.call({ op: 'udp-socket-open', host, port })) as number;
+    const socket = (await worker.call({ op: 'udp-socket-open', host, port, ...options })) as number;
     return {
       send: (message, timeoutMs = 2000) => worker.call({ op: 'udp-socket-send', socket, message, timeoutMs }) as Promise<string>,
       close: async () => void (await worker.call({ op: 'udp-socket-close', socket })),

@@ -64,6 +64,8 @@ export interface UdpSocketOpenRequest {
   op: 'udp-socket-open';
   host: string;
   port: number;
+  /** The source port to bind; by default the kernel picks one. */
+  localPort?: number;
 }
 
 /** One datagram out of a held socket, the first one back (or its ICMP error). */

@@ -161,6 +161,10 @@ let nextUdpSocket = 1;
 async function udpOpen(req: UdpSocketOpenRequest): Promise<number> {
   const socket = dgram.createSocket(udpType(req.host));
   socket.on('error', () => {}); // reported to the send waiting for it
+  if (req.localPort !== undefined) {
+    socket.bind(req.localPort);
+    await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([e]) => Promise.reject(e))]);
+  }
   socket.connect(req.port, req.host);
   await Promise.race([once(socket, 'connect'), once(socket, 'error').then(([e]) => Promise.reject(e))]);
   const id = nextUdpSocket++;

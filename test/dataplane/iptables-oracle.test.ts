@@ -4,9 +4,12 @@
 // with iptables-restore in the node namespace). What a client can observe
 // must be the same: the reply comes from the ClusterIP, the backend sees the
 // client's own address, new flows spread over the endpoints, a removed
-// endpoint gets no new flow, a flow already open keeps its backend.
+// endpoint gets no new flow (not even one from a source port its flows
+// used before: kube-proxy clears their UDP conntrack entries, ferry its),
+// a flow already open keeps its backend.
 import { afterEach, describe, expect, it } from 'vitest';
-import { kubeProxyRules, kubeProxyServiceUpdate, restoreInNetns, type KubeService } from '../../bench/dataplane/kube-proxy.js';
+import { clearUdpConntrack, kubeProxyRules, kubeProxyServiceUpdate, restoreInNetns, type KubeService } from '../../bench/dataplane/kube-proxy.js';
+import { forgetBackends } from '../../engine/dataplane/ct-gc.js';
 import { parseEndpoints, parseService } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler } from '../../engine/dataplane/reconcile.js';
 import { Prober } from '../../engine/probe/probe.js';
@@ -33,6 +36,8 @@ interface Observed {
   udpBackends: string[];
   /** After the update removing the last backend: which answered 20 new flows. */
   udpBackendsAfter: string[];
+  /** After the update: which answered a new socket on a source port whose flow went to the removed backend. */
+  reusedPortBackend: string;
   /** A held UDP socket (fixed source port) pinned to a kept backend: the same backend after the update. */
   heldFlowKept: boolean;
 }
@@ -53,9 +58,14 @@ async function observe(prefix: string, setup: (node: string, dp: Awaited<ReturnT
 
   const tcp = await prober.tcpExchange(client.netns, VIP, 80, 'hello', WAIT_MS);
   const answeredBy = (reply: string) => backends.find((b) => reply.includes(`from ${b.ip} `))?.ip ?? `?${reply}`;
+  const removedPorts: number[] = []; // source ports of flows that went to the backend the update removes
   const spread = async (n: number) => {
     const seen = new Set<string>();
-    for (let i = 0; i < n; i++) seen.add(answeredBy(await prober.udpExchange(client.netns, VIP, 53, `q${i}`, WAIT_MS)));
+    for (let i = 0; i < n; i++) {
+      const reply = await prober.udpExchange(client.netns, VIP, 53, `q${i}`, WAIT_MS);
+      seen.add(answeredBy(reply));
+      if (answeredBy(reply) === backends[1]!.ip) removedPorts.push(Number(/ \(you are [^ ]+:(\d+)\)$/.exec(reply)![1]));
+    }
     return [...seen].sort();
   };
   const udpBackends = await spread(30);
@@ -71,11 +81,14 @@ async function observe(prefix: string, setup: (node: string, dp: Awaited<ReturnT
 
   programmer.program([backends[0]!]);
   const udpBackendsAfter = await spread(20);
+  const reused = await prober.openUdpSocket(client.netns, VIP, 53, { localPort: removedPorts[0]! });
+  cleanups.push(() => reused.close());
+  const reusedPortBackend = answeredBy(await reused.send('reused', WAIT_MS)) === backends[0]!.ip ? 'be1' : 'be2';
   const heldFlowKept = answeredBy(await held!.send('again', WAIT_MS)) === backends[0]!.ip;
-  return { tcpClientSeen: tcp.peer.split(':')[0] === client.ip ? 'client' : tcp.peer, udpBackends, udpBackendsAfter: udpBackendsAfter.map((ip) => (ip === backends[0]!.ip ? 'be1' : ip)), heldFlowKept };
+  return { tcpClientSeen: tcp.peer.split(':')[0] === client.ip ? 'client' : tcp.peer, udpBackends, udpBackendsAfter: udpBackendsAfter.map((ip) => (ip === backends[0]!.ip ? 'be1' : ip)), reusedPortBackend, heldFlowKept };
 }
 
-/** ferry: the Reconciler over the pinned maps. */
+/** ferry: the Reconciler over the pinned maps, and forgetBackends() after it, as the daemon does. */
 function ferry(_node: string, dp: Awaited<ReturnType<typeof podNode>>['dp']): Programmer {
   const reconciler = new Reconciler(dp.maps);
   const service = parseService({
@@ -91,12 +104,13 @@ function ferry(_node: string, dp: Awaited<ReturnType<typeof podNode>>['dp']): Pr
     program(backends) {
       const ports = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }, { name: 'http', port: 8080, protocol: 'TCP' as const }];
       const endpoints = parseEndpoints(service, backends.map((b) => ({ addresses: [b.ip], ports })));
-      reconciler.apply(desiredState([service], new Map([['default/web', endpoints]]), { nodeName: 'n' }));
+      const result = reconciler.apply(desiredState([service], new Map([['default/web', endpoints]]), { nodeName: 'n' }));
+      forgetBackends(dp.maps.conntrack, result.removedBackendIds);
     },
   };
 }
 
-/** kube-proxy's iptables mode: the full ruleset, then its minimized update. */
+/** kube-proxy's iptables mode: the full ruleset, then its minimized update and its clearing of the removed UDP endpoints' conntrack entries. */
 function iptables(node: string): Programmer {
   let before: KubeService[] | undefined;
   const services = (backends: Pod[]): KubeService[] => [
@@ -107,7 +121,14 @@ function iptables(node: string): Programmer {
     program(backends) {
       const now = services(backends);
       if (before === undefined) restoreInNetns(node, 'legacy', kubeProxyRules(now), { noflush: false });
-      else now.forEach((s, i) => restoreInNetns(node, 'legacy', kubeProxyServiceUpdate(now, before![i]!, s)));
+      else {
+        now.forEach((s, i) => restoreInNetns(node, 'legacy', kubeProxyServiceUpdate(now, before![i]!, s)));
+        const kept = new Set(backends.map((b) => b.ip));
+        for (const gone of before.flatMap((s) => (s.protocol === 'udp' ? s.endpoints : []))) {
+          const ip = gone.split(':')[0]!;
+          if (!kept.has(ip)) clearUdpConntrack(node, VIP, ip);
+        }
+      }
       before = now;
     },
   };
@@ -120,6 +141,6 @@ describe.skipIf(!isRoot)('ferry against iptables kube-proxy on the same pods (ne
     expect(viaIptables.udpBackends).toHaveLength(2);
     const viaFerry = await observe('fof', ferry, true);
     expect(viaFerry).toEqual(viaIptables);
-    expect(viaFerry).toEqual({ tcpClientSeen: 'client', udpBackends: expect.any(Array), udpBackendsAfter: ['be1'], heldFlowKept: true });
+    expect(viaFerry).toEqual({ tcpClientSeen: 'client', udpBackends: expect.any(Array), udpBackendsAfter: ['be1'], reusedPortBackend: 'be1', heldFlowKept: true });
   });
 });
