@@ -76,6 +76,10 @@ export interface UplinkAttachment {
   /** The configuration written to MAPS.nodeConfig. */
   config: NodeConfig;
   mode: 'tcx' | 'tc';
+  /** The families the node now forwards: IPv4 always, IPv6 when the uplink has a global IPv6 address. */
+  forwarding: Array<4 | 6>;
+  /** Set when the uplink's accept_ra was raised from 1 to 2, so that it keeps taking router advertisements while forwarding. */
+  acceptRaRaised?: true;
 }
 
 /** The part of a BPF map writeNodeConfig() needs (BpfMap has it). */
@@ -123,14 +127,16 @@ export async function uplinkAddresses(node: Handle, ifname: string): Promise<{ 4
 /**
  * Attaches from_uplink and to_uplink (pinned by loadDataplane()) at tcx
  * ingress and egress of the uplink `ifname` in the node's namespace and pins
- * the links, after writing the node configuration, and turns IPv4
- * forwarding on in the node. The configuration is node-wide: with several
- * uplinks, the last call's is used.
+ * the links, after writing the node configuration, and turns forwarding on
+ * in the node: IPv4, and IPv6 when the uplink has a global IPv6 address. The
+ * configuration is node-wide: with several uplinks, the last call's is used.
  *
  * Equivalent to: `bpftool map update pinned PINROOT/ferry_node_cfg key 0 …;
  * bpftool net attach tcx_ingress pinned PINROOT/from_uplink dev IFNAME;
  * bpftool net attach tcx_egress pinned PINROOT/to_uplink dev IFNAME;
- * sysctl net.ipv4.ip_forward=1`.
+ * sysctl net.ipv4.ip_forward=1` and, with IPv6, `sysctl
+ * net.ipv6.conf.IFNAME.accept_ra=2` (only if it was 1) and
+ * `net.ipv6.conf.all.forwarding=1`.
  */
 export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, options: UplinkOptions = {}): Promise<UplinkAttachment> {
   const link = await node.link.get(ifname);
@@ -157,7 +163,23 @@ export async function attachUplink(dp: Dataplane, node: Handle, ifname: string, 
   // A NodePort's flow to another node's backend goes back out of the uplink:
   // the node forwards (as kube-proxy requires), pods of its own or not.
   await node.netns.sysctlSet('net.ipv4.ip_forward', 1);
-  return { ifname, ifindex: link.index, config, mode };
+  if (snatAddress6 === ANY_ADDRESS[6]) return { ifname, ifindex: link.index, config, mode, forwarding: [4] };
+  const acceptRaRaised = await forwardIpv6(node, ifname);
+  return { ifname, ifindex: link.index, config, mode, forwarding: [4, 6], ...(acceptRaRaised && { acceptRaRaised }) };
+}
+
+/**
+ * Turns IPv6 forwarding on in the node. A forwarding interface whose
+ * accept_ra is 1 ignores router advertisements, and an uplink that got its
+ * default route from them would lose it when that route expires: such an
+ * uplink is set to 2 (take them while forwarding) first. Returns whether it was.
+ */
+async function forwardIpv6(node: Handle, ifname: string): Promise<boolean> {
+  const acceptRa = `net/ipv6/conf/${ifname}/accept_ra`;
+  const raise = (await node.netns.sysctlGet(acceptRa)) === '1';
+  if (raise) await node.netns.sysctlSet(acceptRa, 2);
+  await node.netns.sysctlSet('net.ipv6.conf.all.forwarding', 1);
+  return raise;
 }
 
 /**

@@ -115,9 +115,10 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         const addresses = await uplinkAddresses(node, options.uplink);
         nodeAddresses = [...addresses[4], ...addresses[6]];
         log.info(
-          { uplink: up.ifname, mode: up.mode, snatAddress: up.config.snatAddress, snatAddress6: up.config.snatAddress6, clusterCidrs: up.config.clusterCidrs, nodeAddresses },
+          { uplink: up.ifname, mode: up.mode, snatAddress: up.config.snatAddress, snatAddress6: up.config.snatAddress6, clusterCidrs: up.config.clusterCidrs, nodeAddresses, forwarding: up.forwarding },
           'from_uplink attached',
         );
+        if (up.acceptRaRaised) log.info(`net.ipv6.conf.${up.ifname}.accept_ra set from 1 to 2: the uplink keeps taking router advertisements now that the node forwards IPv6`);
       }
 
       const reconciler = await Reconciler.adopt(loaded.maps);
