@@ -9,8 +9,9 @@
 // at random; by Maglev), a plain pod→pod packet, each delivered into a local
 // pod as host routing does. References (prog-cost/reference.bpf.c, compiled here):
 // nop, what the test-run loop adds to each run; floor_redirect (one hash
-// lookup, the MACs rewritten, bpf_redirect_peer()), and floor_ct_insert
-// (one conntrack-like entry of a new key written). Scales alternate round
+// lookup, the MACs rewritten, bpf_redirect_peer()), floor_ct_insert
+// (one conntrack-like entry of a new key written) and floor_hash_insert (the
+// same into a small plain hash: the cheapest insert there is). Scales alternate round
 // by round; medians over the rounds are reported. Raw figures go to
 // build/bench/prog-cost-<timestamp>.json.
 //
@@ -81,7 +82,11 @@ async function main(): Promise<void> {
       for (const scale of round % 2 === 0 ? o.scales : [...o.scales].reverse()) {
         lb.setFillers(scale - MEASURED_SERVICES);
         const serviceEntries = lb.serviceEntries;
-        const ref = await measureReference({ nop: reference.program('nop'), floor: reference.program('floor_redirect'), ctInsert: reference.program('floor_ct_insert') }, reference.map('floor_ct'), o.calls);
+        const ref = await measureReference(
+          { nop: reference.program('nop'), floor: reference.program('floor_redirect'), ctInsert: reference.program('floor_ct_insert'), hashInsert: reference.program('floor_hash_insert') },
+          { ctInsert: reference.map('floor_ct'), hashInsert: reference.map('floor_hash') },
+          o.calls,
+        );
         const cases = await measureCases(lb, o.calls);
         runs.push({ round, scale, serviceEntries, reference: ref, cases });
         say(`  round ${round + 1}/${o.rounds}, ${thousands(scale)} Services: ${cases.map((c) => `${c.key} ${c.ns.toFixed(0)} ns`).join(', ')}; floor ${ref.floor} ns, nop ${ref.nop} ns`);

@@ -50,6 +50,8 @@ export interface Reference {
   floor: number;
   /** One new conntrack-like entry per run (floor_ct_insert). */
   ctInsert: number;
+  /** The same into a small preallocated plain hash (floor_hash_insert). */
+  hashInsert: number;
 }
 
 /** Runs per BPF_PROG_RUN call: a frame's TTL (255) lasts 254 deliveries. */
@@ -114,17 +116,30 @@ async function timeCase(lb: LbUnderTest, key: CaseKey, calls: number, frame: (i:
   return { key, ns, packets: calls * BATCH, counters };
 }
 
-/** The reference programs (reference.bpf.c); `ctMap` is floor_ct_insert's map, emptied as conntrack is in the new-flow cases. */
-export async function measureReference(programs: Record<'nop' | 'floor' | 'ctInsert', BpfProgram>, ctMap: BpfMap, calls: number): Promise<Reference> {
+/** The reference programs (reference.bpf.c), and the maps their inserts fill (emptied as conntrack is in the new-flow cases). */
+export async function measureReference(
+  programs: Record<'nop' | 'floor' | 'ctInsert' | 'hashInsert', BpfProgram>,
+  maps: Record<'ctInsert' | 'hashInsert', BpfMap>,
+  calls: number,
+): Promise<Reference> {
   const frame = tcp(CLIENT, 40000, POD, TCP.ACK);
   const f = await programs.floor.testRun({ data: frame });
   if (f.retval !== 7) throw new Error(`the floor program returned ${f.retval}, not TC_ACT_REDIRECT (7): its peer entry is missing`);
-  const every = clearEvery(ctMap.maxEntries, 1);
-  emptyMap(ctMap);
-  const ctInsert = await timeCalls(programs.ctInsert, calls, () => frame, (i) => (i > 0 && i % every === 0 ? emptyMap(ctMap) : undefined));
-  if ([...ctMap.keys()].length === 0) throw new Error('floor_ct_insert wrote no entries');
-  emptyMap(ctMap);
-  return { nop: await timeCalls(programs.nop, calls, () => frame), floor: await timeCalls(programs.floor, calls, () => frame), ctInsert };
+  const inserts = async (key: 'ctInsert' | 'hashInsert') => {
+    const map = maps[key];
+    const every = clearEvery(map.maxEntries, 1);
+    emptyMap(map);
+    const ns = await timeCalls(programs[key], calls, () => frame, (i) => (i > 0 && i % every === 0 ? emptyMap(map) : undefined));
+    if ([...map.keys()].length === 0) throw new Error(`the ${key} reference program wrote no entries`);
+    emptyMap(map);
+    return ns;
+  };
+  return {
+    nop: await timeCalls(programs.nop, calls, () => frame),
+    floor: await timeCalls(programs.floor, calls, () => frame),
+    ctInsert: await inserts('ctInsert'),
+    hashInsert: await inserts('hashInsert'),
+  };
 }
 
 /** Calls between emptying a table of `capacity` written `perRun` entries a run: its fill stays below a third. */
