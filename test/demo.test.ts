@@ -26,6 +26,8 @@ describe.skipIf(!isRoot)('ferry demo (needs root)', () => {
     expect(out).toMatch(/CNI DEL pod-b: host veth fy[0-9a-f]{13} and addresses .* released/);
     expect(ok).toBe(true);
     const runId = /run ([0-9a-f]{4})/.exec(out)![1]!;
-    expect(run('ip', ['netns', 'list'])).not.toContain(`-${runId}`);
+    // None of the demo's namespaces (ferry-demo-node-RUN, ferry-demo-LABEL-RUN) is left. Only those
+    // names count: another test's namespace may hold -RUN by chance in its random suffix.
+    expect(run('ip', ['netns', 'list'])).not.toMatch(new RegExp(`^ferry-demo-\\S+-${runId}(\\s|$)`, 'm'));
   });
 });

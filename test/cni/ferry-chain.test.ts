@@ -128,8 +128,9 @@ describe.skipIf(!isRoot)('ferry in plugin chains (needs root: namespaces, iptabl
       const v4 = await prober.tcpExchange(nodeNs, NODE_V4, 18080, 'via portmap');
       expect(v4.reply).toMatch(new RegExp(`^pong via portmap \\(you are ${NODE_V4.replaceAll('.', '\\.')}:\\d+\\)$`));
       // Right after ADD: the node resolves the pod from its bridge at once (no
-      // DAD pending there), so this takes milliseconds, not the 2 s of DAD.
-      const v6 = await prober.tcpExchange(nodeNs, NODE_V6, 18080, 'via portmap6', 1500);
+      // DAD pending there), but the first neighbour solicitation may be lost
+      // and is retried after ~1 s: 5 s leaves room for that.
+      const v6 = await prober.tcpExchange(nodeNs, NODE_V6, 18080, 'via portmap6', 5000);
       expect(v6.reply).toMatch(new RegExp(`^pong via portmap6 \\(you are ${NODE_V6}:\\d+\\)$`));
 
       // CHECK: ferry and bandwidth pass; Debian's portmap 1.1.1 may fail on

@@ -74,7 +74,7 @@ describe.skipIf(!isRoot)('ferry daemon --kubeconfig (needs root)', () => {
     const sync = await daemon.waitFor((l) => isSync(l) && l.backends === 2, 20_000, moved);
     expect(sync.writes).toMatchObject({ backends: { removed: 1 } });
     run('ip', ['-n', be1.ns, 'link', 'set', 'eth0', 'down']);
-    for (let i = 0; i < 5; i++) expect((await prober.tcpExchange(client.netns, VIP, 80, `to be2 ${i}`, 1500)).reply).toContain(`pong to be2 ${i}`);
+    for (let i = 0; i < 5; i++) expect((await prober.tcpExchange(client.netns, VIP, 80, `to be2 ${i}`, 5000)).reply).toContain(`pong to be2 ${i}`);
 
     // The health check node port counts lb's ready endpoints on node-a.
     const check = () => httpGetIn(f.ns, `http://127.0.0.1:${HEALTH_CHECK_PORT}/`);

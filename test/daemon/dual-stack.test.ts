@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Prober } from '../../engine/probe/probe.js';
+import { replaceFile } from '../support/files.js';
 import { isRoot, run } from '../support/netns.js';
 import { DaemonProcess, nodeFixture, type Pod } from './support.js';
 
@@ -62,7 +63,7 @@ function answeredBy(reply: string, pods: Pod[]): Pod | undefined {
 }
 
 describe.skipIf(!isRoot)('ferry daemon: dual-stack and IPv6 Services from the file source (needs root)', () => {
-  it('programs both families from per-family slices; an IPv6 slice edit moves IPv6 traffic within 1 s, IPv4 untouched', { timeout: 120_000 }, async () => {
+  it('programs both families from per-family slices; an IPv6 slice edit moves IPv6 traffic, IPv4 untouched', { timeout: 120_000 }, async () => {
     const f = nodeFixture('fds', defer, { dualStack: true });
     const file = join(f.dir, 'services.yaml');
     // The daemon first (it pins the dataplane CNI ADD hooks pods to), with no Services yet.
@@ -91,28 +92,27 @@ describe.skipIf(!isRoot)('ferry daemon: dual-stack and IPv6 Services from the fi
     // Each address of the Service reaches the backends of its own family, the client's address kept.
     for (const [vip, family] of [[VIP4, 4], [VIP6, 6], [VIP6_ONLY, 6]] as const) {
       const seen = new Set<Pod>();
-      for (let i = 0; i < 12; i++) {
+      for (let i = 0; i < 30; i++) {
         const r = await prober.tcpExchange(client.netns, vip, 80, `hello ${i}`);
         expect(r.reply).toContain(`(you are ${family === 4 ? client.ip : client.ip6}:`);
         const by = answeredBy(r.reply, backends);
         expect(r.reply, `answered from a ${family === 4 ? 'IPv4' : 'IPv6'} backend address`).toContain(` from ${family === 4 ? by?.ip : by?.ip6} `);
         seen.add(by!);
       }
-      // 12 connections all to one of two backends: p = 2^-11.
+      // 30 connections all to one of two backends: p = 2^-29.
       expect(seen.size, vip).toBe(2);
     }
 
-    // be2 leaves the IPv6 slice of web only: within 1 s its IPv6 address gets no new connection.
+    // be2 leaves the IPv6 slice of web only: once synced, its IPv6 address gets no new connection.
+    // (How fast a sync follows an edit is a bench's target, not a test's: see test/multinode/membership.test.ts.)
     const synced = daemon.nextSync();
-    const t0 = Date.now();
-    writeFileSync(file, manifests([be1]));
-    const sync = await synced;
-    expect(sync.time - t0).toBeLessThan(1000);
+    replaceFile(file, manifests([be1]));
+    expect(await synced).toMatchObject({ services: 2, frontends: 3, problems: 0 });
     for (let i = 0; i < 8; i++) expect((await prober.tcpExchange(client.netns, VIP6, 80, `after ${i}`)).reply).toContain(` from ${be1.ip6} `);
     // The IPv4 twin still spreads over both (its slice did not change).
     const seen4 = new Set<Pod | undefined>();
-    for (let i = 0; i < 12; i++) seen4.add(answeredBy((await prober.tcpExchange(client.netns, VIP4, 80, `four ${i}`)).reply, backends));
-    expect(seen4.size).toBe(2);
+    for (let i = 0; i < 30; i++) seen4.add(answeredBy((await prober.tcpExchange(client.netns, VIP4, 80, `four ${i}`)).reply, backends));
+    expect(seen4.size, '30 connections all to one of two backends: p = 2^-29').toBe(2);
 
     // The CLI reads the pinned maps: both families' frontends are listed.
     const listed = run(process.execPath, ['--import', 'tsx', 'engine/cli/ferry.ts', 'services', '--pin-root', f.pinRoot, '-o', 'json']);

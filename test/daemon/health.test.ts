@@ -33,13 +33,17 @@ async function get(port: number, path = '/'): Promise<{ status: number; body: an
   return { status: res.status, body: res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(text) : text, headers: res.headers };
 }
 
-/** A port nothing listens on now (the kernel's pick, released). */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
+/**
+ * `count` ports nothing listens on now (the kernel's picks, released). All are
+ * held open before any is closed, so they are distinct: a port released and
+ * asked for again may come back.
+ */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer().listen(0, '127.0.0.1'));
+  await Promise.all(servers.map((s) => new Promise((r) => s.once('listening', r))));
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 describe('/healthz and /livez (kube-proxy semantics)', () => {
@@ -138,7 +142,7 @@ describe('health check node ports', () => {
     let proxyHealthy = true;
     const servers = new ServiceHealthServers({ hosts: () => ['127.0.0.1'], proxyHealthy: () => proxyHealthy, log });
     cleanups.push(() => servers.close());
-    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    const [p1, p2, p3] = (await freePorts(3)) as [number, number, number];
     const target = (name: string, port: number, localEndpoints: number): [string, HealthCheckTarget] => [`shop/${name}`, { namespace: 'shop', name, port, localEndpoints }];
 
     await servers.update(new Map([target('web', p1, 2), target('db', p2, 0)]));
@@ -166,7 +170,7 @@ describe('health check node ports', () => {
     const servers = new ServiceHealthServers({ hosts: () => ['127.0.0.1'], proxyHealthy: () => true, log: pino({}, { write: (l: string) => lines.push(JSON.parse(l)) }) });
     cleanups.push(() => servers.close());
     const taken = await serve(() => undefined);
-    const free = await freePort();
+    const [free] = (await freePorts(1)) as [number];
     const targets = new Map<string, HealthCheckTarget>([
       ['shop/a', { namespace: 'shop', name: 'a', port: taken.port, localEndpoints: 1 }],
       ['shop/b', { namespace: 'shop', name: 'b', port: free, localEndpoints: 1 }],

@@ -170,12 +170,12 @@ describe.skipIf(!isRoot)('IPv6 and dual-stack Services through the eBPF dataplan
       await w.prober.serveTcp(b.netns, '::', 8080);
       await w.prober.serveUdp(b.netns, b.ip6, 5353);
     }
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 30; i++) {
       const r = await w.prober.tcpExchange(client.netns, VIP6, 80, `six ${i}`);
       // The connection is to the VIP: had the reply come from the backend's own address, it would not exist.
       expect(peerOf(r.reply).address).toBe(client.ip6);
     }
-    // Conntrack says both backends took IPv6 flows (12 flows all on one: p = 2^-11).
+    // Conntrack says both backends took IPv6 flows (30 flows all on one: p = 2^-29).
     expect(new Set(flows6To(w.dp, VIP6, 80).map((e) => e.backendId)).size).toBe(2);
     // The IPv4 twin of the frontend, beside it, reaches the backends' IPv4 addresses.
     const r4 = await w.prober.tcpExchange(client.netns, VIP4, 80, 'four');

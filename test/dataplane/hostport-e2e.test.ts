@@ -96,7 +96,7 @@ describe.skipIf(!isRoot)('hostPorts through the eBPF dataplane (needs root)', ()
     expect(del.exitCode, del.stdout).toBe(0);
     expect(hostPortEntries(w)).toEqual({ services: 0, backends: 0, revNat: 0 });
     // The node itself has nothing on :8080: it refuses.
-    await expect(w.prober.tcpExchange(w.outside, NODE_IP, 8080, 'gone?', 1000)).rejects.toThrow(/ECONNREFUSED|refused/i);
+    await expect(w.prober.tcpExchange(w.outside, NODE_IP, 8080, 'gone?', 3000)).rejects.toThrow(/ECONNREFUSED|refused/i);
     // Now the second pod gets it.
     const third = await addPod(w, 'c', 'web-c');
     expect(third.out.exitCode, third.out.stdout).toBe(0);

@@ -27,9 +27,8 @@ describe.skipIf(!isRoot)('ICMP errors about translated flows, end to end (needs 
         endpoints: [endpointOf(backend!, 5353, 'UDP')],
       },
     ]);
-    const t0 = performance.now();
+    // ECONNREFUSED proves the error came back (a lost one would end in ETIMEDOUT); how fast is a bench's question.
     await expect(w.prober.udpExchange(client!.netns, VIP, 53, 'anyone?', 3000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
-    expect(performance.now() - t0).toBeLessThan(2000);
     expect(counters(w.dp).icmp_translated).toBe(1n);
   });
 

@@ -74,8 +74,13 @@ async function observe(prefix: string, setup: (node: string, dp: Awaited<ReturnT
   let held: Awaited<ReturnType<Prober['openUdpSocket']>> | undefined;
   for (let i = 0; i < 50 && held === undefined; i++) {
     const socket = await prober.openUdpSocket(client.netns, VIP, 53);
-    cleanups.push(() => socket.close());
-    if (answeredBy(await socket.send('pin', WAIT_MS)) === backends[0]!.ip) held = socket;
+    if (answeredBy(await socket.send('pin', WAIT_MS)) === backends[0]!.ip) {
+      held = socket;
+      cleanups.push(() => socket.close());
+    } else {
+      // Closed at once: left open, it could hold removedPorts[0], which `reused` binds below.
+      await socket.close();
+    }
   }
   expect(held, 'no UDP flow reached be1 in 50 tries').toBeDefined();
 

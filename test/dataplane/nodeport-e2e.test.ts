@@ -186,7 +186,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
     expect(reconciler.revNatIndex(`${NODE_IP}:30080/tcp`)).toBeGreaterThan(0);
 
     for (const [host, port] of [[NODE_IP, 30080], [EXTERNAL_IP, 80]] as const) {
-      const peers = await exchanges(w, host, port, 12);
+      const peers = await exchanges(w, host, port, 30);
       for (const peer of peers) {
         const [address, sport] = peer.split(':');
         expect(address).toBe(NODE_IP); // SNAT: the backend sees the node
@@ -197,7 +197,7 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
       const claims = flowsTo(w.dp, host, port).map((e) => `${e.backendId}/${e.natPort}`);
       expect(claims).toHaveLength(peers.length);
       expect(new Set(claims).size).toBe(claims.length);
-      // Both backends took flows (12 flows, each backend 1/2: all on one has p = 2^-11).
+      // Both backends took flows (30 flows, each backend 1/2: all on one has p = 2^-29).
       expect(backendsUsed(w.dp, host, port).size).toBe(2);
     }
     // Every flow's entries say SNAT, and its replies went out past the stack.
@@ -256,9 +256,8 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
         endpoints: w.pods.map((p) => endpointOf(p, 8080, 'TCP', 'node-b')),
       },
     ]);
-    const t0 = performance.now();
+    // ECONNREFUSED is the immediate reject (a dropped SYN would end in ETIMEDOUT); how fast is a bench's question.
     await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30082, 'anyone?', 2000)).rejects.toThrow(/ECONNREFUSED|refused/i);
-    expect(performance.now() - t0).toBeLessThan(1000);
     // kube-proxy writes DROP for "has no local endpoints": the client times out.
     await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30083, 'anyone?', 700)).rejects.toThrow(/ETIMEDOUT|no answer/i);
     expect(counters(w.dp).reject_no_backend).toBeGreaterThanOrEqual(1n);
@@ -278,6 +277,6 @@ describe.skipIf(!isRoot)('Services from outside the node through from_uplink (ne
     expect(detachUplink(w.dp.pinRoot, 'uplink')).toBe(false);
     expect(existsSync(uplinkLinkPin(w.dp.pinRoot, 'uplink'))).toBe(false);
     await untilNoTcxLinkRuns(fromUplinkPin(w.dp.pinRoot));
-    await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30080, 'still there?', 700)).rejects.toThrow(/ECONNREFUSED|refused/i);
+    await expect(w.prober.tcpExchange(w.outside, NODE_IP, 30080, 'still there?', 3000)).rejects.toThrow(/ECONNREFUSED|refused/i);
   });
 });
