@@ -46,17 +46,21 @@ export class BpfObject {
     checkString('path', path);
     const { pinRoot } = options;
     if (pinRoot !== undefined) checkString('pinRoot', pinRoot);
-    const handle = wrapNative(() => new native.BpfObject(path, pinRoot));
+    const object = new BpfObject(path, pinRoot, wrapNative(() => new native.BpfObject(path, pinRoot)));
     try {
-      for (const [name, n] of Object.entries(options.maxEntries ?? {})) {
-        checkInteger(`maxEntries.${name}`, n, 1, 0xffff_ffff);
-        wrapNative(() => handle.setMaxEntries(name, n));
-      }
+      for (const [name, n] of Object.entries(options.maxEntries ?? {})) object.setMaxEntries(name, n);
     } catch (e) {
-      handle.close();
+      object.close();
       throw e;
     }
-    return new BpfObject(path, pinRoot, handle);
+    return object;
+  }
+
+  /** Before load(): replaces map `name`'s declared max_entries (bpf_map__set_max_entries). */
+  setMaxEntries(name: string, maxEntries: number): void {
+    checkInteger(`maxEntries.${name}`, maxEntries, 1, 0xffff_ffff);
+    const handle = this.#usable('setMaxEntries');
+    wrapNative(() => handle.setMaxEntries(name, maxEntries));
   }
 
   /** The programs in the file. */

@@ -1,10 +1,14 @@
 // loadDataplane()'s maxEntries against maps already pinned (a restarted
 // daemon with another mapCapacity): a pinned map at least as large is kept
-// with its own capacity, a smaller one is refused, naming the map.
+// with its own capacity, a smaller one is refused, naming the map; a map of
+// a role not sized by the caller is kept as pinned, and one of another
+// layout (another lb.o) is refused by name. Pinned maps of another shape
+// are made with bpftool, as an independent tool.
+import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { loadDataplane } from '../../engine/dataplane/loader.js';
-import { MAPS } from '../../engine/dataplane/layout.js';
+import { ctEntry, ct4Key, MAPS } from '../../engine/dataplane/layout.js';
 import { isRoot } from '../support/netns.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -30,5 +34,32 @@ describe.skipIf(!isRoot)('map capacity (needs root)', () => {
     await expect(loadDataplane(pinRoot, undefined, { maxEntries: { services: 262_144 } })).rejects.toThrow(
       `pinned map ${pinRoot}/${MAPS.services} holds 131072 entries, fewer than the 262144 asked for: a pinned map cannot grow`,
     );
+  });
+
+  it('keeps a pinned map of a role not sized by the caller with its own capacity, and what it holds', async () => {
+    const pinRoot = makePinDir('ferry-capacity-adopt');
+    cleanups.push(() => removePinDir(pinRoot));
+    const first = await loadDataplane(pinRoot, undefined, { maxEntries: { conntrack: 131_072 } });
+    const key = ct4Key.encode({ saddr: '10.244.0.9', daddr: '10.96.0.10', sport: 40000, dport: 80, proto: 'tcp', dir: 'forward' });
+    first.maps.conntrack.update(key, Buffer.alloc(ctEntry.size, 1));
+    first.close();
+
+    // A restart without the setting (the object declares 65,536) reuses it.
+    const again = await loadDataplane(pinRoot);
+    cleanups.push(() => again.close());
+    expect(again.maps.conntrack.maxEntries).toBe(131_072);
+    expect(again.maps.conntrack.lookup(key)).toEqual(Buffer.alloc(ctEntry.size, 1));
+  });
+
+  it('refuses a pinned map of another layout, naming it and both shapes', async () => {
+    const pinRoot = makePinDir('ferry-capacity-layout');
+    cleanups.push(() => removePinDir(pinRoot));
+    const pin = `${pinRoot}/${MAPS.conntrack}`;
+    const wrongValue = ctEntry.size + 8;
+    execFileSync('bpftool', ['map', 'create', pin, 'type', 'lru_hash', 'key', String(ct4Key.size), 'value', String(wrongValue), 'entries', '1024', 'name', MAPS.conntrack]);
+    await expect(loadDataplane(pinRoot)).rejects.toThrow(
+      `pinned map ${pin} (lru_hash, key ${ct4Key.size} B, value ${wrongValue} B) does not have the layout`,
+    );
+    await expect(loadDataplane(pinRoot)).rejects.toThrow(`declares for ${MAPS.conntrack} (lru_hash, key ${ct4Key.size} B, value ${ctEntry.size} B)`);
   });
 });
