@@ -4,6 +4,7 @@
 // /metrics and health check node ports (status.ts). Closing it
 // stops the daemon's work only: pinned maps, programs and links stay, and
 // the datapath keeps forwarding until a new daemon adopts them.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { ConntrackGc } from '../../engine/dataplane/ct-gc.js';
@@ -132,7 +133,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         readMetrics: () => readSnapshot(loaded.maps, gc && { totals: gc.totals, last: gc.last }),
         nodeEligible: () => apiSource?.nodeEligible() ?? true,
         // kube-proxy's rule: all addresses, unless nodePortAddresses picks some.
-        healthCheckHosts: () => (nodePortCidrs.length === 0 ? ['0.0.0.0'] : (sync?.nodePortAddresses ?? [])),
+        healthCheckHosts: () => (nodePortCidrs.length === 0 ? [anyAddress()] : (sync?.nodePortAddresses ?? [])),
         log,
       });
       closers.push(() => status.close());
@@ -181,4 +182,17 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
     throw e;
   }
   return { close };
+}
+
+/**
+ * Every address of the node, as kube-proxy listens on ":port": one socket on
+ * "::" takes both families (Node.js does not set IPV6_V6ONLY), "0.0.0.0"
+ * when IPv6 is off in the daemon's namespace.
+ */
+function anyAddress(): string {
+  try {
+    return readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim() === '0' ? '::' : '0.0.0.0';
+  } catch {
+    return '0.0.0.0'; // no IPv6 in this kernel
+  }
 }

@@ -81,6 +81,8 @@ describe.skipIf(!isRoot)('ferry daemon --kubeconfig (needs root)', () => {
     expect(await pollUntil('the health check server', check, (a) => a.status === 200)).toMatchObject({
       json: { service: { namespace: 'shop', name: 'lb' }, localEndpoints: 1, serviceProxyHealthy: true },
     });
+    // Every address of both families, as kube-proxy's ":port".
+    expect(await httpGetIn(f.ns, `http://[::1]:${HEALTH_CHECK_PORT}/`)).toMatchObject({ status: 200, json: { localEndpoints: 1 } });
     api.apply('endpointslices', slice('lb', [{ ip: be2.ip, node: 'node-a', ready: false }, { ip: '10.244.9.9', node: 'node-b' }]));
     expect(await pollUntil('503: no ready local endpoint', check, (a) => a.status === 503)).toMatchObject({ json: { localEndpoints: 0 } });
     api.remove('services', 'shop', 'lb');
