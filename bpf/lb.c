@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 //
 // ferry's service load balancer and NAT, IPv4 TCP, UDP and ICMP, and IPv6
-// TCP and UDP (see "IPv6" below): the kube-proxy replacement's datapath.
+// TCP, UDP and ICMPv6 errors (see "IPv6" below): the kube-proxy
+// replacement's datapath.
 // Three programs share the maps of include/ferry_lb.h.
 //
 // from_pod runs at tcx ingress of each pod's host-side veth in routed mode,
@@ -90,17 +91,25 @@
 // the same conntrack semantics, SNAT to node_cfg.snat_addr6 with a port of
 // the one range, hairpin to fe80::1, affinity and Maglev (jhash2 of the
 // tuple's nine words), a new flow without endpoints rejected with ICMPv6
-// port unreachable (lib/icmp6.h). Not done for IPv6: masquerade (to_uplink
-// passes every IPv6 packet, PASS_NO_MASQ); ICMPv6 error translation and
-// echo tracking (ICMPv6, neighbour discovery first of all, passes
-// untouched, PASS_OTHER_PROTO); fragments and any other extension header
-// (passed untouched: PASS_FRAGMENT, PASS_OTHER_PROTO); host routing into
-// pods (no ferry_pod6, no bpf_redirect_peer()) and of pods' other traffic:
-// only an external frontend's flows (CT_F_REDIRECT) go on by a FIB lookup
-// (lib/route6.h), every other translated IPv6 packet into the stack.
-// Dispatch costs IPv4 packets nothing: the IPv6 path starts where
+// port unreachable (lib/icmp6.h), and ICMPv6 errors (destination
+// unreachable, packet too big, time exceeded, parameter problem) about a
+// packet of a tracked flow translated as that flow is, either way, as
+// ICMP errors are (lib/icmp6_error.h): a router's packet too big about a
+// Service flow teaches the client the path MTU to the address it used.
+// Not done for IPv6: masquerade (to_uplink passes every IPv6 packet,
+// PASS_NO_MASQ); echo tracking (ICMPv6 other than errors, neighbour
+// discovery first of all, passes untouched, PASS_OTHER_PROTO); fragments
+// and any other extension header (passed untouched: PASS_FRAGMENT,
+// PASS_OTHER_PROTO; an error quoting one, PASS_MALFORMED); host routing
+// into pods (no ferry_pod6, no bpf_redirect_peer()) and of pods' other
+// traffic: only an external frontend's flows (CT_F_REDIRECT) go on by a
+// FIB lookup (lib/route6.h), every other translated IPv6 packet into the
+// stack. Dispatch costs IPv4 packets nothing: the IPv6 path starts where
 // pkt4_parse() says "not IPv4". Its code shares the programs' stack (512
 // bytes, about 480 used): another inlined path must keep an eye on it.
+// The ICMPv6 error path fits in the slots the other IPv6 paths use (it
+// works in place, and keys its lookup in pkt6.tuple), and struct pkt6 did
+// not grow for it: a bigger one moves the slots clang gives IPv4's path.
 //
 // Counters: enum lb_metric. Entries age by the lifetimes in lib/ct.h;
 // user space collects the stale ones.

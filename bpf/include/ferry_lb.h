@@ -277,13 +277,13 @@ enum lb_metric {
 	LB_METRIC_TRANSLATED = 0,	/* DNAT to a backend: new or tracked flow */
 	LB_METRIC_REV_TRANSLATED,	/* a reply translated back: source to the service, destination to an SNATed client */
 	LB_METRIC_MASQUERADED,		/* to_uplink: a pod's packet to outside the cluster, source rewritten to the node's */
-	LB_METRIC_ICMP_TRANSLATED,	/* an ICMP error about a translated flow: outer and quoted headers rewritten */
+	LB_METRIC_ICMP_TRANSLATED,	/* an ICMP or ICMPv6 error about a translated flow: outer and quoted headers rewritten */
 	LB_METRIC_FRAG_TRANSLATED,	/* a later fragment of a translated datagram: its addresses rewritten as the first's */
 	LB_METRIC_PASS_NOT_IP,		/* neither IPv4 nor IPv6 (ARP, ...) */
-	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/IPv6/TCP/UDP/ICMP header, or ICMP error quote */
+	LB_METRIC_PASS_MALFORMED,	/* truncated or invalid IPv4/IPv6/TCP/UDP/ICMP/ICMPv6 header, or ICMP(v6) error quote */
 	LB_METRIC_PASS_FRAGMENT,	/* a non-first fragment of no translated datagram (none recorded: ferry_frag4); IPv6: a fragment header */
-	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error; IPv6 but not TCP or UDP right behind its header (ICMPv6, extension headers) */
-	LB_METRIC_PASS_NO_SERVICE,	/* to no service, and no tracked flow's (an ICMP error: about none) */
+	LB_METRIC_PASS_OTHER_PROTO,	/* IPv4 but not TCP, UDP, ICMP echo or an ICMP error; IPv6 but not TCP, UDP or an ICMPv6 error right behind its header (ND, echo, extension headers) */
+	LB_METRIC_PASS_NO_SERVICE,	/* to no service, and no tracked flow's (an ICMP(v6) error: about none) */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
 	LB_METRIC_PASS_NOT_EXTERNAL,	/* from_uplink: to a frontend served to pods only (ClusterIP) */
 	LB_METRIC_PASS_NO_MASQ,		/* to_uplink: not a pod's packet to outside the cluster, or a service flow's; any IPv6 packet */

@@ -30,8 +30,7 @@
 #include "lib/eth.h"
 #include "lib/pkt6.h"
 
-/* Macros in the kernel's headers, so not in vmlinux.h. */
-#define ICMP6_DEST_UNREACH	1
+/* Macros in the kernel's headers, so not in vmlinux.h (ICMP6_DEST_UNREACH: lib/pkt6.h). */
 #define ICMP6_PORT_UNREACH	4
 #define ICMP6_HOP_LIMIT		64
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * IPv6 through from_pod and from_uplink: lb6_ingress(), what lb.c's
- * lb4_ingress() does for IPv4, function by function, less what IPv6 does
- * not have here: ICMPv6 errors are not translated (ICMPv6 passes
- * untouched), nor are fragments (a fragment header passes), nothing is
- * masqueraded (so no CT_F_MASQ or CT_F_INBOUND flows), and host routing
+ * lb4_ingress() does for IPv4, function by function, ICMPv6 errors about
+ * a flow included (lib/icmp6_error.h), less what IPv6 does not have here:
+ * ICMPv6 echo is not tracked (it passes untouched, as neighbour discovery
+ * does), fragments are not translated (a fragment header passes), nothing
+ * is masqueraded (so no CT_F_MASQ or CT_F_INBOUND flows), and host routing
  * only sends external frontends' flows on past the stack (lib/route6.h).
  */
 #ifndef FERRY_LIB_INGRESS6_H
@@ -18,6 +19,7 @@
 #include "lib/ct6.h"
 #include "lib/eth.h"
 #include "lib/icmp6.h"
+#include "lib/icmp6_error.h"
 #include "lib/lb.h"
 #include "lib/lb6.h"
 #include "lib/metrics.h"
@@ -260,8 +262,8 @@ static __always_inline int lb6_send(struct __sk_buff *skb, const struct pkt6 *pk
  * backend (its forward entry first: no service lookup for an established
  * flow); otherwise a packet to a service frontend is load-balanced (from a
  * pod, in the frontend's internal scope; from outside, only an external
- * frontend); anything else may be a reply to undo. `from_pod` is a constant
- * at each call.
+ * frontend); anything else may be a reply to undo; ICMPv6 errors are
+ * translated as their flow is. `from_pod` is a constant at each call.
  */
 static __always_inline int lb6_ingress(struct __sk_buff *skb, bool from_pod)
 {
@@ -276,21 +278,25 @@ static __always_inline int lb6_ingress(struct __sk_buff *skb, bool from_pod)
 
 	if (!pkt6_parse(skb, &pkt, &why))
 		return lb_verdict(why);
-	own = ct6_lookup(&pkt.tuple);
-	if (own)
-		backend = lb6_lookup_backend(own->backend_id);
-	if (!backend) {
-		svc = lb6_lookup_service(&svc_key, &pkt.tuple);
-		if (svc && !from_pod && !(svc->flags & LB_SVC_F_EXTERNAL))
-			return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
-		if (svc && from_pod)
-			svc = lb6_internal_scope(&svc_key, svc);
+	if (pkt6_icmp_error(&pkt)) {
+		outcome = icmp6_error_translate(skb, &pkt, &ct_flags);
+	} else {
+		own = ct6_lookup(&pkt.tuple);
+		if (own)
+			backend = lb6_lookup_backend(own->backend_id);
+		if (!backend) {
+			svc = lb6_lookup_service(&svc_key, &pkt.tuple);
+			if (svc && !from_pod && !(svc->flags & LB_SVC_F_EXTERNAL))
+				return lb_verdict(LB_METRIC_PASS_NOT_EXTERNAL);
+			if (svc && from_pod)
+				svc = lb6_internal_scope(&svc_key, svc);
+		}
+		if (backend || svc)
+			outcome = lb6_forward(skb, &pkt, own, backend, &svc_key, svc, !from_pod, &ct_flags);
+		else
+			outcome = lb6_reply(skb, &pkt, &ct_flags);
 	}
-	/* One lb6_send() for both: each inlined copy would be its code again. */
-	if (backend || svc)
-		outcome = lb6_forward(skb, &pkt, own, backend, &svc_key, svc, !from_pod, &ct_flags);
-	else
-		outcome = lb6_reply(skb, &pkt, &ct_flags);
+	/* One lb6_send() for every path: each inlined copy would be its code again. */
 	return lb6_send(skb, &pkt, outcome, ct_flags);
 }
 

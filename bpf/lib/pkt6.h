@@ -2,12 +2,14 @@
 /*
  * IPv6 packet parsing for tc programs: Ethernet, the fixed IPv6 header and
  * a TCP or UDP header right behind it, which is all the load balancer
- * translates. The L4 header therefore always starts at PKT6_L4_OFF.
+ * translates, or an ICMPv6 error (lib/icmp6_error.h reads its quote). The
+ * L4 header therefore always starts at PKT6_L4_OFF.
  *
  * Passed untouched (pkt6_parse() says why): any extension header, a
  * fragment header among them (a service flow whose packets carry one is
- * not translated: nothing here walks the header chain), and ICMPv6, so
- * that neighbour discovery, echo and errors never meet the load balancer.
+ * not translated: nothing here walks the header chain), and every ICMPv6
+ * message but the errors, so that neighbour discovery and echo never meet
+ * the load balancer.
  */
 #ifndef FERRY_LIB_PKT6_H
 #define FERRY_LIB_PKT6_H
@@ -22,16 +24,45 @@
 #define NEXTHDR_FRAGMENT	44
 #define NEXTHDR_ICMP		58
 
+/* ICMPv6 error types (RFC 4443 3.1-3.4): each quotes the packet it is about. */
+#define ICMP6_DEST_UNREACH	1
+#define ICMP6_PKT_TOO_BIG	2
+#define ICMP6_TIME_EXCEEDED	3
+#define ICMP6_PARAM_PROB	4
+/* Echo (RFC 4443 4.1, 4.2): passed, and not tracked. */
+#define ICMP6_ECHO_REQUEST	128
+#define ICMP6_ECHO_REPLY	129
+
 /* The L4 header's offset from the Ethernet header: no extension headers. */
 #define PKT6_L4_OFF		(ETH_HLEN + sizeof(struct ipv6hdr))
 
-/* What the load balancer needs to know about an IPv6 TCP or UDP packet. */
+/*
+ * What the load balancer needs to know about an IPv6 TCP or UDP packet, or
+ * an ICMPv6 error: tuple.proto NEXTHDR_ICMP (pkt6_icmp_error()), whose
+ * quote says which flow it is about (lib/icmp6_error.h), its ports 0. No
+ * flag of its own: the struct's size shifts the stack slots clang gives
+ * IPv4's path too (see lb.c's top comment on the stack).
+ */
 struct pkt6 {
 	struct ct6_key tuple;	/* as on the wire; dir CT_FORWARD */
 	__u16 payload_len;	/* the IPv6 header's, host order: the L4 segment's length */
 	__u8 tcp_flags;		/* TCP: the segment's flags byte; otherwise 0 */
 	__u8 ip_summed;		/* the skb's CHECKSUM_*: how lib/nat6.h fixes the L4 checksum */
 };
+
+_Static_assert(sizeof(struct udphdr) == sizeof(struct icmp6hdr), "UDP and ICMPv6 headers are both 8 bytes");
+
+/* The ICMPv6 errors, the only ICMPv6 messages that parse; informational ones (echo, ND) are >= 128. */
+static __always_inline bool icmp6_is_error(__u8 type)
+{
+	return type >= ICMP6_DEST_UNREACH && type <= ICMP6_PARAM_PROB;
+}
+
+/* pkt6_parse() found an ICMPv6 error (icmp6_is_error()), not a TCP or UDP packet. */
+static __always_inline bool pkt6_icmp_error(const struct pkt6 *pkt)
+{
+	return pkt->tuple.proto == NEXTHDR_ICMP;
+}
 
 /* Whether the frame is IPv6 at all, by its ethertype. */
 static __always_inline bool eth_is_ipv6(struct __sk_buff *skb)
@@ -83,12 +114,14 @@ static __always_inline void *pkt6_l4(struct __sk_buff *skb, __u32 len)
 }
 
 /*
- * Fills `pkt` from an Ethernet + IPv6 + TCP/UDP packet and returns true, or
- * returns false with the LB_METRIC_PASS_* reason to pass it on untouched in
- * `why`: PASS_NOT_IP (not IPv6, by ethertype or version), PASS_FRAGMENT (a fragment header),
- * PASS_OTHER_PROTO (ICMPv6, any other extension header or protocol),
- * PASS_MALFORMED (truncated, or a payload length short of the L4 header).
- * As pkt4_parse(), headers are made linear and read in place.
+ * Fills `pkt` from an Ethernet + IPv6 + TCP/UDP packet or ICMPv6 error
+ * and returns true, or returns false with the LB_METRIC_PASS_* reason to
+ * pass it on untouched in `why`: PASS_NOT_IP (not IPv6, by ethertype or
+ * version), PASS_FRAGMENT (a fragment header), PASS_OTHER_PROTO (ICMPv6
+ * other than an error, any other extension header or protocol),
+ * PASS_MALFORMED (truncated, or a payload length short of the L4 header,
+ * ICMPv6's 8 bytes included). As pkt4_parse(), headers are made linear and
+ * read in place.
  */
 static __always_inline bool pkt6_parse(struct __sk_buff *skb, struct pkt6 *pkt, __u32 *why)
 {
@@ -121,10 +154,11 @@ static __always_inline bool pkt6_parse(struct __sk_buff *skb, struct pkt6 *pkt, 
 		*why = LB_METRIC_PASS_FRAGMENT;
 		return false;
 	}
-	if (proto != LB_PROTO_TCP && proto != LB_PROTO_UDP) {
+	if (proto != LB_PROTO_TCP && proto != LB_PROTO_UDP && proto != NEXTHDR_ICMP) {
 		*why = LB_METRIC_PASS_OTHER_PROTO;
 		return false;
 	}
+	/* ICMPv6: its first 8 bytes, as many as UDP's header (see below). */
 	l4_len = l4_hdr_len(proto);
 	pkt->payload_len = bpf_ntohs(ip6->payload_len);
 	/* A jumbogram (payload length 0) has a hop-by-hop header: passed above. */
@@ -147,13 +181,22 @@ static __always_inline bool pkt6_parse(struct __sk_buff *skb, struct pkt6 *pkt, 
 		pkt->tuple.sport = th->source;
 		pkt->tuple.dport = th->dest;
 		pkt->tcp_flags = ((__u8 *)th)[TCP_FLAGS_OFF];
-	} else {
+	} else if (proto == LB_PROTO_UDP) {
 		struct udphdr *uh = pkt6_l4(skb, sizeof(*uh));
 
 		if (!uh)
 			return false;
 		pkt->tuple.sport = uh->source;
 		pkt->tuple.dport = uh->dest;
+	} else {
+		struct icmp6hdr *ih = pkt6_l4(skb, sizeof(*ih));
+
+		if (!ih)
+			return false;
+		if (!icmp6_is_error(ih->icmp6_type)) {
+			*why = LB_METRIC_PASS_OTHER_PROTO;
+			return false;
+		}
 	}
 	return true;
 }

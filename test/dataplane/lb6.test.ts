@@ -335,17 +335,18 @@ describe.skipIf(!isRoot)('IPv6 that is not a service’s passes untouched (needs
       ['from_uplink', (f: Buffer) => lb.runUplink(f)],
     ] as const;
 
-  it('neighbour discovery, echo and ICMPv6 errors, even to a service address', async () => {
+  it('neighbour discovery, echo, and ICMPv6 errors about no tracked flow, even to a service address', async () => {
     const lb = await withService();
     lb.addService6({ address: VIP, port: 80, proto: 'udp', revNatIndex: 8, backends: [], flags: SVC_FLAGS.external });
     const frames = [
       neighborSolicitation(CLIENT, 'fd00:10:244::1'),
       neighborSolicitation('fe80::1', VIP),
       icmp6Packet(ICMP6.ECHO_REQUEST, 0, CLIENT, VIP, Buffer.from('0001000170696e67', 'hex')),
-      icmp6Packet(ICMP6.DEST_UNREACH, ICMP6.PORT_UNREACH, CLIENT, VIP, Buffer.concat([Buffer.alloc(4), ipv6Packet({ proto: 'udp', src: VIP, dst: CLIENT, sport: 80, dport: 5000 }).subarray(ETH_HLEN)])),
     ];
-    for (const [name, run] of programs(lb)) for (const frame of frames) await expectPass(run, frame, name);
-    expect(lb.nonZeroCounters()).toEqual({ pass_other_proto: BigInt(2 * frames.length) });
+    // Errors about a tracked flow are translated (lb6-icmp-error.test.ts); this one is about none.
+    const error = icmp6Packet(ICMP6.DEST_UNREACH, ICMP6.PORT_UNREACH, CLIENT, VIP, Buffer.concat([Buffer.alloc(4), ipv6Packet({ proto: 'udp', src: VIP, dst: CLIENT, sport: 80, dport: 5000 }).subarray(ETH_HLEN)]));
+    for (const [name, run] of programs(lb)) for (const frame of [...frames, error]) await expectPass(run, frame, name);
+    expect(lb.nonZeroCounters()).toEqual({ pass_other_proto: BigInt(2 * frames.length), pass_no_service: 2n });
   });
 
   it('a service flow’s packets behind an extension header, or a fragment header', async () => {
