@@ -8,6 +8,7 @@ import { NeighVerbs } from './neigh.js';
 import { NetlinkConnection } from './netlink/connection.js';
 import { Netns } from './netns/netns.js';
 import { RouteVerbs } from './route.js';
+import { TcVerbs } from './tc.js';
 
 export class Handle {
   /** `ip link …` */
@@ -20,6 +21,8 @@ export class Handle {
   readonly neigh: NeighVerbs;
   /** `bridge fdb …` */
   readonly fdb: FdbVerbs;
+  /** `tc filter show` */
+  readonly tc: TcVerbs;
 
   private constructor(
     private readonly ctx: VerbContext,
@@ -30,6 +33,7 @@ export class Handle {
     this.route = new RouteVerbs(ctx, this.link);
     this.neigh = new NeighVerbs(ctx, this.link);
     this.fdb = new FdbVerbs(ctx, this.link);
+    this.tc = new TcVerbs(ctx, this.link);
   }
 
   /**

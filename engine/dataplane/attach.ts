@@ -2,9 +2,10 @@
 // it stays attached after this process exits: a tcx link is pinned (the pin
 // is its only reference once our fd is released); a cls_bpf filter, on
 // kernels without tcx, stays on the interface by itself.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { attachTc, BpfProgram, unpinPath, type NetnsRef, type TcDirection, type TcMode } from '../bpf/index.js';
+import { attachTc, BpfError, BpfProgram, openPinned, unpinPath, type NetnsRef, type TcDirection, type TcMode } from '../bpf/index.js';
+import { native } from '../native/binding.js';
 
 export interface PinnedAttach {
   netns: NetnsRef;
@@ -48,5 +49,30 @@ export async function attachPinnedProgram(a: PinnedAttach): Promise<'tcx' | 'tc'
     return attachment.mode;
   } finally {
     program.close();
+  }
+}
+
+/**
+ * The interface the tcx link pinned at `linkPin` is attached to: its ifindex
+ * in the namespace it was attached in, 0 once that interface is gone (the
+ * kernel detached the link), undefined when no tcx link is pinned there.
+ * Equivalent to: `bpftool link show pinned LINKPIN` (its `ifindex`), read
+ * from the link fd's /proc fdinfo.
+ */
+export function pinnedLinkIfindex(linkPin: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openPinned(linkPin);
+  } catch (e) {
+    if (e instanceof BpfError && e.code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    if (!/^link_type:\s+tcx$/m.test(info)) return undefined;
+    const ifindex = /^ifindex:\s+(\d+)$/m.exec(info);
+    return ifindex === null ? undefined : Number(ifindex[1]);
+  } finally {
+    native.closeFd(fd);
   }
 }

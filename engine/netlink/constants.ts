@@ -204,3 +204,17 @@ export const NTF_ROUTER = 0x80;
 // RTEXT_FILTER_* for IFLA_EXT_MASK
 export const RTEXT_FILTER_VF = 1;
 export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
+
+// tc filters (linux/rtnetlink.h, linux/pkt_sched.h, linux/pkt_cls.h)
+export const RTM_NEWTFILTER = 44;
+export const RTM_GETTFILTER = 46;
+export const TCA_KIND = 1;
+export const TCA_OPTIONS = 2;
+/** TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS) and …EGRESS: clsact's two hooks as a filter's parent. */
+export const TC_H_CLSACT_INGRESS = 0xfffffff2;
+export const TC_H_CLSACT_EGRESS = 0xfffffff3;
+export const TCA_BPF_NAME = 7;
+export const TCA_BPF_FLAGS = 8;
+export const TCA_BPF_TAG = 10;
+export const TCA_BPF_ID = 11;
+export const TCA_BPF_FLAG_ACT_DIRECT = 1;

@@ -1,6 +1,7 @@
 // One JSON record per attachment: the pod's Kubernetes identity (from
-// CNI_ARGS), its addresses and host veth. The node daemon and the eBPF
-// dataplane read these; DEL and GC remove them.
+// CNI_ARGS), its addresses, MAC and host veth. The node daemon reads these
+// (it hooks the recorded pods to the dataplane it loads), DEL and GC remove
+// them; records-lock.ts guards them against both at once.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,10 +15,20 @@ export interface EndpointRecord {
   hostVeth: string;
   mode: 'routed' | 'bridge';
   ips: string[];
+  /** The pod interface's MAC (records written before ferry kept it lack it: read it in `netns`). */
+  mac?: string;
+  /** Routed mode: the pin root of the eBPF dataplane the pod belongs to (the config's `ebpf.pinRoot` or its default). */
+  pinRoot?: string;
   k8s: K8sArgs;
   createdAt: string;
   /** hostPorts served for it (portMappings): written before the maps are (without revNatIndex), then again as written. */
   hostPorts?: Array<HostPort | HostPortEntry>;
+}
+
+/** `default/web-a (container 0123abcd…)`, or the container alone without Kubernetes names. */
+export function describePod(containerId: string, k8s: K8sArgs): string {
+  const container = `container ${containerId.slice(0, 12)}`;
+  return k8s.podName === undefined ? container : `${k8s.podNamespace ?? 'default'}/${k8s.podName} (${container})`;
 }
 
 const fileName = (containerId: string, ifname: string) => `${containerId}_${ifname}.json`;

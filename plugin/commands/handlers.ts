@@ -14,18 +14,24 @@ import { podMtu } from '../network/mtu.js';
 import { attachRouted } from '../network/routed.js';
 import type { Attached, AttachSpec } from '../network/types.js';
 import { endpointDir, hostVethFor, ipamStore, pinRootOf, withNode, type PluginContext } from './context.js';
-import { listEndpoints, readEndpoint, removeEndpoint } from './endpoints.js';
+import { listEndpoints, readEndpoint, removeEndpoint, type EndpointRecord } from './endpoints.js';
 import { FerryCode, ipamToCni, networkToCni } from './errors.js';
 import { checkHostPorts, hostPortsFor, recordWithHostPorts, removeHostPorts } from './hostports.js';
 import { withPod } from './netns.js';
+import { withRecordsLock } from './records-lock.js';
 
+/**
+ * ADD, DEL and GC hold the network's records lock shared (records-lock.ts):
+ * the node daemon, hooking recorded pods to the dataplane it has just
+ * pinned, holds it exclusive and so never races one of them.
+ */
 export function createHandlers(ctx: PluginContext): CniHandlers {
   return {
-    add: (req) => withNode(ctx, (node) => add(ctx, node, req)),
-    del: (req) => withNode(ctx, (node) => del(node, req)),
+    add: (req) => withRecordsLock(endpointDir(req.conf), 'shared', () => withNode(ctx, (node) => add(ctx, node, req))),
+    del: (req) => withRecordsLock(endpointDir(req.conf), 'shared', () => withNode(ctx, (node) => del(node, req)), { create: false }),
     check: (req) => withNode(ctx, (node) => check(node, req)),
     status: (req) => status(req),
-    gc: (req) => withNode(ctx, (node) => collect(node, req)),
+    gc: (req) => withRecordsLock(endpointDir(req.conf), 'shared', () => withNode(ctx, (node) => collect(node, req)), { create: false }),
   };
 }
 
@@ -69,18 +75,34 @@ async function add(ctx: PluginContext, node: Handle, req: AddRequest): Promise<R
       };
       const attached = conf.mode === 'bridge' ? await attachBridge(node, pod, spec, bridgeOptions(conf)) : await attachRouted(node, pod, spec);
       const ips = attached.ips.map((i) => i.address);
+      const podMac = attached.interfaces.find((i) => i.sandbox !== undefined)?.mac;
       if (conf.mode === 'routed') {
-        const podMac = attached.interfaces.find((i) => i.sandbox !== undefined)!.mac;
-        const hooked = await attachDataplane(node, await node.link.get(hostVeth), { mac: podMac, addresses: ips.map((ip) => ip.split('/')[0]!) }, pinRoot);
+        const hooked = await attachDataplane(node, await node.link.get(hostVeth), { mac: podMac!, addresses: ips.map((ip) => ip.split('/')[0]!) }, pinRoot);
         if (hooked) log.debug({ hostVeth, ebpf: true }, 'eBPF dataplane attached');
-        // Asked for by the config but not there: the pod works, but Services do not reach it (nothing hooks it later).
-        else log[conf.ebpf === undefined ? 'debug' : 'warn']({ hostVeth, pinRoot }, `no eBPF dataplane pinned at ${pinRoot}: the pod is plainly routed, without Services (is the ferry daemon running?)`);
+        // Asked for by the config but not there (yet): the pod works, without Services, until the daemon
+        // loads the dataplane and hooks the pods it finds recorded (plugin/daemon/pod-hooks.ts).
+        else
+          log[conf.ebpf === undefined ? 'debug' : 'warn'](
+            { hostVeth, pinRoot },
+            `no eBPF dataplane pinned at ${pinRoot}: the pod is plainly routed, without Services, until the ferry daemon starts: it loads the dataplane and hooks the pods recorded in ${endpointDir(conf)}`,
+          );
       }
       await enableForwarding(ctx, node, allocations);
       const plan = await hostPortsFor(node, conf.runtimeConfig?.portMappings ?? [], ips, { containerId, k8s: req.k8s });
       hostPorts = plan.hostPorts;
       if (plan.warning !== undefined) log.warn({ k8s: req.k8s }, plan.warning);
-      const record = { containerId, ifname, netns: req.netns, hostVeth, mode: conf.mode, ips, k8s: req.k8s, createdAt: new Date().toISOString() };
+      const record: EndpointRecord = {
+        containerId,
+        ifname,
+        netns: req.netns,
+        hostVeth,
+        mode: conf.mode,
+        ips,
+        ...(podMac !== undefined && { mac: podMac }),
+        ...(conf.mode === 'routed' && { pinRoot }),
+        k8s: req.k8s,
+        createdAt: new Date().toISOString(),
+      };
       await recordWithHostPorts(endpointDir(conf), record, hostPorts, pinRoot);
       log.info({ hostVeth, ips, hostPorts: hostPorts.length, k8s: req.k8s }, 'pod attached');
       return appendResult(req.prevResult, toResult(attached, conf));

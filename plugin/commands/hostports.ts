@@ -20,7 +20,7 @@ import { MAPS } from '../../engine/dataplane/layout.js';
 import { openPinnedMaps } from '../../engine/dataplane/pinned-maps.js';
 import type { Handle } from '../../engine/handle.js';
 import { CniCode, CniError, type K8sArgs, type NetConf } from '../cni/index.js';
-import { listEndpoints, writeEndpoint, type EndpointRecord } from './endpoints.js';
+import { describePod, listEndpoints, writeEndpoint, type EndpointRecord } from './endpoints.js';
 import { FerryCode } from './errors.js';
 
 export type PortMapping = NonNullable<NonNullable<NetConf['runtimeConfig']>['portMappings']>[number];
@@ -83,12 +83,6 @@ export async function recordWithHostPorts(dir: string, record: EndpointRecord, h
   if (hostPorts.length === 0) return;
   const written = addHostPorts(pinRoot, hostPorts, describePod(record.containerId, record.k8s), await listEndpoints(dir));
   await writeEndpoint(dir, { ...record, hostPorts: written });
-}
-
-/** `default/web-a (container 0123abcd…)`, or the container alone without Kubernetes names. */
-function describePod(containerId: string, k8s: K8sArgs): string {
-  const container = `container ${containerId.slice(0, 12)}`;
-  return k8s.podName === undefined ? container : `${k8s.podNamespace ?? 'default'}/${k8s.podName} (${container})`;
 }
 
 /**

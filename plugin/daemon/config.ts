@@ -6,18 +6,22 @@
 // An error names the field, and where it came from: the file, or the flag.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { isAbsolute } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PIN_ROOT } from '../../engine/dataplane/paths.js';
 import { parseClusterCidrs } from '../../engine/dataplane/uplink.js';
 import { DEFAULT_VXLAN } from '../../engine/nodes/model.js';
+import { DEFAULT_STATE_DIR } from '../commands/context.js';
 import { DEFAULT_CNI_SOCKET } from './server.js';
 
 /** kube-proxy's defaults where it has the setting; ferry's own otherwise. */
 export const DEFAULTS = {
   cniSocket: DEFAULT_CNI_SOCKET,
   pinRoot: DEFAULT_PIN_ROOT,
+  // The CNI config's dataDir default: where ADD keeps its endpoint records.
+  cniDataDir: DEFAULT_STATE_DIR,
   healthzBindAddress: '0.0.0.0:10256',
   metricsBindAddress: '127.0.0.1:10249',
   // kube-proxy's is 1s; ferry's syncs write changes only, and are cheap.
@@ -40,6 +44,7 @@ export const DEFAULTS = {
 export const FLAGS = {
   cniSocket: '--cni-socket',
   pinRoot: '--pin-root',
+  cniDataDir: '--cni-data-dir',
   mapCapacity: '--map-capacity',
   mapCapacity6: '--map-capacity6',
   services: '--services',
@@ -109,11 +114,13 @@ const cidr = checked((text) => {
   return text;
 });
 const nonEmpty = z.string().min(1, 'must not be empty');
+const absolutePath = z.string().refine((p) => isAbsolute(p), (p) => ({ message: `"${p}" is not an absolute path` }));
 
 const schema = z
   .object({
     cniSocket: nonEmpty.default(DEFAULTS.cniSocket),
     pinRoot: nonEmpty.default(DEFAULTS.pinRoot),
+    cniDataDir: absolutePath.default(DEFAULTS.cniDataDir),
     mapCapacity: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity),
     mapCapacity6: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity6),
     services: nonEmpty.optional(),

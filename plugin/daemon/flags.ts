@@ -12,6 +12,7 @@ export interface DaemonFlagValues {
   config?: string;
   cniSocket?: string;
   pinRoot?: string;
+  cniDataDir?: string;
   mapCapacity?: string;
   mapCapacity6?: string;
   services?: string;
@@ -41,6 +42,7 @@ export function addDaemonSettingFlags(command: Command): Command {
     .option('--config <file>', 'YAML file of the settings below (README: "Daemon settings"); flags override it')
     .option(`${FLAGS.cniSocket} <path>`, `unix socket the CNI frontend connects to ${dflt(DEFAULTS.cniSocket)}`)
     .option(`${FLAGS.pinRoot} <dir>`, `where the dataplane is pinned on bpffs ${dflt(DEFAULTS.pinRoot)}`)
+    .option(`${FLAGS.cniDataDir} <dir>`, `the CNI config's dataDir: the routed pods ADD recorded there are hooked to the dataplane at start ${dflt(DEFAULTS.cniDataDir)}`)
     .option(`${FLAGS.mapCapacity} <n>`, `entries of the services map (a frontend and its backends) and the backends map ${dflt(String(DEFAULTS.mapCapacity))}`)
     .option(`${FLAGS.mapCapacity6} <n>`, `the same for the IPv6 maps (IPv6 Services) ${dflt(String(DEFAULTS.mapCapacity6))}`)
     .option(`${FLAGS.services} <path>`, 'YAML/JSON file or folder of v1 Services and discovery.k8s.io/v1 EndpointSlices (watched)')
@@ -73,6 +75,7 @@ export function daemonConfigFromFlags(values: DaemonFlagValues, env: NodeJS.Proc
   const flags: DaemonConfigInput = {
     cniSocket: values.cniSocket,
     pinRoot: values.pinRoot,
+    cniDataDir: values.cniDataDir,
     mapCapacity: values.mapCapacity === undefined ? undefined : Number(values.mapCapacity),
     mapCapacity6: values.mapCapacity6 === undefined ? undefined : Number(values.mapCapacity6),
     services: values.services,
@@ -103,6 +106,7 @@ export function nodeDaemonOptions(c: DaemonConfig): NodeDaemonOptions {
   return {
     cniSocket: c.cniSocket,
     pinRoot: c.pinRoot,
+    cniDataDir: c.cniDataDir,
     mapCapacity: c.mapCapacity,
     mapCapacity6: c.mapCapacity6,
     nodeName: c.nodeName,

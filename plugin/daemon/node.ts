@@ -1,6 +1,7 @@
 // The node daemon: the CNI socket, plus — given a manifest path or an API
 // server — the eBPF dataplane programmed from the Services and
-// EndpointSlices there, with the conntrack GC, kube-proxy's /healthz,
+// EndpointSlices there (the pods CNI ADD attached before it was loaded
+// hooked to it, pod-hooks.ts), with the conntrack GC, kube-proxy's /healthz,
 // /metrics and health check node ports (status.ts). Closing it
 // stops the daemon's work only: pinned maps, programs and links stay, and
 // the datapath keeps forwarding until a new daemon adopts them.
@@ -14,6 +15,8 @@ import { DEFAULT_PIN_ROOT } from '../../engine/dataplane/paths.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
 import { attachUplink, uplinkAddresses } from '../../engine/dataplane/uplink.js';
 import { Handle } from '../../engine/handle.js';
+import { DEFAULT_STATE_DIR } from '../commands/context.js';
+import { hookRecordedPods } from './pod-hooks.js';
 import { startCniDaemon, type CniDaemon } from './run.js';
 import { DEFAULT_CNI_SOCKET } from './server.js';
 import { K8sApiSource, loadKubeConfig, type ApiConfig } from './k8s-source.js';
@@ -26,6 +29,8 @@ import type { NodeNetworkSettings } from '../../engine/nodes/model.js';
 export interface NodeDaemonOptions {
   cniSocket?: string;
   pinRoot?: string;
+  /** The CNI config's dataDir (default DEFAULT_STATE_DIR): once the dataplane is loaded, the routed pods recorded there are hooked to it (pod-hooks.ts). */
+  cniDataDir?: string;
   /** Entries of the services and backends maps; default DEFAULTS.mapCapacity (lb.o's). Pinned maps at least this large are kept. */
   mapCapacity?: number;
   /** The same for the IPv6 maps (services6, backends6); default DEFAULTS.mapCapacity6 (lb.o's). */
@@ -107,6 +112,14 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         { pinRoot, services: services.maxEntries, backends: backends.maxEntries, services6: services6.maxEntries, backends6: backends6.maxEntries },
         'dataplane loaded (pinned maps reused)',
       );
+      // Pods CNI ADD attached while no dataplane was pinned. Before the CNI socket serves: the
+      // records lock (taken here exclusive) would otherwise hold up this process's own ADDs.
+      const node = await Handle.open();
+      try {
+        await hookRecordedPods({ node, pinRoot, cniDataDir: options.cniDataDir ?? DEFAULT_STATE_DIR, log });
+      } finally {
+        node.close();
+      }
 
       let nodeAddresses: string[] | undefined;
       if (options.uplink !== undefined) {

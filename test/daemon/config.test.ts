@@ -21,6 +21,7 @@ describe('daemon settings', () => {
     expect(loadDaemonConfig(undefined)).toEqual({
       cniSocket: '/run/ferry/cni.sock',
       pinRoot: '/sys/fs/bpf/ferry',
+      cniDataDir: '/var/lib/ferry',
       mapCapacity: 65_536,
       mapCapacity6: 65_536,
       inCluster: false,
@@ -48,6 +49,15 @@ describe('daemon settings', () => {
     expect(() => daemonConfigFromFlags({ config: file, vxlanVni: 'abc' })).toThrow(/^--vxlan-vni: Expected number, received nan$/);
     expect(() => daemonConfigFromFlags({ nodeNetwork: 'vxlan' })).toThrow(/^--node-network: needs the Node objects: services, kubeconfig or inCluster$/);
     expect(() => daemonConfigFromFlags({ services: '/x', nodeNetwork: 'bgp' })).toThrow(/^--node-network: Invalid enum value\. Expected 'direct' \| 'vxlan', received 'bgp'$/);
+  });
+
+  it("the CNI's records folder: the CNI config's dataDir default, from the file or the flag, an absolute path", () => {
+    writeFileSync(file, 'cniDataDir: /srv/ferry\n');
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file })).cniDataDir).toBe('/srv/ferry');
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file, cniDataDir: '/var/lib/ferry-b' })).cniDataDir).toBe('/var/lib/ferry-b');
+    expect(() => daemonConfigFromFlags({ cniDataDir: 'var/lib/ferry' })).toThrow(/^--cni-data-dir: "var\/lib\/ferry" is not an absolute path$/);
+    writeFileSync(file, 'cniDataDir: ""\n');
+    expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: cniDataDir: "" is not an absolute path`);
   });
 
   it('map capacity from the file or the flag, checked', () => {

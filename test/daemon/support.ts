@@ -120,9 +120,15 @@ export interface NodeFixture {
   /** A temp dir for sockets, manifests, logs and the CNI's state. */
   dir: string;
   /** A pod namespace attached by CNI ADD (ferry routed mode, hooked to `pinRoot`'s dataplane). */
-  addPod(label: string): Promise<Pod>;
+  addPod(label: string, k8s?: PodName): Promise<Pod>;
   /** CNI DEL of the pod addPod(label) made. */
   delPod(label: string, pod: Pod): Promise<void>;
+}
+
+/** A pod's Kubernetes name, passed in CNI_ARGS as kubelet does. */
+export interface PodName {
+  namespace: string;
+  name: string;
 }
 
 export interface NodeFixtureOptions {
@@ -151,8 +157,14 @@ export function nodeFixture(prefix: string, defer: Defer, options: NodeFixtureOp
     ...(options.ebpf !== false && { ebpf: { pinRoot } }),
     ipam: { type: 'ferry', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], ...(options.dualStack ? [[{ subnet: 'fd00:244::/64' }]] : [])] },
   });
-  const cni = async (command: 'ADD' | 'DEL', label: string, podNetns: Netns): Promise<string> => {
-    const env = { CNI_COMMAND: command, CNI_CONTAINERID: `${prefix}-${label}`, CNI_NETNS: podNetns.path, CNI_IFNAME: 'eth0' };
+  const cni = async (command: 'ADD' | 'DEL', label: string, podNetns: Netns, k8s?: PodName): Promise<string> => {
+    const env = {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: `${prefix}-${label}`,
+      CNI_NETNS: podNetns.path,
+      CNI_IFNAME: 'eth0',
+      ...(k8s !== undefined && { CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${k8s.namespace};K8S_POD_NAME=${k8s.name}` }),
+    };
     const out = await runCni({ env, stdin: conf }, handlers);
     expect(out.exitCode, out.stdout).toBe(0);
     return out.stdout;
@@ -162,11 +174,11 @@ export function nodeFixture(prefix: string, defer: Defer, options: NodeFixtureOp
     netns,
     pinRoot,
     dir,
-    addPod: async (label) => {
+    addPod: async (label, k8s) => {
       const podNs = makeNetns(`${prefix}-${label}`);
       const podNetns = Netns.open(podNs);
       defer(() => podNetns.close());
-      const result = JSON.parse(await cni('ADD', label, podNetns)) as { interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
+      const result = JSON.parse(await cni('ADD', label, podNetns, k8s)) as { interfaces: Array<{ name: string }>; ips: Array<{ address: string }> };
       const [ip, ip6] = result.ips.map((i) => i.address.split('/')[0]!);
       return { ns: podNs, netns: podNetns, ip: ip!, ...(ip6 !== undefined && { ip6 }), hostVeth: result.interfaces[0]!.name };
     },
