@@ -15,7 +15,7 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import { native } from '../../engine/native/binding.js';
+import { withFlock } from '../../engine/native/flock.js';
 
 export const RECORDS_LOCK_FILE = 'lock';
 
@@ -81,17 +81,7 @@ export async function withRecordsLock<T>(dir: string, mode: LockMode, fn: () => 
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const fd = openSync(path, 'a', 0o600);
     try {
-      // Uncontended (the usual case) the lock is taken at once, without a pool thread.
-      if (!native.tryFlock(fd, exclusive, path)) await native.flock(fd, exclusive, path);
-      try {
-        return await fn();
-      } finally {
-        try {
-          native.funlock(fd, path);
-        } catch {
-          /* closing the fd below releases it */
-        }
-      }
+      return await withFlock(fd, path, exclusive, fn);
     } finally {
       closeSync(fd);
     }

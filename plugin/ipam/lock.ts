@@ -3,7 +3,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { native } from '../../engine/native/binding.js';
+import { withFlock } from '../../engine/native/flock.js';
 import { IpamStoreError } from './errors.js';
 
 // Callers of one lock path in this process wait here before they wait in
@@ -40,24 +40,8 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>): Promi
       throw new IpamStoreError('open', path, e);
     }
     try {
-      try {
-        // Uncontended (the usual case: the queue above serializes this
-        // process) the lock is taken at once, without a pool thread; only a
-        // holder in another process makes us wait in a blocking flock.
-        if (!native.tryFlock(fd, true, path)) await native.flock(fd, true, path);
-      } catch (e) {
-        throw new IpamStoreError('flock', path, e);
-      }
-      try {
-        return await fn();
-      } finally {
-        // Closing drops the lock anyway; unlocking first says so and cannot fail usefully.
-        try {
-          native.funlock(fd, path);
-        } catch {
-          /* the close below releases it */
-        }
-      }
+      // The queue above serializes this process: only another process's holder makes us wait.
+      return await withFlock(fd, path, true, fn, (e) => new IpamStoreError('flock', path, e));
     } finally {
       closeSync(fd);
     }
