@@ -138,6 +138,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       const reconciler = await Reconciler.adopt(loaded.maps);
       for (const c of reconciler.conflicts) log.warn(`adopting the maps: ${c}`);
       const nodePortCidrs = options.nodePortAddresses ?? [];
+      const everyAddress = [anyAddress()]; // read once: health servers ask at every sync
       const status = await startProxyStatus({
         healthzBindAddress: options.healthzBindAddress,
         metricsBindAddress: options.metricsBindAddress,
@@ -146,7 +147,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
         readMetrics: () => readSnapshot(loaded.maps, gc && { totals: gc.totals, last: gc.last }),
         nodeEligible: () => apiSource?.nodeEligible() ?? true,
         // kube-proxy's rule: all addresses, unless nodePortAddresses picks some.
-        healthCheckHosts: () => (nodePortCidrs.length === 0 ? [anyAddress()] : (sync?.nodePortAddresses ?? [])),
+        healthCheckHosts: () => (nodePortCidrs.length === 0 ? everyAddress : (sync?.nodePortAddresses ?? [])),
         log,
       });
       closers.push(() => status.close());

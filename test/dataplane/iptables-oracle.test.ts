@@ -63,8 +63,9 @@ async function observe(prefix: string, setup: (node: string, dp: Awaited<ReturnT
     const seen = new Set<string>();
     for (let i = 0; i < n; i++) {
       const reply = await prober.udpExchange(client.netns, VIP, 53, `q${i}`, WAIT_MS);
-      seen.add(answeredBy(reply));
-      if (answeredBy(reply) === backends[1]!.ip) removedPorts.push(Number(/ \(you are [^ ]+:(\d+)\)$/.exec(reply)![1]));
+      const backend = answeredBy(reply);
+      seen.add(backend);
+      if (backend === backends[1]!.ip) removedPorts.push(Number(/ \(you are [^ ]+:(\d+)\)$/.exec(reply)![1]));
     }
     return [...seen].sort();
   };
