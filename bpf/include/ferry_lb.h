@@ -129,7 +129,7 @@ struct lb4_affinity_key {
  * out of the service (but still a backend of another one) is not reused.
  */
 struct lb4_affinity {
-	__u64 last_used;	/* ns, CLOCK_MONOTONIC */
+	__u64 last_used;	/* ns, the programs' clock (lb_now()) */
 	__u32 backend_id;
 	__u16 slot;
 	__u16 pad;
@@ -245,15 +245,15 @@ struct ct4_key {
 };
 
 /*
- * Conntrack value. An entry is stale once CLOCK_MONOTONIC passes last_seen +
- * lifetime_ns; user space garbage-collects stale entries. The programs'
- * clock (lb_now(), lib/common.h) is CLOCK_MONOTONIC as of the last tick.
+ * Conntrack value. An entry is stale once the programs' clock (lb_now(),
+ * lib/common.h: jiffies in ns) passes last_seen + lifetime_ns; user space
+ * garbage-collects stale entries, reading that clock through bpf/clock.c.
  * A flow's packets refresh both of its entries, at least every
  * CT_REFRESH_NS (lib/ct.h) while it is active, so each can be judged on
  * its own.
  */
 struct ct_entry {
-	__u64 last_seen;	/* ns, CLOCK_MONOTONIC (as of a tick) */
+	__u64 last_seen;	/* ns, the programs' clock (lb_now()) */
 	__u64 lifetime_ns;	/* from the state: see CT_LIFETIME_* in lib/ct.h */
 	__u32 backend_id;
 	__u16 rev_nat_index;

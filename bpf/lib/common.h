@@ -78,13 +78,49 @@ static __always_inline void *ctx_data_end(const struct __sk_buff *skb)
 }
 
 /*
- * The time conntrack and affinity records keep: CLOCK_MONOTONIC as of the
- * last timer tick (bpf_ktime_get_coarse_ns()), a few ms behind
- * CLOCK_MONOTONIC at most, which lifetimes of seconds do not notice;
- * reading it costs a fraction of bpf_ktime_get_ns().
+ * The running kernel's timer tick rate, which libbpf reads from its config
+ * (/proc/config.gz or /boot/config-*) at load; 0 when it finds none.
+ */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+/* ns per jiffy at the rates a kernel can be built with; 0 for any other. */
+static __always_inline __u64 lb_jiffy_ns(void)
+{
+	switch (CONFIG_HZ) {
+	case 100:
+		return NSEC_PER_SEC / 100;
+	case 250:
+		return NSEC_PER_SEC / 250;
+	case 300:
+		return NSEC_PER_SEC / 300;
+	case 1000:
+		return NSEC_PER_SEC / 1000;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The time conntrack, affinity, SNAT and fragment records keep, in ns:
+ * jiffies (bpf_jiffies64()) times the tick's length. The verifier inlines
+ * bpf_jiffies64() as a load, where bpf_ktime_get_coarse_ns() is a call,
+ * and with the kernel's mitigations a call costs ~15 ns: a tenth of an
+ * established packet's whole path. The tick (1–10 ms) is fine-grained
+ * enough for lifetimes of seconds. CONFIG_HZ comes from a read-only map
+ * the verifier sees the value of, so it keeps one branch of the switch.
+ * A kernel whose config libbpf cannot read falls back to
+ * bpf_ktime_get_coarse_ns().
+ *
+ * This is not CLOCK_MONOTONIC: jiffies start at a value of their own.
+ * User space reads this clock through bpf/clock.c (engine/dataplane/clock.ts),
+ * never process.hrtime(), when it compares a record's time with now.
  */
 static __always_inline __u64 lb_now(void)
 {
+	__u64 jiffy_ns = lb_jiffy_ns();
+
+	if (jiffy_ns)
+		return bpf_jiffies64() * jiffy_ns;
 	return bpf_ktime_get_coarse_ns();
 }
 

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { datapathClock } from '../dataplane/clock.js';
 import { collectConntrack } from '../dataplane/ct-gc.js';
 import {
   flushConntrack,
@@ -190,8 +191,8 @@ export function registerInspectCommands(program: Command): void {
   filters(common(conntrack.command('list', { isDefault: true }).description('entries (both directions of each flow), filtered'))).action(
     action('conntrack list', (opts: FilterOptions) => {
       const filter = filterOf(opts);
-      return withMaps(opts.pinRoot, CT_ROLES, (maps) => {
-        const entries = listConntrack(maps, filter);
+      return withMaps(opts.pinRoot, CT_ROLES, async (maps) => {
+        const entries = listConntrack(maps, filter, (await datapathClock())());
         if (opts.output === 'json') return printJson(entries);
         printRows(
           `no conntrack entries${describeFilter(filter)}`,
@@ -205,8 +206,8 @@ export function registerInspectCommands(program: Command): void {
   filters(common(conntrack.command('flush').description('delete the matching entries (all of them without a filter)'))).action(
     action('conntrack flush', (opts: FilterOptions) => {
       const filter = filterOf(opts);
-      return withMaps(opts.pinRoot, CT_ROLES, (maps) => {
-        const deleted = flushConntrack(maps, filter);
+      return withMaps(opts.pinRoot, CT_ROLES, async (maps) => {
+        const deleted = flushConntrack(maps, filter, (await datapathClock())());
         if (opts.output === 'json') return printJson({ deleted });
         print(`deleted ${deleted} conntrack ${deleted === 1 ? 'entry' : 'entries'}${describeFilter(filter)}`);
       });
@@ -214,8 +215,8 @@ export function registerInspectCommands(program: Command): void {
   );
   common(conntrack.command('gc').description('one garbage-collection pass: expired entries, and those of removed backends')).action(
     action('conntrack gc', (opts: CommonOptions) =>
-      withMaps(opts.pinRoot, ['conntrack', 'backends', 'services', 'conntrack6', 'backends6', 'services6'], (maps) => {
-        const result = collectConntrack(maps);
+      withMaps(opts.pinRoot, ['conntrack', 'backends', 'services', 'conntrack6', 'backends6', 'services6'], async (maps) => {
+        const result = collectConntrack(maps, (await datapathClock())());
         if (opts.output === 'json') return printJson(result);
         print(
           `scanned ${result.scanned}: deleted ${result.expired} expired, ${result.orphaned} orphaned (backend gone), ` +

@@ -32,6 +32,7 @@
 // value just before it is deleted. The conntrack map is read before the
 // backends and services maps, so a flow created after those were read is
 // never judged against a view older than itself.
+import type { Clock } from './clock.js';
 import {
   backendId as backendIdCodec,
   ct4Key,
@@ -178,9 +179,9 @@ export function servedBackends(services: ReadableMap, family: Family = 4): Map<n
 /**
  * One GC pass: deletes expired, orphaned and withdrawn entries (see the top
  * of this file) from the conntrack map of each family `maps` has. `now` is
- * CLOCK_MONOTONIC in ns, the datapath's clock.
+ * the datapath's clock (clock.ts), in ns.
  */
-export function collectConntrack(maps: CtGcMaps, now: bigint = process.hrtime.bigint()): CtGcResult {
+export function collectConntrack(maps: CtGcMaps, now: bigint): CtGcResult {
   const result = collectFamily(4, { conntrack: maps.conntrack, backends: maps.backends, services: maps.services }, now);
   if (maps.conntrack6 === undefined) return result;
   if (maps.backends6 === undefined) throw new TypeError('conntrack GC: conntrack6 needs backends6 (the IPv6 flows\' backends)');
@@ -258,8 +259,8 @@ export function forgetBackends(conntrack: ConntrackMap | ConntrackMaps, ids: Ite
 export interface ConntrackGcOptions {
   /** Time between passes; default 30 s (UDP entries live 60 s idle). */
   intervalMs?: number;
-  /** CLOCK_MONOTONIC in ns; process.hrtime.bigint() unless a test says otherwise. */
-  clock?: () => bigint;
+  /** The datapath's clock (clock.ts datapathClock()), in ns. */
+  clock: Clock;
   /** Called after every pass. */
   onResult?: (result: CtGcResult) => void;
   /** Called when a pass throws (the timer keeps running); the error is also kept in lastError. */
@@ -290,7 +291,7 @@ export const DEFAULT_GC_INTERVAL_MS = 30_000;
 export class ConntrackGc {
   readonly intervalMs: number;
   readonly #maps: CtGcMaps;
-  readonly #clock: () => bigint;
+  readonly #clock: Clock;
   readonly #onResult: ((result: CtGcResult) => void) | undefined;
   readonly #onError: ((error: unknown) => void) | undefined;
   readonly #totals: CtGcTotals = { runs: 0, errors: 0, expired: 0, orphaned: 0, withdrawn: 0 };
@@ -298,12 +299,12 @@ export class ConntrackGc {
   #last: CtGcRun | undefined;
   #lastError: unknown;
 
-  constructor(maps: CtGcMaps, options: ConntrackGcOptions = {}) {
+  constructor(maps: CtGcMaps, options: ConntrackGcOptions) {
     const intervalMs = options.intervalMs ?? DEFAULT_GC_INTERVAL_MS;
     if (!Number.isFinite(intervalMs) || intervalMs <= 0) throw new RangeError(`conntrack GC interval must be > 0 ms, not ${intervalMs}`);
     this.intervalMs = intervalMs;
     this.#maps = maps;
-    this.#clock = options.clock ?? (() => process.hrtime.bigint());
+    this.#clock = options.clock;
     this.#onResult = options.onResult;
     this.#onError = options.onError;
   }

@@ -484,7 +484,7 @@ function ctContext(maps: CtMaps, now: bigint): CtContext {
  * The conntrack entries of both families matching `filter`, both
  * directions of each flow together. Like `conntrack -L [-s SRC] [-d DST] [-p PROTO]`.
  */
-export function listConntrack(maps: CtMaps, filter: CtFilter = {}, now: bigint = process.hrtime.bigint()): CtView[] {
+export function listConntrack(maps: CtMaps, filter: CtFilter, now: bigint): CtView[] {
   const parsed = parseFilter(filter);
   // Conntrack before the maps its entries name, as the GC reads them.
   const records = byFamily(maps.conntrack, maps.conntrack6).map(([family, map]) => [family, conntrackEntries(map)] as const);
@@ -504,7 +504,7 @@ export function listConntrack(maps: CtMaps, filter: CtFilter = {}, now: bigint =
  * them without one); returns how many. Like `conntrack -D [-s SRC] …`
  * (`conntrack -F` unfiltered).
  */
-export function flushConntrack(maps: CtMaps, filter: CtFilter = {}, now: bigint = process.hrtime.bigint()): number {
+export function flushConntrack(maps: CtMaps, filter: CtFilter, now: bigint): number {
   const parsed = parseFilter(filter);
   const ctx = ctContext(maps, now);
   let deleted = 0;

@@ -276,10 +276,10 @@ export interface Ct4Key {
 }
 
 /**
- * struct ct_entry. Stale once CLOCK_MONOTONIC (in Node,
- * process.hrtime.bigint()) passes lastSeenNs + lifetimeNs: see ctStale().
- * The programs write CLOCK_MONOTONIC as of the last tick, a few ms behind;
- * an active flow's entries are refreshed at least once a second.
+ * struct ct_entry. Stale once the programs' clock (clock.ts, not
+ * process.hrtime()) passes lastSeenNs + lifetimeNs: see ctStale(). It
+ * moves a tick (1–10 ms) at a time; an active flow's entries are refreshed
+ * at least once a second.
  */
 export interface CtEntry {
   lastSeenNs: bigint;
@@ -619,7 +619,7 @@ export interface Lb4AffinityKey {
 
 /**
  * struct lb4_affinity: the backend a client last got. Holds while
- * CLOCK_MONOTONIC has not passed lastUsedNs + the service's affinityTimeout
+ * the programs' clock (clock.ts) has not passed lastUsedNs + the service's affinityTimeout
  * seconds. slot: the service slot backendId was chosen from (0: by Maglev).
  */
 export interface Lb4Affinity {
@@ -882,7 +882,7 @@ export const MAP_CODECS = Object.freeze({
   affinity6: { key: lb6AffinityKey, value: lb4Affinity },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
-/** Whether a conntrack entry is past its lifetime at `nowNs` (CLOCK_MONOTONIC, e.g. process.hrtime.bigint()). */
+/** Whether a conntrack entry is past its lifetime at `nowNs` (the programs' clock: clock.ts). */
 export function ctStale(entry: Pick<CtEntry, 'lastSeenNs' | 'lifetimeNs'>, nowNs: bigint): boolean {
   return nowNs > entry.lastSeenNs + entry.lifetimeNs;
 }

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
+import { datapathClock } from '../../engine/dataplane/clock.js';
 import { ConntrackGc } from '../../engine/dataplane/ct-gc.js';
 import { loadDataplane } from '../../engine/dataplane/loader.js';
 import { readSnapshot } from '../../engine/dataplane/metrics.js';
@@ -179,6 +180,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions = {}): Promise<
       }
 
       const collector = new ConntrackGc(loaded.maps, {
+        clock: await datapathClock(),
         ...(options.gcIntervalMs !== undefined && { intervalMs: options.gcIntervalMs }),
         onResult: (r) => {
           if (r.expired + r.orphaned + r.withdrawn > 0) log.info({ ...r }, 'conntrack GC');

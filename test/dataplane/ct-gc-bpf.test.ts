@@ -99,13 +99,13 @@ describe.skipIf(!isRoot)('conntrack of removed UDP backends (BPF_PROG_RUN, needs
     // The bug: the pinned flow would go on to A, which no longer serves this Service.
     expect(await send(lb, spec)).toBe(A);
 
-    const gc = collectConntrack(lb);
+    const gc = collectConntrack(lb, lb.now());
     // Both families' maps are collected (lb has ferry_ct6 too): the capacity is theirs together.
     expect(gc).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, capacity: lb.conntrack.maxEntries + lb.conntrack6.maxEntries });
     expect(await send(lb, spec)).toBe(B);
     // The other Service's flows to A are untouched by that pass.
     const other = await flowTo(lb, OTHER_VIP, A);
-    expect(collectConntrack(lb)).toMatchObject({ withdrawn: 0, orphaned: 0, expired: 0 });
+    expect(collectConntrack(lb, lb.now())).toMatchObject({ withdrawn: 0, orphaned: 0, expired: 0 });
     expect(await send(lb, other)).toBe(A);
   });
 
@@ -125,7 +125,7 @@ describe.skipIf(!isRoot)('conntrack of removed UDP backends (BPF_PROG_RUN, needs
     };
     reconciler.apply(dual([A, A6, B6], [A6]));
     const [idA6, idB6] = [reconciler.backendId(`${A6}:5353/udp`)!, reconciler.backendId(`${B6}:5353/udp`)!];
-    const now = process.hrtime.bigint();
+    const now = lb.now();
     /** A UDP flow's two ferry_ct6 entries, as from_pod writes them. */
     const flow6 = (vip: string, sport: number, backend: string, id: number) => {
       const entry = ct6Entry.encode({ lastSeenNs: now, lifetimeNs: 60_000_000_000n, backendId: id, revNatIndex: reconciler.revNatIndex(`${vip}:53/udp`)!, tcpFlags: 0, state: CT_STATE.established });
@@ -145,7 +145,7 @@ describe.skipIf(!isRoot)('conntrack of removed UDP backends (BPF_PROG_RUN, needs
 
     // A6 leaves dns but stays for other: the GC withdraws dns's flow to it, not other's.
     expect(reconciler.apply(dual([A], [A6])).removedBackendIds).toEqual([]);
-    expect(collectConntrack(lb)).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, remaining: 2 });
+    expect(collectConntrack(lb, lb.now())).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, remaining: 2 });
     expect(flows()).toEqual(['fd00:96::20 40002']);
   });
 });

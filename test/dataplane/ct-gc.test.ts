@@ -244,7 +244,7 @@ describe('ConntrackGc', () => {
       timers.push(timer);
       return timer;
     }) as typeof setInterval);
-    const gc = new ConntrackGc(world(), { intervalMs: 60_000 }).start();
+    const gc = new ConntrackGc(world(), { intervalMs: 60_000, clock: () => NOW }).start();
     try {
       gc.start(); // idempotent: still one timer
       expect(timers).toHaveLength(1);
@@ -261,7 +261,7 @@ describe('ConntrackGc', () => {
     let fail = true;
     const broken = { ...w, backends: { lookup: () => undefined, entries: () => (fail ? raise() : w.backends.entries()) } };
     const errors: unknown[] = [];
-    const gc = new ConntrackGc(broken, { intervalMs: 10, onError: (e) => errors.push(e) }).start();
+    const gc = new ConntrackGc(broken, { intervalMs: 10, clock: () => NOW, onError: (e) => errors.push(e) }).start();
     vi.advanceTimersByTime(10);
     expect(errors).toHaveLength(1);
     expect(gc.lastError).toBeInstanceOf(Error);
@@ -278,7 +278,7 @@ describe('ConntrackGc', () => {
   });
 
   it('refuses a nonsensical interval', () => {
-    expect(() => new ConntrackGc(world(), { intervalMs: 0 })).toThrow(/interval must be > 0/);
+    expect(() => new ConntrackGc(world(), { intervalMs: 0, clock: () => NOW })).toThrow(/interval must be > 0/);
   });
 });
 

@@ -120,7 +120,7 @@ export async function loadSample(): Promise<Sample & { translated: bigint }> {
   revNat(lb, 2, '10.96.0.53', 53);
   revNat(lb, 9, '10.96.0.77', 80);
 
-  const now = process.hrtime.bigint();
+  const now = lb.now();
   const tcp = { proto: 'tcp', service: ['10.96.0.10', 80], revNat: 1 } as const;
   flow(lb, { ...tcp, client: ['10.244.0.2', 40000], backend: ['10.244.0.5', 8080], backendId: 1, idle: 3n * SEC, lifetime: 6n * 3600n * SEC, state: CT_STATE.established, tcpFlags: 0x12 }, now);
   flow(lb, { ...tcp, client: ['10.244.0.3', 40001], backend: ['10.244.0.6', 8080], backendId: 2, idle: 1n * SEC, lifetime: 60n * SEC, state: CT_STATE.new, tcpFlags: 0x02 }, now);

@@ -155,9 +155,9 @@ describe.skipIf(!isRoot)('inspecting a pinned dataplane (needs root)', () => {
   });
 
   it('conntrack list filters by client, service address, protocol and backend (id or address)', async () => {
-    const { pinRoot } = await loadSample();
+    const { pinRoot, writtenAt } = await loadSample();
     const maps = open(pinRoot);
-    const list = (filter: Parameters<typeof listConntrack>[1]) => listConntrack(maps, filter).map(tuple);
+    const list = (filter: Parameters<typeof listConntrack>[1]) => listConntrack(maps, filter, writtenAt).map(tuple);
     expect(list({ src: '10.244.0.2' })).toEqual([
       'tcp forward 10.244.0.2:40000 > 10.96.0.10:80',
       'tcp reverse 10.244.0.5:8080 > 10.244.0.2:40000',
@@ -211,13 +211,13 @@ describe.skipIf(!isRoot)('inspecting a pinned dataplane (needs root)', () => {
   });
 
   it('conntrack flush deletes only the matching entries and says how many', async () => {
-    const { lb, pinRoot } = await loadSample();
+    const { lb, pinRoot, writtenAt } = await loadSample();
     const maps = open(pinRoot);
-    expect(flushConntrack(maps, { src: '10.244.0.2', proto: 'tcp' })).toBe(2);
+    expect(flushConntrack(maps, { src: '10.244.0.2', proto: 'tcp' }, writtenAt)).toBe(2);
     expect(lb.flows()).toHaveLength(5);
-    expect(flushConntrack(maps, { backend: 7 })).toBe(1);
-    expect(flushConntrack(maps, { backend: 7 })).toBe(0);
-    expect(flushConntrack(maps)).toBe(4);
+    expect(flushConntrack(maps, { backend: 7 }, writtenAt)).toBe(1);
+    expect(flushConntrack(maps, { backend: 7 }, writtenAt)).toBe(0);
+    expect(flushConntrack(maps, {}, writtenAt)).toBe(4);
     expect(lb.flows()).toEqual([]);
   });
 
@@ -301,7 +301,7 @@ describe.skipIf(!isRoot)('inspecting a pinned dataplane (needs root)', () => {
     expect(list({ backend: 21 })).toEqual(six);
     expect(() => list({ backend: 'fd00::5:8080:x' })).toThrow(/--backend/);
 
-    expect(flushConntrack(maps, { src: 'fd00:244::2' })).toBe(2);
+    expect(flushConntrack(maps, { src: 'fd00:244::2' }, writtenAt)).toBe(2);
     expect([...lb.conntrack6.keys()]).toHaveLength(2);
     expect(lb.flows()).toHaveLength(7);
     expect(readMetrics(maps).conntrack6).toEqual({ entries: 2, maxEntries: lb.conntrack6.maxEntries });

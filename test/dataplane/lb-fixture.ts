@@ -1,6 +1,7 @@
 // build/bpf/lb.o loaded for one test, its maps under a fresh pin directory,
 // filled and read only through engine/dataplane/layout.ts's codecs. Both the
 // collection and the pin directory go away after the test, even a failed one.
+import { datapathClock, type Clock } from '../../engine/dataplane/clock.js';
 import { type BpfCollection, type BpfMap, BpfObject, type BpfProgram, type TestRunResult } from '../../engine/bpf/index.js';
 import {
   backendId,
@@ -42,13 +43,8 @@ export const OK = 0;
 export const SHOT = 2;
 export const REDIRECT = 7;
 
-/**
- * The programs' clock (lib/common.h, lb_now()) is CLOCK_MONOTONIC as of
- * the last timer tick: up to one tick (10 ms at HZ=100) behind
- * process.hrtime.bigint(). What it records is at least bpfClockFloor(),
- * read just before.
- */
-export const bpfClockFloor = (): bigint => process.hrtime.bigint() - 20_000_000n;
+/** How far the datapath's clock, as clock.ts measures it, may be from a record's time: a tick (≤ 10 ms) and then some. */
+const CLOCK_SLACK_NS = 20_000_000n;
 
 export interface Endpoint {
   address: string;
@@ -89,9 +85,12 @@ export class LbFixture {
   readonly revNat6: BpfMap;
   readonly conntrack6: BpfMap;
   readonly affinity6: BpfMap;
+  /** The programs' clock (lib/common.h lb_now(), engine/dataplane/clock.ts): what records' times are compared with. */
+  readonly now: Clock;
 
-  constructor(collection: BpfCollection) {
+  constructor(collection: BpfCollection, now: Clock) {
     this.collection = collection;
+    this.now = now;
     this.program = collection.program(PROGRAMS.fromPod);
     this.uplink = collection.program(PROGRAMS.fromUplink);
     this.toUplink = collection.program(PROGRAMS.toUplink);
@@ -202,6 +201,16 @@ export class LbFixture {
     return out;
   }
 
+  /** At most what a record written after this call holds as its time. */
+  clockFloor(): bigint {
+    return this.now() - CLOCK_SLACK_NS;
+  }
+
+  /** At least what a record written before this call holds as its time. */
+  clockCeiling(): bigint {
+    return this.now() + CLOCK_SLACK_NS;
+  }
+
   /** Counters that are not zero: what a test expects to see moved. */
   nonZeroCounters(): Partial<Record<LbMetric, bigint>> {
     return Object.fromEntries(Object.entries(this.counters()).filter(([, v]) => v !== 0n));
@@ -212,5 +221,5 @@ export class LbFixture {
 export async function loadLb(): Promise<LbFixture> {
   const collection = await BpfObject.open(bpfObject(OBJECT_FILE.replace(/\.o$/, '')), { pinRoot: pinDir() }).load();
   defer(() => collection.close());
-  return new LbFixture(collection);
+  return new LbFixture(collection, await datapathClock(bpfObject('clock')));
 }

@@ -15,7 +15,7 @@ import {
 } from '../../engine/dataplane/layout.js';
 import { maglevTable } from '../../engine/dataplane/maglev.js';
 import { isRoot } from '../support/netns.js';
-import { bpfClockFloor, type LbFixture, loadLb, OK } from './lb-fixture.js';
+import { type LbFixture, loadLb, OK } from './lb-fixture.js';
 import { ipv4Packet, parseIpv4Packet, TCP } from './packets.js';
 
 const VIP = '10.96.0.10';
@@ -165,13 +165,13 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
 
   it('sends one client, from any source port, to one backend, and records it', async () => {
     const lb = await withService({ affinityTimeout: 10800 });
-    const before = bpfClockFloor();
+    const before = lb.clockFloor();
     const first = await pick(lb, CLIENT, 30000);
     for (let sport = 30001; sport < 30050; sport++) expect(await pick(lb, CLIENT, sport)).toBe(first);
     const entry = record(lb)!;
     expect(entry).toMatchObject({ backendId: first, slot: slotOf(first) });
     expect(entry.lastUsedNs).toBeGreaterThanOrEqual(before);
-    expect(entry.lastUsedNs).toBeLessThanOrEqual(process.hrtime.bigint());
+    expect(entry.lastUsedNs).toBeLessThanOrEqual(lb.clockCeiling());
 
     // Other clients get their own choice: 40 of them do not all land on one backend.
     const others = new Set<number>();
@@ -192,13 +192,13 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
     const lb = await withService({ affinityTimeout: 60 });
     const timeout = 60n * 1_000_000_000n;
     const plant = (idleNs: bigint) =>
-      lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: process.hrtime.bigint() - idleNs, backendId: 1, slot: 1 }));
+      lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: lb.now() - idleNs, backendId: 1, slot: 1 }));
 
     // Idle just under the timeout: still backend 1, and last_used refreshed.
     const fresh: number[] = [];
     for (let i = 0; i < 20; i++) {
       plant(timeout - 5_000_000_000n);
-      const before = bpfClockFloor();
+      const before = lb.clockFloor();
       fresh.push(await pick(lb, CLIENT, 31000 + i));
       expect(record(lb)!.lastUsedNs).toBeGreaterThanOrEqual(before);
     }
@@ -222,7 +222,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
       lb.addService({ address: VIP, port: 80, proto: 'tcp', revNatIndex: REV_NAT, backends: survivors, affinityTimeout: 10800 });
       lb.services.delete(lb4Key.encode({ address: VIP, port: 80, proto: 'tcp', slot: 3, scope: 'external' }));
     };
-    lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: process.hrtime.bigint(), backendId: 1, slot: 1 }));
+    lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: lb.now(), backendId: 1, slot: 1 }));
     expect(await pick(lb, CLIENT, 33000)).toBe(1);
 
     // Backend 1 leaves the service but stays in the backends map (another
@@ -235,7 +235,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
     expect(await pick(lb, CLIENT, 33002)).toBe(next);
 
     // The recorded backend deleted altogether: a new choice too.
-    lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: process.hrtime.bigint(), backendId: 1, slot: 0 }));
+    lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: lb.now(), backendId: 1, slot: 0 }));
     lb.backends.delete(backendId.encode(1));
     expect([2, 3]).toContain(await pick(lb, CLIENT, 33003));
   });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { backendId, CT_STATE, type Ct4Key, ct4Key, LB_EVENTS, LB_METRICS, revNatIndex } from '../../engine/dataplane/layout.js';
 import { isRoot } from '../support/netns.js';
-import { bpfClockFloor, type Endpoint, type LbFixture, loadLb, NEXT, OK, REDIRECT, SHOT } from './lb-fixture.js';
+import { type Endpoint, type LbFixture, loadLb, NEXT, OK, REDIRECT, SHOT } from './lb-fixture.js';
 import {
   ETH_HLEN,
   ETH_P_ARP,
@@ -105,9 +105,9 @@ describe('packet builder (test support)', () => {
 describe.skipIf(!isRoot)('from_pod service load balancing (needs root: BPF_PROG_TEST_RUN)', () => {
   it('DNATs a SYN to the service to one of its backends and records the flow both ways', async () => {
     const lb = await withService();
-    const before = bpfClockFloor();
+    const before = lb.clockFloor();
     const backend = await expectDnat(lb, { proto: 'tcp', src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP.SYN });
-    const after = process.hrtime.bigint();
+    const after = lb.clockCeiling();
 
     const flows = lb.flows();
     expect(flows).toHaveLength(2);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { backendId, lb4Affinity, lb4Maglev, lb4MaglevKey, lb6AffinityKey, lb6Key, SVC_FLAGS } from '../../engine/dataplane/layout.js';
 import { maglevTable } from '../../engine/dataplane/maglev.js';
 import { isRoot } from '../support/netns.js';
-import { bpfClockFloor, type LbFixture, loadLb, OK } from './lb-fixture.js';
+import { type LbFixture, loadLb, OK } from './lb-fixture.js';
 import { address6, ipv6Packet, parseIpv6Packet, TCP } from './packets6.js';
 
 const VIP = 'fd00:10:96::10';
@@ -191,7 +191,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity for IPv6 in from_pod (needs 
 
   it('sends one client, from any source port, to one backend, and records it in ferry_lb6_aff', async () => {
     const lb = await withService({ affinityTimeout: 10800 });
-    const before = bpfClockFloor();
+    const before = lb.clockFloor();
     const first = await pick(lb, CLIENT, 30000);
     for (let sport = 30001; sport < 30050; sport++) expect(await pick(lb, CLIENT, sport)).toBe(first);
     const entry = record(lb)!;
@@ -216,7 +216,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity for IPv6 in from_pod (needs 
   it('follows a planted record while it holds; chooses anew once idle past the timeout or its slot names another backend', async () => {
     const lb = await withService({ affinityTimeout: 60 });
     const timeout = 60n * 1_000_000_000n;
-    const plant = (idleNs: bigint, slot = 1) => lb.affinity6.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: process.hrtime.bigint() - idleNs, backendId: 1, slot }));
+    const plant = (idleNs: bigint, slot = 1) => lb.affinity6.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: lb.now() - idleNs, backendId: 1, slot }));
     for (let i = 0; i < 10; i++) {
       plant(timeout - 5_000_000_000n);
       expect(await pick(lb, CLIENT, 31000 + i)).toBe(1);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { backendId, CT_FLAGS, CT_STATE, type Ct4Key, ct6Entry, ct6Key, HAIRPIN_ADDRESS6, LB_EVENTS, LB_METRICS, revNatIndex, SVC_FLAGS } from '../../engine/dataplane/layout.js';
 import { isRoot } from '../support/netns.js';
-import { bpfClockFloor, type Endpoint, type LbFixture, loadLb, NEXT, OK, REDIRECT, SHOT } from './lb-fixture.js';
+import { type Endpoint, type LbFixture, loadLb, NEXT, OK, REDIRECT, SHOT } from './lb-fixture.js';
 import { ETH_P_ARP, etherFrame, ipv4Packet, TCP } from './packets.js';
 import {
   address6,
@@ -110,9 +110,9 @@ describe('IPv6 packet builder (test support)', () => {
 describe.skipIf(!isRoot)('from_pod IPv6 service load balancing (needs root: BPF_PROG_TEST_RUN)', () => {
   it('DNATs a SYN to the service to one of its backends and records the flow both ways', async () => {
     const lb = await withService();
-    const before = bpfClockFloor();
+    const before = lb.clockFloor();
     const backend = await expectDnat(lb, { proto: 'tcp', src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: TCP.SYN });
-    const after = process.hrtime.bigint();
+    const after = lb.clockCeiling();
 
     expect(lb.flows6()).toHaveLength(2);
     const forward = lb.flow6(forwardKey('tcp', 40000));

@@ -183,8 +183,8 @@ describe.skipIf(!isRoot)('to_uplink: masquerading pods’ traffic to outside the
     expect(lb.nonZeroCounters()).toEqual({ pass_no_service: 1n, pass_no_masq: 4n, masqueraded: 1n, ct_created: 1n });
 
     const maps = { conntrack: lb.conntrack, backends: lb.backends, services: lb.services };
-    expect(collectConntrack(maps)).toMatchObject({ expired: 0, orphaned: 0, remaining: 3 });
-    expect(collectConntrack(maps, process.hrtime.bigint() + 61n * SEC)).toMatchObject({ expired: 3, remaining: 0 });
+    expect(collectConntrack(maps, lb.now())).toMatchObject({ expired: 0, orphaned: 0, remaining: 3 });
+    expect(collectConntrack(maps, lb.now() + 61n * SEC)).toMatchObject({ expired: 3, remaining: 0 });
   });
 
   it('leaves a pod’s service flow to a backend outside the cluster alone; from_uplink reverse-NATs its reply', async () => {
@@ -220,7 +220,7 @@ describe.skipIf(!isRoot)('to_uplink: masquerading pods’ traffic to outside the
   it('inspection lists a masqueraded flow by its pod, its outside peer and the address it became', async () => {
     const lb = await withMasq();
     const port = await expectMasq(lb, { proto: 'udp', src: POD, dst: OUTSIDE, sport: 45000, dport: 53 });
-    const views = listConntrack({ conntrack: lb.conntrack, backends: lb.backends, revNat: lb.revNat }, { proto: 'udp', dst: OUTSIDE });
+    const views = listConntrack({ conntrack: lb.conntrack, backends: lb.backends, revNat: lb.revNat }, { proto: 'udp', dst: OUTSIDE }, lb.now());
     expect(views.map((v) => ({ dir: v.dir, client: v.client, service: v.service, snat: v.snat, flags: v.flags }))).toEqual(
       ['forward', 'reverse'].map((dir) => ({ dir, client: `${POD}:45000`, service: `${OUTSIDE}:53`, snat: `${NODE}:${port}`, flags: ['snat', 'masq'] })),
     );
@@ -230,7 +230,7 @@ describe.skipIf(!isRoot)('to_uplink: masquerading pods’ traffic to outside the
     const lb = await withMasq();
     await expectMasq(lb, { proto: 'udp', src: POD, dst: OUTSIDE, sport: 45000, dport: 53 });
     const maps = { conntrack: lb.conntrack, backends: lb.backends, services: lb.services };
-    expect(collectConntrack(maps)).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 0, remaining: 2 });
-    expect(collectConntrack(maps, process.hrtime.bigint() + 61n * SEC)).toMatchObject({ expired: 2, remaining: 0 });
+    expect(collectConntrack(maps, lb.now())).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 0, remaining: 2 });
+    expect(collectConntrack(maps, lb.now() + 61n * SEC)).toMatchObject({ expired: 2, remaining: 0 });
   });
 });
