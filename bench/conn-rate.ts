@@ -30,6 +30,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { makePinDir, removePinDir } from '../engine/bpf/index.js';
+import { SERVICE_BACKEND_IDS_MIN } from '../engine/dataplane/layout.js';
 import { loadDataplane } from '../engine/dataplane/loader.js';
 import { readCounters } from '../engine/dataplane/metrics.js';
 import { Reconciler } from '../engine/dataplane/reconcile.js';
@@ -84,7 +85,8 @@ async function main(): Promise<void> {
     cleanup.add(`remove the BPF pins under ${pinRoot}`, () => removePinDir(pinRoot));
     const largest = Math.max(...o.scales);
     const room = (n: number) => 2 ** Math.ceil(Math.log2(n + 64));
-    const dp = await loadDataplane(pinRoot, undefined, { maxEntries: { services: room(largest * (1 + o.fillerEndpoints)), backends: room(largest * o.fillerEndpoints) } });
+    // Backend ids are indices of the backends map, Services' above hostPorts'.
+    const dp = await loadDataplane(pinRoot, undefined, { maxEntries: { services: room(largest * (1 + o.fillerEndpoints)), backends: room(SERVICE_BACKEND_IDS_MIN + largest * o.fillerEndpoints) } });
     cleanup.add('close the dataplane', () => dp.close());
 
     const prefix = runPrefix('fbc');

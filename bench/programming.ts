@@ -29,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { makePinDir, removePinDir } from '../engine/bpf/index.js';
+import { SERVICE_BACKEND_IDS_MIN } from '../engine/dataplane/layout.js';
 import { loadDataplane } from '../engine/dataplane/loader.js';
 import { iptablesVersion, type IptablesBackend } from './dataplane/kube-proxy.js';
 import { daemonRun, type DaemonRun } from './programming/daemon.js';
@@ -85,10 +86,12 @@ async function main(): Promise<void> {
     const entries = o.services * (1 + o.endpoints);
     const dp = await loadDataplane(join(pinRoot, 'reconciler'));
     cleanup.add('close the dataplane', () => dp.close());
-    if (entries > dp.maps.services.maxEntries || o.services * o.endpoints > dp.maps.backends.maxEntries) {
+    // Services' backend ids are the backends map's indices above hostPorts'.
+    const backendIds = dp.maps.backends.maxEntries - SERVICE_BACKEND_IDS_MIN;
+    if (entries > dp.maps.services.maxEntries || o.services * o.endpoints > backendIds) {
       throw new Error(
         `${thousands(o.services)} Services × ${o.endpoints} endpoints need ${thousands(entries)} service map entries and ${thousands(o.services * o.endpoints)} backends; ` +
-          `lb.o's maps hold ${thousands(dp.maps.services.maxEntries)} and ${thousands(dp.maps.backends.maxEntries)}`,
+          `lb.o's maps hold ${thousands(dp.maps.services.maxEntries)} and ${thousands(backendIds)}`,
       );
     }
     const started = new Date();

@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { makePinDir, removePinDir } from '../engine/bpf/index.js';
+import { SERVICE_BACKEND_IDS_MIN } from '../engine/dataplane/layout.js';
 import { DEFAULT_MIN_SYNC_PERIOD_MS } from '../plugin/daemon/services.js';
 import { writeKubeconfig } from '../test/daemon/fake-apiserver.js';
 import { iptablesVersion, kubeProxyRules, restoreInNetns, type IptablesBackend } from './dataplane/kube-proxy.js';
@@ -105,8 +106,10 @@ async function main(): Promise<void> {
     const services = fillerServices(o.services, o.endpoints);
     const entries = o.services * (1 + o.endpoints);
     const room = (n: number) => 2 ** Math.ceil(Math.log2(n + 1024));
+    // Backend ids are indices of the backends maps, Services' above hostPorts'.
+    const backendSlots = room(SERVICE_BACKEND_IDS_MIN + o.services * o.endpoints);
     const t0 = performance.now();
-    const daemon = new DaemonProcess(node, [daemonScript, kubeconfig, pinRoot, String(room(entries)), String(room(o.services * o.endpoints)), String(o.minSyncMs)], o.daemonNodeArgs.split(' ').filter(Boolean));
+    const daemon = new DaemonProcess(node, [daemonScript, kubeconfig, pinRoot, String(room(entries)), String(backendSlots), String(o.minSyncMs)], o.daemonNodeArgs.split(' ').filter(Boolean));
     cleanup.add('kill the daemon', () => daemon.kill());
     const everything = (l: LogLine) => isSync(l) && l.frontends === o.services && l.backends === o.services * o.endpoints;
     const converged = await daemon.waitFor('the sync with every Service', (l) => everything(l) || l.level === 50, 300_000);
@@ -180,7 +183,7 @@ async function main(): Promise<void> {
     const results: ScaleResults = { services: o.services, endpoints: o.endpoints, minSyncMs: o.minSyncMs, convergence, rss, latencies, stream, iptables };
     const file = writeRaw('scale', started, { started: started.toISOString(), environment: env, options: o, results, daemonSyncs: daemon.lines.filter(isSync), daemonMemory: daemon.lines.filter((l) => l.memory !== undefined) });
     printEnvironment(`${thousands(o.services)} Services, ${thousands(o.services * o.endpoints)} endpoints through the watch path, ${started.toISOString()}`, env);
-    console.log(`  daemon: scale/daemon.ts on dist/ (the daemon's API-server path; maps sized ${thousands(room(entries))} service entries, ${thousands(room(o.services * o.endpoints))} backends); minSyncPeriod ${o.minSyncMs} ms`);
+    console.log(`  daemon: scale/daemon.ts on dist/ (the daemon's API-server path; maps sized ${thousands(room(entries))} service entries, ${thousands(backendSlots)} backend slots); minSyncPeriod ${o.minSyncMs} ms`);
     console.log(`\n${renderScale(results)}`);
     console.log(`\nraw figures: ${file}`);
   } finally {

@@ -43,8 +43,9 @@
 // leaves the node: a pod's packet to outside the cluster (from one of the
 // pod CIDRs in ferry_node_cfg to none of them, and no service flow's) is
 // masqueraded, its source rewritten to the node's address and a port (an
-// echo: identifier) claimed like an SNATed flow's (lib/masq4.h); pod to
-// pod and pod to node traffic never is. Anything else: TCX_NEXT.
+// echo: identifier) claimed like an SNATed flow's (lib/masq4.h; IPv6 TCP
+// and UDP likewise, lib/masq6.h); pod to pod and pod to node traffic never
+// is. Anything else: TCX_NEXT.
 //
 // ICMP: echo is tracked like a flow, its identifier standing for the ports
 // (masqueraded pings). ICMP errors (destination unreachable, fragmentation
@@ -96,20 +97,31 @@
 // packet of a tracked flow translated as that flow is, either way, as
 // ICMP errors are (lib/icmp6_error.h): a router's packet too big about a
 // Service flow teaches the client the path MTU to the address it used.
-// Not done for IPv6: masquerade (to_uplink passes every IPv6 packet,
-// PASS_NO_MASQ); echo tracking (ICMPv6 other than errors, neighbour
-// discovery first of all, passes untouched, PASS_OTHER_PROTO); fragments
-// and any other extension header (passed untouched: PASS_FRAGMENT,
+// to_uplink masquerades pods' IPv6 TCP and UDP to outside the cluster
+// (node_cfg.cluster_cidrs6 to snat_addr6, lib/masq6.h) as IPv4's, and
+// from_uplink translates the replies back and records inbound UDP flows;
+// there is no ferry_node4 for IPv6, so a pod's flow to another node's IPv6
+// address is masqueraded too.
+// Not done for IPv6: echo tracking, so no masquerade of pings either
+// (ICMPv6 other than errors, neighbour discovery first of all, passes
+// untouched, PASS_OTHER_PROTO, to_uplink included); fragments and any
+// other extension header (passed untouched: PASS_FRAGMENT,
 // PASS_OTHER_PROTO; an error quoting one, PASS_MALFORMED); host routing
 // into pods (no ferry_pod6, no bpf_redirect_peer()) and of pods' other
 // traffic: only an external frontend's flows (CT_F_REDIRECT) go on by a
 // FIB lookup (lib/route6.h), every other translated IPv6 packet into the
 // stack. Dispatch costs IPv4 packets nothing: the IPv6 path starts where
-// pkt4_parse() says "not IPv4". Its code shares the programs' stack (512
-// bytes, about 480 used): another inlined path must keep an eye on it.
-// The ICMPv6 error path fits in the slots the other IPv6 paths use (it
-// works in place, and keys its lookup in pkt6.tuple), and struct pkt6 did
-// not grow for it: a bigger one moves the slots clang gives IPv4's path.
+// pkt4_parse() says "not IPv4" (to_uplink's too: to_uplink6()). Its code
+// shares the programs' stack (512 bytes, about 480 used): another inlined
+// path must keep an eye on it. The ICMPv6 error path fits in the slots the
+// other IPv6 paths use (it works in place, and keys its lookup in
+// pkt6.tuple), and struct pkt6 did not grow for it: a bigger one moves the
+// slots clang gives IPv4's path. from_uplink's part of the masquerade
+// (masq6_inbound(), lb6_reply()'s masqueraded replies) fits as well, its
+// cluster CIDR test comparing word by word and stopping at the first
+// difference (cidr6_holds()): an unrolled OR of all 16 words' differences
+// kept more values live than there are registers, and the spills took
+// from_uplink's frame past 512.
 //
 // Counters: enum lb_metric. Entries age by the lifetimes in lib/ct.h;
 // user space collects the stale ones.
@@ -129,6 +141,7 @@
 #include "lib/lb.h"
 #include "lib/lb4.h"
 #include "lib/masq4.h"
+#include "lib/masq6.h"
 #include "lib/metrics.h"
 #include "lib/nat4.h"
 #include "lib/pkt4.h"
@@ -418,6 +431,24 @@ int from_uplink(struct __sk_buff *skb)
 	return lb4_ingress(skb, false);
 }
 
+// to_uplink for IPv6 (lib/masq6.h): a pod's TCP or UDP packet to outside
+// the cluster is masqueraded, and a pod's ICMPv6 error about a reply of a
+// masqueraded flow translated with it; anything else that does not parse
+// (echo, neighbour discovery, extension headers, fragments) passes
+// untouched, counted by pkt6_parse()'s reason, as from_pod counts it.
+static __always_inline int to_uplink6(struct __sk_buff *skb)
+{
+	struct pkt6 pkt = {};
+	enum ct_flags ct_flags = 0;
+	__u32 why;
+
+	if (!pkt6_parse(skb, &pkt, &why))
+		return lb_verdict(why);
+	if (pkt6_icmp_error(&pkt))
+		return lb_verdict(icmp6_error_translate(skb, &pkt, true, &ct_flags));
+	return lb_verdict(masq6_snat(skb, &pkt));
+}
+
 SEC("tc")
 int to_uplink(struct __sk_buff *skb)
 {
@@ -427,9 +458,9 @@ int to_uplink(struct __sk_buff *skb)
 	__u32 why;
 
 	if (!pkt4_parse(skb, &pkt, &why)) {
-		/* IPv6 is never masqueraded. */
-		if (why == LB_METRIC_PASS_NOT_IP && eth_is_ipv6(skb))
-			return lb_verdict(LB_METRIC_PASS_NO_MASQ);
+		/* Not IPv4: IPv6's path, where it starts for from_pod and from_uplink too. */
+		if (why == LB_METRIC_PASS_NOT_IP)
+			return to_uplink6(skb);
 		return lb_verdict(why == LB_METRIC_PASS_FRAGMENT ? frag4_translate(skb, &pkt, &ct_flags) : why);
 	}
 	if (pkt.icmp_error)

@@ -4,6 +4,7 @@
 // into ferry's maps and, the same Services, as kube-proxy's iptables rules
 // with the measured Service's rule last in KUBE-SERVICES (the worst place
 // for a linear walk). Each load is timed.
+import { backendIdsIn } from '../../engine/dataplane/backend-slots.js';
 import type { Dataplane } from '../../engine/dataplane/loader.js';
 import type { Reconciler } from '../../engine/dataplane/reconcile.js';
 import { desiredState } from '../../engine/dataplane/reconcile.js';
@@ -13,8 +14,6 @@ import { RECONCILER_MAX_FRONTENDS, writeFillers } from '../support/fill-maps.js'
 
 export const MEASURED_IP = '10.96.0.10';
 export const MEASURED_PORT = 80;
-/** Backend ids of fillers written straight into the maps (past the Reconciler's reach). */
-const DIRECT_BACKEND_IDS = 1_000_000;
 
 function measured(server: { ip: string }): BenchService {
   return { name: 'measured', clusterIp: MEASURED_IP, endpoints: [server.ip] };
@@ -30,6 +29,12 @@ export class FerryServices {
   /** Fillers the Reconciler programmed; beyond them, written directly. */
   #reconciled = 0;
   #direct = 0;
+  /**
+   * The backend id of the first filler written directly: the one after the
+   * highest the Reconciler bound (ids are indices of the backends map, an
+   * array sized for every filler: conn-rate.ts).
+   */
+  #firstDirectId = 0;
 
   constructor(
     private readonly dp: Dataplane,
@@ -50,7 +55,8 @@ export class FerryServices {
       return { ms: performance.now() - t0, how: 'Reconciler (desiredState + apply)' };
     }
     if (this.fillerEndpoints !== 1) throw new Error('fillers past the Reconciler\'s reach have one endpoint');
-    writeFillers(this.dp.maps, fillers.slice(this.#reconciled + this.#direct), DIRECT_BACKEND_IDS + this.#direct);
+    if (this.#direct === 0) this.#firstDirectId = backendIdsIn(this.dp.maps.backends).reduce((a, b) => Math.max(a, b), 0) + 1;
+    writeFillers(this.dp.maps, fillers.slice(this.#reconciled + this.#direct), this.#firstDirectId + this.#direct);
     const added = fillers.length - this.#reconciled - this.#direct;
     this.#direct += added;
     return { ms: performance.now() - t0, how: `${this.#reconciled + 1} by the Reconciler, ${this.#direct} more written directly (rev-NAT indices are 16 bits)` };

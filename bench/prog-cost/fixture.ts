@@ -61,6 +61,7 @@ export class LbUnderTest {
   /** Loads lb.o with room for `services` one-endpoint Services beside the measured ones (fewer than FILLER_BACKEND_IDS backends). */
   static async load(objectPath: string, pinRoot: string, services: number): Promise<LbUnderTest> {
     const room = (n: number) => 2 ** Math.ceil(Math.log2(n));
+    // Backend ids index the backends map (an array): fillers' run up to FILLER_BACKEND_IDS + services − 1.
     const maxEntries = { [MAPS.services]: room(2 * services + 4 * FILLER_BACKEND_IDS), [MAPS.backends]: room(services + FILLER_BACKEND_IDS) };
     return new LbUnderTest(await BpfObject.open(objectPath, { pinRoot, maxEntries }).load());
   }

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { BpfMap } from '../../engine/bpf/index.js';
+import { isEmptyBackend } from '../../engine/dataplane/backend-slots.js';
 import { backendId, lb4Backend, lb4Key, lb4Service, MAPS } from '../../engine/dataplane/layout.js';
 import { SERVICE_PORT, type BenchService } from '../support/cluster.js';
 import { netnsPath } from '../support/netns.js';
@@ -71,7 +72,7 @@ export class PinnedServiceMaps {
     for (let slot = 1; slot <= slots; slot++) {
       const entry = this.services.lookup(lb4Key.encode({ address: s.clusterIp, port: SERVICE_PORT, proto: 'tcp', slot, scope: 'external' }));
       const backend = entry && this.backends.lookup(backendId.encode(lb4Service.decode(entry).backendId));
-      if (backend) out.push(lb4Backend.decode(backend).address);
+      if (backend && !isEmptyBackend(backend)) out.push(lb4Backend.decode(backend).address);
     }
     return out;
   }

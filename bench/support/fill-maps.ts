@@ -4,7 +4,9 @@
 // per frontend, below hostPorts' range: RECONCILER_MAX_FRONTENDS), where
 // only the maps' contents matter to what is measured. Fillers share rev-NAT indices (no packet goes
 // to them, so none is ever looked up) and take backend ids from `firstId`
-// up, clear of the Reconciler's.
+// up, clear of the Reconciler's and below the backends map's capacity (an
+// array indexed by id, whose slots are emptied, not deleted).
+import { emptyBackend } from '../../engine/dataplane/backend-slots.js';
 import { backendId, HOSTPORT_REV_NAT, lb4Backend, lb4Key, lb4Service } from '../../engine/dataplane/layout.js';
 import type { MapLike } from '../../engine/dataplane/reconcile.js';
 import { SERVICE_PORT, TARGET_PORT, type BenchService } from './cluster.js';
@@ -36,9 +38,11 @@ export function writeFillers(maps: { services: MapLike; backends: MapLike }, fil
   for (let i = 0; i < services.length; i += BATCH) maps.services.updateBatch(services.slice(i, i + BATCH));
 }
 
-/** Deletes what writeFillers() wrote for the same arguments. */
+/** Deletes what writeFillers() wrote for the same arguments: the slots that name the backends, then the backends' slots emptied. */
 export function deleteFillers(maps: { services: MapLike; backends: MapLike }, fillers: readonly BenchService[], firstId: number): void {
   const { services, backends } = entries(fillers, firstId);
   for (const [key] of services) maps.services.delete(key);
-  for (const [key] of backends) maps.backends.delete(key);
+  const empty = emptyBackend(4);
+  const cleared = backends.map(([key]): [Buffer, Buffer] => [key, empty]);
+  for (let i = 0; i < cleared.length; i += BATCH) maps.backends.updateBatch(cleared.slice(i, i + BATCH));
 }

@@ -99,7 +99,11 @@ struct lb4_service {
 	__u32 affinity_timeout;	/* slot 0: ClientIP session affinity, seconds; 0: none */
 };
 
-/* Backends map value, keyed by a __u32 backend id. */
+/*
+ * Backends map value (ferry_lb4_be), at its backend id's index. The map is
+ * an array: every slot exists, and an unused one is all zero, so a slot
+ * whose address is 0.0.0.0 holds no backend (lb4_lookup_backend()).
+ */
 struct lb4_backend {
 	__be32 address;
 	__be16 port;
@@ -221,8 +225,8 @@ enum ct_flags : __u8 {
 	 * Inbound (alone): a UDP flow from outside the cluster straight to a
 	 * pod (no service), under the tuple the pod answers on (pod -> client,
 	 * CT_FORWARD), so that to_uplink does not masquerade the answers
-	 * (lib/masq4.h). One entry, no twin: backend_id, rev_nat_index and
-	 * nat_* are 0.
+	 * (lib/masq4.h, lib/masq6.h). One entry, no twin: backend_id,
+	 * rev_nat_index and nat_* are 0.
 	 */
 	CT_F_INBOUND = 1 << 4,
 };
@@ -286,7 +290,7 @@ enum lb_metric {
 	LB_METRIC_PASS_NO_SERVICE,	/* to no service, and no tracked flow's (an ICMP(v6) error: about none) */
 	LB_METRIC_PASS_NO_REV_NAT,	/* a tracked reply whose reverse NAT entry is gone */
 	LB_METRIC_PASS_NOT_EXTERNAL,	/* from_uplink: to a frontend served to pods only (ClusterIP) */
-	LB_METRIC_PASS_NO_MASQ,		/* to_uplink: not a pod's packet to outside the cluster, or a service flow's; any IPv6 packet */
+	LB_METRIC_PASS_NO_MASQ,		/* to_uplink: not a pod's packet to outside the cluster, or a service flow's */
 	LB_METRIC_REJECT_NO_BACKEND,	/* new flow to a service with no endpoints: answered with ICMP port unreachable */
 	LB_METRIC_DROP_NO_BACKEND,	/* no backends, and not rejected: Local without a local endpoint, a tracked flow, no SYN ... */
 	LB_METRIC_DROP_NO_SLOT,		/* the chosen slot or its backend is missing */
@@ -311,6 +315,12 @@ struct cidr4 {
 	__be32 mask;
 };
 
+/* An IPv6 prefix, as cidr4: addr & mask == addr; an all-zero mask marks an unused entry. */
+struct cidr6 {
+	struct in6_addr addr;
+	struct in6_addr mask;
+};
+
 #define NODE_CLUSTER_CIDRS_MAX	4
 
 /*
@@ -321,15 +331,17 @@ struct cidr4 {
  */
 struct node_cfg {
 	__be32 snat_addr;	/* the node address SNATed and masqueraded flows leave with */
-	__u16 snat_port_min;	/* their source ports, host order, inclusive */
+	__u16 snat_port_min;	/* their source ports, host order, inclusive (both families) */
 	__u16 snat_port_max;
 	/*
 	 * The cluster's pod CIDRs: a packet from one of them leaving through
 	 * the uplink to none of them is masqueraded (to_uplink).
 	 */
 	struct cidr4 cluster_cidrs[NODE_CLUSTER_CIDRS_MAX];
-	/* The node's IPv6 address SNATed flows leave with (::: none); ports as above. */
+	/* The node's IPv6 address SNATed and masqueraded IPv6 flows leave with (::: none); ports as above. */
 	struct in6_addr snat_addr6;
+	/* The cluster's IPv6 pod CIDRs, as cluster_cidrs for IPv6 packets (lib/masq6.h). */
+	struct cidr6 cluster_cidrs6[NODE_CLUSTER_CIDRS_MAX];
 };
 
 /*
@@ -378,7 +390,7 @@ struct lb6_key {
 	__u8 pad[2];
 };
 
-/* Backends map value (ferry_lb6_be), keyed by a __u32 backend id. */
+/* Backends map value (ferry_lb6_be), as lb4_backend: a slot whose address is :: holds none. */
 struct lb6_backend {
 	struct in6_addr address;
 	__be16 port;
@@ -402,8 +414,8 @@ struct lb6_affinity_key {
 };
 
 /*
- * Conntrack key (ferry_ct6): as ct4_key. ICMPv6 echo is not tracked (no
- * IPv6 masquerade), so proto is TCP or UDP.
+ * Conntrack key (ferry_ct6): as ct4_key. ICMPv6 echo is not tracked (nor
+ * masqueraded), so proto is TCP or UDP.
  */
 struct ct6_key {
 	struct in6_addr saddr;
@@ -452,7 +464,8 @@ _Static_assert(sizeof(struct lb4_backend) == 8, "lb4_backend is 8 bytes");
 _Static_assert(sizeof(struct lb4_reverse_nat) == 8, "lb4_reverse_nat is 8 bytes");
 _Static_assert(sizeof(struct ct4_key) == 16, "ct4_key is 16 bytes");
 _Static_assert(sizeof(struct ct_entry) == 32, "ct_entry is 32 bytes");
-_Static_assert(sizeof(struct node_cfg) == 8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16, "node_cfg is 8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16 bytes");
+_Static_assert(sizeof(struct node_cfg) == 8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16 + 32 * NODE_CLUSTER_CIDRS_MAX,
+	       "node_cfg is 8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16 + 32 * NODE_CLUSTER_CIDRS_MAX bytes");
 _Static_assert(sizeof(struct lb4_affinity_key) == 8, "lb4_affinity_key is 8 bytes");
 _Static_assert(sizeof(struct lb4_affinity) == 16, "lb4_affinity is 16 bytes");
 _Static_assert(sizeof(struct lb4_maglev_key) == 4, "lb4_maglev_key is 4 bytes");
@@ -480,8 +493,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_lb4_svc SEC(".maps");
 
+/*
+ * Backends by id: an array, whose lookup the verifier inlines (a hash
+ * lookup is a helper call, which the established-flow path pays on every
+ * packet). Ids run below max_entries; user space removes a backend by
+ * writing its slot all zero (an array slot cannot be deleted). The lowest
+ * ids, one per hostPort rev_nat_index, are hostPorts', the daemon's
+ * Services' above them (HOSTPORT_BACKEND_IDS in engine/dataplane/layout.ts).
+ * User space may load it with another max_entries (the daemon's
+ * --map-capacity); ferry_lb6_be has the same ids and the same size.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LB4_BACKENDS_MAX);
 	__type(key, __u32);	/* backend id */
 	__type(value, struct lb4_backend);
@@ -558,7 +581,10 @@ struct {
  * a set. to_uplink does not masquerade pods' packets to a node — the node
  * routes replies to pod addresses itself, and a pod's answer to another
  * node's SNATed NodePort flow must keep the pod's address to be
- * reverse-translated there.
+ * reverse-translated there. IPv4 only, no IPv6 twin: a pod's IPv6 flow to
+ * another node's IPv6 address is masqueraded like one to outside the
+ * cluster (that node sees this node's address), while its answers to a
+ * flow the other node began keep the pod's, as any answers do (lib/masq6.h).
  */
 struct cluster_node4_key {
 	__be32 address;
@@ -627,8 +653,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_lb6_svc SEC(".maps");
 
+/* IPv6 backends by id: an array, as ferry_lb4_be (ids are one space across the families). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LB6_BACKENDS_MAX);
 	__type(key, __u32);	/* backend id */
 	__type(value, struct lb6_backend);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * IPv6 conntrack for load-balanced flows, ferry_ct6: lib/ct4.h's twin, the
- * same two entries per flow (CT_FORWARD under the client's tuple,
- * CT_REVERSE under the backend's reply tuple), the same refresh and twin
- * rules, the state machine and lifetimes of lib/ct.h. No IPv6 flow is
- * masqueraded or inbound (CT_F_MASQ, CT_F_INBOUND): those are IPv4's.
+ * IPv6 conntrack for load-balanced and masqueraded flows, ferry_ct6:
+ * lib/ct4.h's twin, the same two entries per flow (CT_FORWARD under the
+ * client's tuple, CT_REVERSE under the backend's reply tuple), the same
+ * refresh and twin rules, the state machine and lifetimes of lib/ct.h, and
+ * the same masqueraded (CT_F_MASQ) and inbound (CT_F_INBOUND) flows
+ * (lib/masq6.h). No ICMPv6 flows: echo is not tracked.
  */
 #ifndef FERRY_LIB_CT6_H
 #define FERRY_LIB_CT6_H

@@ -183,8 +183,14 @@ static __always_inline int icmp6_error_rewrite(struct __sk_buff *skb, const stru
  * icmp6_quote_parse()). Sets *ct_flags to the flow's, which say where the
  * error goes on. Returns LB_METRIC_ICMP_TRANSLATED, a LB_METRIC_PASS_*
  * reason, or a drop code.
+ *
+ * `egress` (to_uplink) translates only what a pod says about replies of its
+ * masqueraded flows (lib/masq6.h), whose source becomes the node's there as
+ * their flows' does; the other programs leave those to it, as
+ * icmp4_error_translate() does.
  */
-static __always_inline int icmp6_error_translate(struct __sk_buff *skb, struct pkt6 *pkt, enum ct_flags *ct_flags)
+static __always_inline int icmp6_error_translate(struct __sk_buff *skb, struct pkt6 *pkt, bool egress,
+						 enum ct_flags *ct_flags)
 {
 	struct ct6_key *key = &pkt->tuple;
 	const struct ct6_entry *entry;
@@ -195,10 +201,12 @@ static __always_inline int icmp6_error_translate(struct __sk_buff *skb, struct p
 
 	if (!icmp6_quote_parse(skb, pkt, &tcp_check, &why))
 		return why;
-	entry = ct6_lookup(key);
+	entry = egress ? NULL : ct6_lookup(key);
 	if (!entry) {
 		key->dir = CT_FORWARD;
 		entry = ct6_lookup(key);
+		if (entry && !!(entry->flags & CT_F_MASQ) != egress)
+			entry = NULL;
 	}
 	if (!entry)
 		return LB_METRIC_PASS_NO_SERVICE;

@@ -2,11 +2,13 @@
 /*
  * IPv6 through from_pod and from_uplink: lb6_ingress(), what lb.c's
  * lb4_ingress() does for IPv4, function by function, ICMPv6 errors about
- * a flow included (lib/icmp6_error.h), less what IPv6 does not have here:
- * ICMPv6 echo is not tracked (it passes untouched, as neighbour discovery
- * does), fragments are not translated (a fragment header passes), nothing
- * is masqueraded (so no CT_F_MASQ or CT_F_INBOUND flows), and host routing
- * only sends external frontends' flows on past the stack (lib/route6.h).
+ * a flow included (lib/icmp6_error.h), and from_uplink's part of
+ * masquerading (lib/masq6.h: replies of masqueraded flows translated back,
+ * inbound UDP flows recorded), less what IPv6 does not have here: ICMPv6
+ * echo is not tracked (it passes untouched, as neighbour discovery does,
+ * and is never masqueraded), fragments are not translated (a fragment
+ * header passes), and host routing only sends external frontends' flows on
+ * past the stack (lib/route6.h).
  */
 #ifndef FERRY_LIB_INGRESS6_H
 #define FERRY_LIB_INGRESS6_H
@@ -22,6 +24,7 @@
 #include "lib/icmp6_error.h"
 #include "lib/lb.h"
 #include "lib/lb6.h"
+#include "lib/masq6.h"
 #include "lib/metrics.h"
 #include "lib/nat6.h"
 #include "lib/pkt6.h"
@@ -159,27 +162,29 @@ static __always_inline void lb6_forget_closed_reply(const struct pkt6 *pkt)
 	ct6_key_set(&stale, LB_PROTO_TCP, CT_REVERSE, &pkt->tuple.daddr, pkt->tuple.dport,
 		    &pkt->tuple.saddr, pkt->tuple.sport);
 	entry = ct6_lookup(&stale);
-	if (entry && entry->state == CT_CLOSING)
+	if (entry && entry->state == CT_CLOSING && !(entry->flags & CT_F_MASQ))
 		bpf_map_delete_elem(&ferry_ct6, &stale);
 }
 
 /*
- * lb4_reply(): a packet to no service is a reply of a load-balanced flow
- * if conntrack knows its tuple as one: its source becomes the service the
- * client sent to, and for a flow with CT_F_SNAT its destination the
- * client's own address:port. pkt->tuple becomes the reply's conntrack key
- * (dir CT_REVERSE) in place, a copy the stack has no room for. Sets
- * *ct_flags; returns LB_METRIC_REV_TRANSLATED, a LB_METRIC_PASS_* reason,
- * or a drop code.
+ * lb4_reply(): a packet to no service is a reply of a load-balanced or
+ * masqueraded flow if conntrack knows its tuple as one: its source becomes
+ * the service the client sent to (a masqueraded flow's keeps its own), and
+ * for a flow with CT_F_SNAT its destination the client's own address:port.
+ * pkt->tuple becomes the reply's conntrack key (dir CT_REVERSE) in place, a
+ * copy the stack has no room for. Sets *ct_flags; returns
+ * LB_METRIC_REV_TRANSLATED, a LB_METRIC_PASS_* reason, or a drop code.
  */
 static __always_inline int lb6_reply(struct __sk_buff *skb, struct pkt6 *pkt, enum ct_flags *ct_flags)
 {
 	struct ct6_key *key = &pkt->tuple;
 	struct ct6_key forward_key;
 	struct ct6_flow flow = {};
-	const struct lb6_reverse_nat *rev_nat;
 	const struct in6_addr *client = &pkt->tuple.daddr;
 	__be16 client_port = pkt->tuple.dport;
+	/* What the client sent to: the service, or a masqueraded flow's peer, the reply's source. */
+	const struct in6_addr *service = &pkt->tuple.saddr;
+	__be16 service_port = pkt->tuple.sport;
 	struct ct6_entry *own;
 	int ret;
 
@@ -189,9 +194,14 @@ static __always_inline int lb6_reply(struct __sk_buff *skb, struct pkt6 *pkt, en
 		lb6_forget_closed_reply(pkt);
 		return LB_METRIC_PASS_NO_SERVICE;
 	}
-	rev_nat = lb6_lookup_rev_nat(own->rev_nat_index);
-	if (!rev_nat)
-		return LB_METRIC_PASS_NO_REV_NAT;
+	if (!(own->flags & CT_F_MASQ)) {
+		const struct lb6_reverse_nat *rev_nat = lb6_lookup_rev_nat(own->rev_nat_index);
+
+		if (!rev_nat)
+			return LB_METRIC_PASS_NO_REV_NAT;
+		service = &rev_nat->address;
+		service_port = rev_nat->port;
+	}
 
 	flow.backend_id = own->backend_id;
 	flow.rev_nat_index = own->rev_nat_index;
@@ -206,12 +216,13 @@ static __always_inline int lb6_reply(struct __sk_buff *skb, struct pkt6 *pkt, en
 	}
 	*ct_flags = flow.flags;
 
-	ct6_key_set(&forward_key, pkt->tuple.proto, CT_FORWARD, client, client_port, &rev_nat->address, rev_nat->port);
+	ct6_key_set(&forward_key, pkt->tuple.proto, CT_FORWARD, client, client_port, service, service_port);
 	ret = ct6_track(own, key, &forward_key, &flow, pkt->tcp_flags);
 	if (is_drop(ret))
 		return ret;
 
-	ret = nat6_rewrite_src(skb, pkt, &rev_nat->address, rev_nat->port);
+	/* A masqueraded flow's reply keeps its source (nat6_rewrite() leaves an unchanged end alone). */
+	ret = nat6_rewrite_src(skb, pkt, service, service_port);
 	if (is_drop(ret))
 		return ret;
 	ret = nat6_rewrite_dst(skb, pkt, client, client_port);
@@ -279,10 +290,11 @@ static __always_inline int lb6_ingress(struct __sk_buff *skb, bool from_pod)
 	if (!pkt6_parse(skb, &pkt, &why))
 		return lb_verdict(why);
 	if (pkt6_icmp_error(&pkt)) {
-		outcome = icmp6_error_translate(skb, &pkt, &ct_flags);
+		outcome = icmp6_error_translate(skb, &pkt, false, &ct_flags);
 	} else {
+		/* A masqueraded flow's entry is to_uplink's: not a service flow. */
 		own = ct6_lookup(&pkt.tuple);
-		if (own)
+		if (own && !(own->flags & CT_F_MASQ))
 			backend = lb6_lookup_backend(own->backend_id);
 		if (!backend) {
 			svc = lb6_lookup_service(&svc_key, &pkt.tuple);
@@ -291,10 +303,13 @@ static __always_inline int lb6_ingress(struct __sk_buff *skb, bool from_pod)
 			if (svc && from_pod)
 				svc = lb6_internal_scope(&svc_key, svc);
 		}
-		if (backend || svc)
+		if (backend || svc) {
 			outcome = lb6_forward(skb, &pkt, own, backend, &svc_key, svc, !from_pod, &ct_flags);
-		else
+		} else {
 			outcome = lb6_reply(skb, &pkt, &ct_flags);
+			if (!from_pod && outcome == LB_METRIC_PASS_NO_SERVICE)
+				masq6_inbound(&pkt.tuple);
+		}
 	}
 	/* One lb6_send() for every path: each inlined copy would be its code again. */
 	return lb6_send(skb, &pkt, outcome, ct_flags);

@@ -54,9 +54,19 @@ static __always_inline const struct lb4_service *lb4_select_slot(struct lb4_key 
 	return bpf_map_lookup_elem(&ferry_lb4_svc, key);
 }
 
+/*
+ * The backend `backend_id` names; NULL when there is none: an id past the
+ * array, or an unused (all-zero) slot, 0.0.0.0 being no backend's address.
+ * Every caller's "backend gone" (a tracked flow reselected, a Maglev table
+ * or affinity record naming a removed backend) rests on that NULL.
+ */
 static __always_inline const struct lb4_backend *lb4_lookup_backend(__u32 backend_id)
 {
-	return bpf_map_lookup_elem(&ferry_lb4_be, &backend_id);
+	const struct lb4_backend *backend = bpf_map_lookup_elem(&ferry_lb4_be, &backend_id);
+
+	if (!backend || !backend->address)
+		return NULL;
+	return backend;
 }
 
 /*

@@ -48,9 +48,18 @@ static __always_inline const struct lb4_service *lb6_select_slot(struct lb6_key 
 	return bpf_map_lookup_elem(&ferry_lb6_svc, key);
 }
 
+/* lb4_lookup_backend(): NULL past the array or for an unused slot (address ::). */
 static __always_inline const struct lb6_backend *lb6_lookup_backend(__u32 backend_id)
 {
-	return bpf_map_lookup_elem(&ferry_lb6_be, &backend_id);
+	const struct lb6_backend *backend = bpf_map_lookup_elem(&ferry_lb6_be, &backend_id);
+	const __u32 *a;
+
+	if (!backend)
+		return NULL;
+	a = backend->address.in6_u.u6_addr32;
+	if (!(a[0] | a[1] | a[2] | a[3]))
+		return NULL;
+	return backend;
 }
 
 /*

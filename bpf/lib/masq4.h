@@ -19,6 +19,8 @@
  * packets of a pod's service flow, DNATed by from_pod to a backend outside
  * the pod CIDRs (a node address, say): their replies must come back to the
  * pod's own address to be reverse-NATed, as kube-proxy's would.
+ *
+ * lib/masq6.h is the IPv6 twin (TCP and UDP; ICMPv6 echo is not tracked).
  */
 #ifndef FERRY_LIB_MASQ4_H
 #define FERRY_LIB_MASQ4_H

@@ -162,9 +162,12 @@ export class BpfMap extends PinnableFd {
 
   /**
    * Every [key, value] through BPF_MAP_LOOKUP_BATCH, `chunk` entries per
-   * syscall. Faster than entries() for big maps; needs Linux 5.6+.
+   * syscall. Faster than entries() for big maps; needs Linux 5.6+. With
+   * `keep`, only the entries it says yes to are copied out: it sees each
+   * key and value in the batch's buffers, valid during the call only (an
+   * array's unused slots are skipped so).
    */
-  lookupBatch(chunk: number = DEFAULT_BATCH): Array<[Buffer, Buffer]> {
+  lookupBatch(chunk: number = DEFAULT_BATCH, keep?: (key: Buffer, value: Buffer) => boolean): Array<[Buffer, Buffer]> {
     checkInteger('chunk', chunk, 1, 1 << 20);
     const result: Array<[Buffer, Buffer]> = [];
     let cursor: Buffer | null = null;
@@ -186,10 +189,9 @@ export class BpfMap extends PinnableFd {
         throw e;
       }
       for (let i = 0; i < batch.count; i++) {
-        result.push([
-          Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)),
-          Buffer.from(values.subarray(i * this.valueBufferSize, (i + 1) * this.valueBufferSize)),
-        ]);
+        const key = keys.subarray(i * this.keySize, (i + 1) * this.keySize);
+        const value = values.subarray(i * this.valueBufferSize, (i + 1) * this.valueBufferSize);
+        if (keep === undefined || keep(key, value)) result.push([Buffer.from(key), Buffer.from(value)]);
       }
       if (batch.done) return result;
       cursor = next;

@@ -5,7 +5,8 @@
 // services maps:
 //
 //  - expired entries: idle past their lifetime (ctStale);
-//  - orphaned entries: their backend id is no longer in the backends map;
+//  - orphaned entries: their backend id is no longer in the backends map
+//    (an array: its slot is empty, all zero; backend-slots.ts);
 //  - withdrawn entries (UDP only): their backend still exists but no longer
 //    serves their service (it was removed from this Service and stays for
 //    another), or the service itself is gone.
@@ -33,8 +34,8 @@
 // backends and services maps, so a flow created after those were read is
 // never judged against a view older than itself.
 import type { Clock } from './clock.js';
+import { backendIdsIn, type BackendsReader } from './backend-slots.js';
 import {
-  backendId as backendIdCodec,
   ct4Key,
   ct6Entry,
   ct6Key,
@@ -71,13 +72,13 @@ export interface ConntrackMap extends ReadableMap {
 export interface CtGcMaps {
   /** ct4Key → ctEntry: IPv4 flows. */
   conntrack: ConntrackMap;
-  /** backend id → Lb4Backend */
-  backends: ReadableMap;
+  /** backend id → Lb4Backend: an array, whose empty slots are no backends. */
+  backends: BackendsReader;
   /** Lb4Key → Lb4Service. Without it, withdrawn UDP entries are not looked for. */
   services?: ReadableMap;
   /** ct6Key → ct6Entry: IPv6 flows, collected when given, with backends6 (and services6) as above. */
   conntrack6?: ConntrackMap;
-  backends6?: ReadableMap;
+  backends6?: BackendsReader;
   services6?: ReadableMap;
 }
 
@@ -139,11 +140,9 @@ export function conntrackMapsOf(maps: ConntrackMaps): Array<{ family: Family; ma
   return out;
 }
 
-/** The backend ids in the backends map. */
-export function backendIds(backends: ReadableMap): Set<number> {
-  const ids = new Set<number>();
-  for (const [key] of backends.entries()) ids.add(backendIdCodec.decode(key));
-  return ids;
+/** The backend ids in the backends map: its used slots (an array's empty ones are no backends). */
+export function backendIds(backends: BackendsReader): Set<number> {
+  return new Set(backendIdsIn(backends));
 }
 
 /**
@@ -197,7 +196,7 @@ export function collectConntrack(maps: CtGcMaps, now: bigint): CtGcResult {
 }
 
 /** collectConntrack() for one family's maps. */
-function collectFamily(family: Family, maps: { conntrack: ConntrackMap; backends: ReadableMap; services: ReadableMap | undefined }, now: bigint): CtGcResult {
+function collectFamily(family: Family, maps: { conntrack: ConntrackMap; backends: BackendsReader; services: ReadableMap | undefined }, now: bigint): CtGcResult {
   const codecs = CT_CODECS[family];
   // Conntrack first: see "Races" above.
   const records = conntrackEntries(maps.conntrack);

@@ -9,7 +9,9 @@
 //
 // Whose entries are whose: a hostPort frontend's rev-NAT index r is in
 // HOSTPORT_REV_NAT and its backend id is hostPortBackendId(r), ranges the
-// daemon's Reconciler neither hands out nor reads (so never removes). CNI
+// daemon's Reconciler neither hands out nor reads (so never removes). The
+// backends map is an array (backend-slots.ts): a hostPort's backend is
+// removed by writing its slot all zero, and an empty slot is none. CNI
 // calls run in many processes at once and share no memory, so the maps
 // themselves arbitrate, with BPF_NOEXIST: an index is claimed by creating
 // its reverse-NAT entry, a frontend by creating its slot 0. Two pods asking
@@ -20,6 +22,7 @@
 // written (the CNI plugin refuses IPv6 hostIPs first, naming the pod).
 import { isIPv4 } from 'node:net';
 import { KeyExistsError } from '../bpf/index.js';
+import { clearBackend, isEmptyBackend } from './backend-slots.js';
 import {
   backendId as backendIdCodec,
   HOSTPORT_REV_NAT,
@@ -50,7 +53,8 @@ export interface HostPortEntry extends HostPort {
   revNatIndex: number;
 }
 
-export type HostPortMaps = Record<'services' | 'backends' | 'revNat', Pick<MapLike, 'lookup' | 'update' | 'delete'>>;
+/** The IPv4 maps hostPorts are written to; the backends map, an array, is never deleted from. */
+export type HostPortMaps = Record<'services' | 'revNat', Pick<MapLike, 'lookup' | 'update' | 'delete'>> & { backends: Pick<MapLike, 'lookup' | 'update'> };
 
 /** Who holds a frontend already: another hostPort (its pod) or a Service. */
 export type FrontendHolder = { kind: 'hostPort'; podAddress: string; podPort: number } | { kind: 'service'; revNatIndex: number };
@@ -99,7 +103,7 @@ export function addHostPort(maps: HostPortMaps, hp: HostPort): HostPortEntry {
   try {
     maps.services.update(slotKey(hp, 0), head(0), 'noexist');
   } catch (e) {
-    maps.backends.delete(backend);
+    clearBackend(maps.backends, 4, hostPortBackendId(revNatIndex));
     maps.revNat.delete(revNatIndexCodec.encode(revNatIndex));
     if (e instanceof KeyExistsError) throw new HostPortConflictError(hp, holderOf(maps, hp));
     throw e;
@@ -133,7 +137,7 @@ export function removeHostPort(maps: HostPortMaps, hp: HostPort | HostPortEntry)
     maps.services.delete(slotKey(hp, 0));
     maps.services.delete(slotKey(hp, 1));
   }
-  maps.backends.delete(backendIdCodec.encode(hostPortBackendId(revNatIndex)));
+  clearBackend(maps.backends, 4, hostPortBackendId(revNatIndex));
   const rev = maps.revNat.lookup(revNatIndexCodec.encode(revNatIndex));
   if (rev !== undefined && namesFrontend(rev, hp)) maps.revNat.delete(revNatIndexCodec.encode(revNatIndex));
 }
@@ -185,7 +189,7 @@ function holderOf(maps: HostPortMaps, hp: HostPort): FrontendHolder {
 function holderFrom(maps: HostPortMaps, revNatIndex: number): FrontendHolder {
   if (!isHostPortRevNat(revNatIndex)) return { kind: 'service', revNatIndex };
   const value = maps.backends.lookup(backendIdCodec.encode(hostPortBackendId(revNatIndex)));
-  const backend = value === undefined ? { address: '?', port: 0 } : lb4Backend.decode(value);
+  const backend = value === undefined || isEmptyBackend(value) ? { address: '?', port: 0 } : lb4Backend.decode(value);
   return { kind: 'hostPort', podAddress: backend.address, podPort: backend.port };
 }
 
@@ -193,7 +197,7 @@ function holderFrom(maps: HostPortMaps, revNatIndex: number): FrontendHolder {
 function servesPod(maps: HostPortMaps, revNatIndex: number, hp: HostPort): boolean {
   if (!isHostPortRevNat(revNatIndex)) return false;
   const value = maps.backends.lookup(backendIdCodec.encode(hostPortBackendId(revNatIndex)));
-  const b = value === undefined ? undefined : lb4Backend.decode(value);
+  const b = value === undefined || isEmptyBackend(value) ? undefined : lb4Backend.decode(value);
   return b?.address === hp.podAddress && b.port === hp.podPort && b.proto === hp.proto;
 }
 

@@ -30,21 +30,26 @@ export class IdsExhaustedError extends Error {
 export class IdAllocator {
   readonly #byKey = new Map<string, number>();
   readonly #bound = new IdSet();
+  readonly #exhausted: string | undefined;
   #cursor: number;
 
   /**
    * `what` names the ids in errors ("backend id"); ids run from `min` to `max`
    * inclusive (0 is best kept out: the datapath reads it as "none").
+   * `exhausted`: what IdsExhaustedError adds, e.g. what bounds the range and
+   * how to widen it.
    */
   constructor(
     readonly what: string,
     readonly min: number,
     readonly max: number,
+    options: { exhausted?: string } = {},
   ) {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min > max) {
       throw new RangeError(`${what}: invalid id range ${min}..${max}`);
     }
     this.#cursor = min;
+    this.#exhausted = options.exhausted;
   }
 
   get size(): number {
@@ -73,7 +78,10 @@ export class IdAllocator {
     const existing = this.#byKey.get(key);
     if (existing !== undefined) return existing;
     const span = this.max - this.min + 1;
-    if (this.#byKey.size >= span) throw new IdsExhaustedError(`${this.what}: all ${span} ids are in use, none for ${key}`);
+    if (this.#byKey.size >= span) {
+      const more = this.#exhausted === undefined ? '' : `: ${this.#exhausted}`;
+      throw new IdsExhaustedError(`${this.what}: all ${span} ids (${this.min}–${this.max}) are in use, none for ${key}${more}`);
+    }
     let id = this.#cursor;
     while (this.#bound.has(id)) id = this.#after(id);
     this.#bind(key, id);

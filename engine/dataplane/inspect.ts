@@ -9,6 +9,7 @@
 // first). Backend ids and rev-NAT indices are one space across families.
 // An IPv6 address:port is written [fd00::5]:8080 (addressPort()).
 import { isIP } from 'node:net';
+import { backendSlots, type BackendsReader } from './backend-slots.js';
 import { conntrackEntries, CT_CODECS, type ConntrackMap, type ReadableMap } from './ct-gc.js';
 import { addressOrder, compareOrder } from './desired.js';
 import { canonicalIp } from './model.js';
@@ -46,13 +47,14 @@ import { conntrackFill, readCounters, type ConntrackFill, type MetricsMap } from
 
 export interface InspectMaps {
   services: ReadableMap;
-  backends: ReadableMap;
+  /** An array: its empty (all-zero) slots are no backends, and are not listed. */
+  backends: BackendsReader;
   revNat: ReadableMap;
   conntrack: ConntrackMap;
   metrics: MetricsMap;
   /** The IPv6 twins: read beside the IPv4 maps when given. */
   services6?: ReadableMap;
-  backends6?: ReadableMap;
+  backends6?: BackendsReader;
   revNat6?: ReadableMap;
   conntrack6?: ConntrackMap;
 }
@@ -102,11 +104,11 @@ const SERVICE_KEY_CODECS = { 4: lb4Key, 6: lb6Key } as const;
 const BACKEND_CODECS = { 4: lb4Backend, 6: lb6Backend } as const;
 const REV_NAT_CODECS = { 4: lb4ReverseNat, 6: lb6ReverseNat } as const;
 
-/** Both families' backends by id (an id is in one of them; should it be in both, IPv4's is shown). */
-function readBackends(maps: { backends: ReadableMap; backends6?: ReadableMap | undefined }): Map<number, Lb4Backend> {
+/** Both families' backends by id, their maps' used slots (an id is in one of them; should it be in both, IPv4's is shown). */
+function readBackends(maps: { backends: BackendsReader; backends6?: BackendsReader | undefined }): Map<number, Lb4Backend> {
   const out = new Map<number, Lb4Backend>();
   for (const [family, map] of byFamily(maps.backends, maps.backends6)) {
-    for (const [k, v] of map.entries()) {
+    for (const [k, v] of backendSlots(map)) {
       const id = backendIdCodec.decode(k);
       if (!out.has(id)) out.set(id, BACKEND_CODECS[family].decode(v));
     }

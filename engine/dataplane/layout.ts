@@ -26,7 +26,10 @@ export const PROGRAMS = {
 export const MAPS = {
   /** hash, lb4Key → lb4Service: slot 0 is the service, slot i ≥ 1 its i-th backend. */
   services: 'ferry_lb4_svc',
-  /** hash, backendId → lb4Backend. */
+  /**
+   * array, backendId → lb4Backend: a slot per id below max_entries; an
+   * all-zero one (address 0.0.0.0) holds no backend (backend-slots.ts).
+   */
   backends: 'ferry_lb4_be',
   /** hash, revNatIndex → lb4ReverseNat: what replies of a service say as their source. */
   revNat: 'ferry_lb4_rnat',
@@ -48,7 +51,7 @@ export const MAPS = {
   fragments: 'ferry_frag4',
   /** hash, lb6Key → lb4Service: IPv6 frontends, as services. */
   services6: 'ferry_lb6_svc',
-  /** hash, backendId → lb6Backend: IPv6 backends; ids are unique across both families. */
+  /** array, backendId → lb6Backend: IPv6 backends, as backends (address ::: none); ids are unique across both families. */
   backends6: 'ferry_lb6_be',
   /** hash, revNatIndex → lb6ReverseNat: IPv6 frontends' addresses; indices are unique across both families. */
   revNat6: 'ferry_lb6_rnat',
@@ -313,12 +316,19 @@ export interface NodeConfig {
   snatPortMin: number;
   snatPortMax: number;
   /**
-   * The cluster's pod CIDRs, at most NODE_CLUSTER_CIDRS_MAX, e.g.
-   * '10.244.0.0/16': traffic from them leaving through the uplink to none of
-   * them is masqueraded. Optional when encoding (none: nothing is), always decoded.
+   * The cluster's pod CIDRs of both families, mixed, at most
+   * NODE_CLUSTER_CIDRS_MAX of each, e.g. ['10.244.0.0/16',
+   * 'fd00:10:244::/56']: traffic from them leaving through the uplink to
+   * none of them is masqueraded. The IPv4 ones go to node_cfg.cluster_cidrs,
+   * the IPv6 ones to cluster_cidrs6. Optional when encoding (none: nothing
+   * is), always decoded (IPv4 first).
    */
   clusterCidrs?: readonly string[];
-  /** The IPv6 address flows from outside to IPv6 Cluster-policy frontends are SNATed to; '::' (the default): none. */
+  /**
+   * The IPv6 address flows from outside to IPv6 Cluster-policy frontends
+   * are SNATed to, and pods' IPv6 flows to outside the cluster masqueraded
+   * to; '::' (the default): none (they are dropped).
+   */
   snatAddress6?: string;
 }
 
@@ -520,50 +530,69 @@ export const metricValue: CCodec<bigint> = scalarCodec('__u64', 'u64');
 /** Key of MAPS.nodeConfig (__u32, always 0). */
 export const nodeConfigKey: CCodec<number> = scalarCodec('__u32', 'u32');
 
-/** NODE_CLUSTER_CIDRS_MAX: how many cluster CIDRs struct node_cfg holds. */
+/** NODE_CLUSTER_CIDRS_MAX: how many cluster CIDRs of each family struct node_cfg holds. */
 export const NODE_CLUSTER_CIDRS_MAX = 4;
 
-/** struct cidr4: an IPv4 prefix as address and netmask; mask '0.0.0.0' marks an unused entry. */
+/**
+ * struct cidr4 and struct cidr6: a prefix as address and netmask ('0.0.0.0'
+ * or '::' marks an unused entry).
+ */
 export interface Cidr4 {
   address: string;
   mask: string;
 }
 
-export const cidr4: CCodec<Cidr4> = structCodec<Cidr4>(
-  'cidr4',
-  [
-    ['addr', 'ipv4'],
-    ['mask', 'ipv4'],
-  ],
-  (v) => ({ addr: v.address, mask: v.mask }),
-  (r) => ({ address: r.addr as string, mask: r.mask as string }),
-);
+function cidrCodec(family: Family): CCodec<Cidr4> {
+  const kind = family === 4 ? 'ipv4' : 'ipv6';
+  return structCodec<Cidr4>(
+    `cidr${family}`,
+    [
+      ['addr', kind],
+      ['mask', kind],
+    ],
+    (v) => ({ addr: v.address, mask: v.mask }),
+    (r) => ({ address: r.addr as string, mask: r.mask as string }),
+  );
+}
 
-/** '10.244.0.0/16' → struct cidr4; throws naming `where` unless it is an IPv4 network address and prefix. */
-function encodeCidr(text: string, where: string): Cidr4 {
+export const cidr4: CCodec<Cidr4> = cidrCodec(4);
+export const cidr6: CCodec<Cidr4> = cidrCodec(6);
+
+const CIDR_EXAMPLE = '10.244.0.0/16 or fd00:10:244::/56';
+
+/**
+ * '10.244.0.0/16' or 'fd00:10:244::/56' → its family and struct cidr4 or
+ * cidr6; throws naming the CIDR and `where` (given its family, when it has
+ * one) unless it is a network address and prefix (IPv4 in four-part
+ * decimal, IPv6 without a zone).
+ */
+function encodeCidr(text: string, whereOf: (family?: Family) => string): { family: Family; cidr: Cidr4 } {
+  const refuse = () => new TypeError(`${whereOf()} must be an IPv4 or IPv6 CIDR such as ${CIDR_EXAMPLE}, got ${String(text)}`);
+  if (typeof text !== 'string' || text.includes('%')) throw refuse();
   let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
     parsed = ipaddr.parseCIDR(text);
   } catch {
-    throw new TypeError(`${where} must be an IPv4 CIDR such as 10.244.0.0/16, got ${String(text)}`);
+    throw refuse();
   }
   const [address, prefixLen] = parsed;
-  if (address.kind() !== 'ipv4' || !ipaddr.IPv4.isValidFourPartDecimal(text.split('/')[0]!)) {
-    throw new TypeError(`${where} must be an IPv4 CIDR such as 10.244.0.0/16, got ${text}`);
-  }
+  const v4 = address.kind() === 'ipv4';
+  if (v4 && !ipaddr.IPv4.isValidFourPartDecimal(text.split('/')[0]!)) throw refuse();
+  const where = whereOf(v4 ? 4 : 6);
   // Mask 0 marks an unused entry; a /0 cluster would masquerade nothing, as no CIDR does.
   if (prefixLen === 0) throw new RangeError(`${where}: ${text} takes in every address; leave the CIDRs out to masquerade nothing`);
-  const network = ipaddr.IPv4.networkAddressFromCIDR(text).toString();
+  const network = (v4 ? ipaddr.IPv4.networkAddressFromCIDR(text) : ipaddr.IPv6.networkAddressFromCIDR(text)).toString();
   if (network !== address.toString()) throw new RangeError(`${where}: ${text} has host bits set (the network is ${network}/${prefixLen})`);
-  return { address: network, mask: ipaddr.IPv4.subnetMaskFromPrefixLength(prefixLen).toString() };
+  const mask = (v4 ? ipaddr.IPv4.subnetMaskFromPrefixLength(prefixLen) : ipaddr.IPv6.subnetMaskFromPrefixLength(prefixLen)).toString();
+  return { family: v4 ? 4 : 6, cidr: { address: network, mask } };
 }
 
 function decodeCidr(c: Cidr4): string {
-  return `${c.address}/${ipaddr.IPv4.parse(c.mask).prefixLengthFromSubnetMask()}`;
+  return `${c.address}/${ipaddr.parse(c.mask).prefixLengthFromSubnetMask()}`;
 }
 
-// node_cfg's cluster_cidrs array is laid out by structCodec as bytes (it has
-// no arrays) and filled with cidr4 entries by hand.
+// node_cfg's cluster CIDR arrays are laid out by structCodec as bytes (it
+// has no arrays) and filled with cidr4 and cidr6 entries by hand.
 const nodeConfigHead = structCodec<Omit<NodeConfig, 'clusterCidrs'>>(
   'node_cfg',
   [
@@ -572,6 +601,7 @@ const nodeConfigHead = structCodec<Omit<NodeConfig, 'clusterCidrs'>>(
     ['snat_port_max', 'u16'],
     ['cluster_cidrs', 'pad', NODE_CLUSTER_CIDRS_MAX * cidr4.size],
     ['snat_addr6', 'ipv6'],
+    ['cluster_cidrs6', 'pad', NODE_CLUSTER_CIDRS_MAX * cidr6.size],
   ],
   (v) => ({ snat_addr: v.snatAddress, snat_port_min: v.snatPortMin, snat_port_max: v.snatPortMax, snat_addr6: v.snatAddress6 ?? ANY_ADDRESS[6] }),
   (r) => ({
@@ -581,19 +611,43 @@ const nodeConfigHead = structCodec<Omit<NodeConfig, 'clusterCidrs'>>(
     snatAddress6: r.snat_addr6 as string,
   }),
 );
-const CLUSTER_CIDRS_OFF = nodeConfigHead.fields.find((f) => f.name === 'cluster_cidrs')!.offset;
+
+/** Each family's array in node_cfg: its member name, offset and entry codec. */
+const CLUSTER_CIDRS: Readonly<Record<Family, { member: string; offset: number; codec: CCodec<Cidr4> }>> = Object.freeze({
+  4: { member: 'cluster_cidrs', offset: nodeConfigHead.fields.find((f) => f.name === 'cluster_cidrs')!.offset, codec: cidr4 },
+  6: { member: 'cluster_cidrs6', offset: nodeConfigHead.fields.find((f) => f.name === 'cluster_cidrs6')!.offset, codec: cidr6 },
+});
+
+/**
+ * Splits cluster CIDRs of both families, mixed, into node_cfg's two
+ * arrays, in their order. Throws naming the CIDR that is not one, has
+ * host bits set, or is one too many of its family.
+ */
+export function clusterCidrsByFamily(cidrs: readonly string[]): Record<Family, Cidr4[]> {
+  const out: Record<Family, Cidr4[]> = { 4: [], 6: [] };
+  cidrs.forEach((text, i) => {
+    const whereOf = (family?: Family) => (family === undefined ? `node_cfg cluster CIDR ${i}` : `node_cfg.${CLUSTER_CIDRS[family].member}[${out[family].length}]`);
+    const { family, cidr } = encodeCidr(text, whereOf);
+    const { member } = CLUSTER_CIDRS[family];
+    if (out[family].length === NODE_CLUSTER_CIDRS_MAX) {
+      throw new RangeError(`node_cfg.${member}: ${text} is one IPv${family} cluster CIDR too many: at most ${NODE_CLUSTER_CIDRS_MAX} of each family`);
+    }
+    out[family].push(cidr);
+  });
+  return out;
+}
 
 export const nodeConfig: CCodec<NodeConfig> = Object.freeze({
   cType: nodeConfigHead.cType,
   size: nodeConfigHead.size,
   fields: nodeConfigHead.fields,
   encode(value: NodeConfig): Buffer {
-    const cidrs = value.clusterCidrs ?? [];
-    if (cidrs.length > NODE_CLUSTER_CIDRS_MAX) {
-      throw new RangeError(`node_cfg.cluster_cidrs: ${cidrs.length} CIDRs, at most ${NODE_CLUSTER_CIDRS_MAX}`);
-    }
+    const byFamily = clusterCidrsByFamily(value.clusterCidrs ?? []);
     const buf = nodeConfigHead.encode(value);
-    cidrs.forEach((text, i) => cidr4.encode(encodeCidr(text, `node_cfg.cluster_cidrs[${i}]`)).copy(buf, CLUSTER_CIDRS_OFF + i * cidr4.size));
+    for (const family of [4, 6] as const) {
+      const { offset, codec } = CLUSTER_CIDRS[family];
+      byFamily[family].forEach((c, i) => codec.encode(c).copy(buf, offset + i * codec.size));
+    }
     return buf;
   },
   encodeInto(value: NodeConfig, buf: Buffer, offset: number): void {
@@ -602,9 +656,12 @@ export const nodeConfig: CCodec<NodeConfig> = Object.freeze({
   decode(bytes: Buffer): NodeConfig {
     const head = nodeConfigHead.decode(bytes);
     const clusterCidrs: string[] = [];
-    for (let i = 0; i < NODE_CLUSTER_CIDRS_MAX; i++) {
-      const c = cidr4.decode(bytes.subarray(CLUSTER_CIDRS_OFF + i * cidr4.size, CLUSTER_CIDRS_OFF + (i + 1) * cidr4.size));
-      if (c.mask !== '0.0.0.0') clusterCidrs.push(decodeCidr(c));
+    for (const family of [4, 6] as const) {
+      const { offset, codec } = CLUSTER_CIDRS[family];
+      for (let i = 0; i < NODE_CLUSTER_CIDRS_MAX; i++) {
+        const c = codec.decode(bytes.subarray(offset + i * codec.size, offset + (i + 1) * codec.size));
+        if (c.mask !== ANY_ADDRESS[family]) clusterCidrs.push(decodeCidr(c));
+      }
     }
     return { ...head, clusterCidrs };
   },
@@ -839,8 +896,26 @@ export const frag4Entry: CCodec<Frag4Entry> = structCodec<Frag4Entry>(
  */
 export const HOSTPORT_REV_NAT: Readonly<{ min: number; max: number }> = Object.freeze({ min: 0xf000, max: 0xffff });
 
-/** The backend ids of hostPort frontends: the Reconciler's stay below `min`. */
-export const HOSTPORT_BACKEND_IDS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 0xffff_f000, max: 0xffff_ffff });
+/**
+ * The backend ids of hostPort frontends, one per HOSTPORT_REV_NAT index:
+ * the lowest ones (0 is no backend), so that they fit a backends map of any
+ * capacity the daemon allows. The Reconciler's are above `max`
+ * (SERVICE_BACKEND_IDS_MIN) and below the maps' capacity.
+ */
+export const HOSTPORT_BACKEND_IDS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 1, max: HOSTPORT_REV_NAT.max - HOSTPORT_REV_NAT.min + 1 });
+
+/** The lowest backend id of a Service's backend (the Reconciler's): the one after hostPorts'. */
+export const SERVICE_BACKEND_IDS_MIN = HOSTPORT_BACKEND_IDS.max + 1;
+
+/**
+ * LB4_BACKENDS_MAX and LB6_BACKENDS_MAX: the capacity lb.o declares for
+ * the backends maps (arrays indexed by backend id), which the loader may
+ * change (LoadOptions.maxEntries). Backend ids are below the capacity of
+ * the maps as loaded (BpfMap.maxEntries); this is what a map that does not
+ * say (an in-memory one) is taken to hold. test/dataplane/layout.test.ts
+ * checks it against lb.o.
+ */
+export const BACKENDS_MAX = 65_536;
 
 /** The backend id of the hostPort frontend with rev-NAT index `r` (in HOSTPORT_REV_NAT). */
 export function hostPortBackendId(r: number): number {

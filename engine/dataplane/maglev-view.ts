@@ -5,7 +5,9 @@
 // naming backends the map lacks, or backends the service's slots no longer
 // hold (a table left behind by an interrupted write). One Maglev map serves
 // both families (rev-NAT indices and backend ids are one space): an IPv6
-// frontend's table names backends of ferry_lb6_be.
+// frontend's table names backends of ferry_lb6_be. The backends maps are
+// arrays: an id whose slot is empty (all zero) is a backend the map lacks.
+import { isEmptyBackend } from './backend-slots.js';
 import {
   addressPort,
   backendId as backendIdCodec,
@@ -136,7 +138,7 @@ export function listMaglevTables(maps: Maps): MaglevView[] {
     const even = size / Math.max(counts.size, 1);
     const backends = [...counts].sort((a, b) => a[0] - b[0]).map(([id, entries]): MaglevShare => {
       const raw = family.backends.lookup(backendIdCodec.encode(id));
-      const b = raw === undefined ? undefined : family.backend.decode(raw);
+      const b = raw === undefined || isEmptyBackend(raw) ? undefined : family.backend.decode(raw);
       const text = b === undefined ? null : addressPort(b.address, b.port);
       if (b === undefined) problems.push(`entries name backend ${id}, which the backends map lacks`);
       else if (owner !== undefined && !owner.slotIds.has(id)) problems.push(`entries name backend ${id} (${text}), no longer one of the service's slots`);

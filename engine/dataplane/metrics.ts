@@ -4,6 +4,7 @@
 // scrape and set on prom-client metrics (DataplaneMetrics), which the daemon
 // registers beside its own and `ferry metrics -o prometheus` prints.
 import { Counter, Gauge, Registry } from 'prom-client';
+import { backendSlots, type BackendsReader } from './backend-slots.js';
 import type { CtGcRun, CtGcTotals, ReadableMap } from './ct-gc.js';
 import { LB_EVENTS, LB_METRICS, metricKey, metricValue, type LbMetric, type MapRole, type MapSet } from './layout.js';
 
@@ -28,7 +29,10 @@ export interface MetricsSnapshot {
   counters: Record<LbMetric, bigint>;
   /** Both families' conntrack maps (ferry_ct4 and ferry_ct6), summed: ferry_ct_entries. `maps` has each. */
   conntrack: ConntrackFill;
-  /** The hash maps' fill (arrays are always full and left out). */
+  /**
+   * The hash maps' fill, and the backends maps' (arrays: their used slots);
+   * other arrays are always full and left out.
+   */
   maps?: MapFill[];
   gc?: { totals: CtGcTotals; last?: CtGcRun | undefined };
 }
@@ -65,7 +69,7 @@ export function sumFills(fills: readonly ConntrackFill[]): ConntrackFill {
   return { entries: fills.reduce((n, f) => n + f.entries, 0), maxEntries: fills.reduce((n, f) => n + f.maxEntries, 0) };
 }
 
-type LiveMap = MetricsMap & ReadableMap & { type: string; maxEntries: number; keys(): Iterable<Buffer> };
+type LiveMap = MetricsMap & ReadableMap & BackendsReader & { type: string; maxEntries: number; keys(): Iterable<Buffer> };
 
 /** Keys counted one syscall each (~2 µs): this many at a time, then the event loop gets a turn. */
 const COUNT_CHUNK = 4096;
@@ -78,6 +82,11 @@ const COUNT_CHUNK = 4096;
 export async function readSnapshot(maps: MapSet<LiveMap>, gc?: MetricsSnapshot['gc']): Promise<MetricsSnapshot> {
   const fills: MapFill[] = [];
   for (const [role, map] of Object.entries(maps) as Array<[MapRole, LiveMap]>) {
+    // The backends maps' fill is what bounds the backend ids: their used slots (a few batched syscalls).
+    if (role === 'backends' || role === 'backends6') {
+      fills.push({ map: role, entries: backendSlots(map).length, maxEntries: map.maxEntries });
+      continue;
+    }
     if (map.type.includes('array')) continue;
     let entries = 0;
     for (const _ of map.keys()) if (++entries % COUNT_CHUNK === 0) await new Promise(setImmediate);
@@ -108,8 +117,8 @@ export class DataplaneMetrics {
     this.#events = new Counter({ name: 'ferry_lb_events_total', help: 'Events in the datapath, counted on top of the packet outcomes.', labelNames: ['event'], registers });
     this.#ctEntries = new Gauge({ name: 'ferry_ct_entries', help: 'Entries in the conntrack maps (IPv4 and IPv6 together; ferry_bpf_map_entries has each).', registers });
     this.#ctMax = new Gauge({ name: 'ferry_ct_max_entries', help: 'Capacity of the conntrack maps (IPv4 and IPv6 together).', registers });
-    this.#mapEntries = new Gauge({ name: 'ferry_bpf_map_entries', help: 'Entries in each of the dataplane\'s hash maps.', labelNames: ['map'], registers });
-    this.#mapMax = new Gauge({ name: 'ferry_bpf_map_max_entries', help: 'Capacity (max_entries) of each of the dataplane\'s hash maps.', labelNames: ['map'], registers });
+    this.#mapEntries = new Gauge({ name: 'ferry_bpf_map_entries', help: 'Entries in each of the dataplane\'s hash maps (the backends maps: used slots).', labelNames: ['map'], registers });
+    this.#mapMax = new Gauge({ name: 'ferry_bpf_map_max_entries', help: 'Capacity (max_entries) of each of the dataplane\'s hash maps and of the backends maps.', labelNames: ['map'], registers });
     this.#gc = options.gc === true ? gcMetrics(registers) : undefined;
   }
 

@@ -42,7 +42,13 @@
 // deleted. Backend ids and rev-NAT indices are one space across the
 // families (the Maglev map and conntrack name them without a family), so
 // one pair of IdAllocators binds them all.
+//
+// The backends maps are arrays indexed by backend id (backend-slots.ts): a
+// backend is removed by writing its slot all zero, empty slots are no
+// backends when the maps are read, and ids stay below the maps' capacity
+// (the smaller of the two), above hostPorts' (layout.ts HOSTPORT_*).
 import type { UpdateMode } from '../bpf/map.js';
+import { backendCapacity, backendSlots, emptyBackend } from './backend-slots.js';
 import {
   backendKey,
   frontendKey,
@@ -72,7 +78,9 @@ import {
   lb6Backend,
   lb6Key,
   lb6ReverseNat,
+  MAPS,
   revNatIndex as revNatIndexCodec,
+  SERVICE_BACKEND_IDS_MIN,
   SVC_FLAGS,
   type CCodec,
   type Family,
@@ -98,14 +106,23 @@ export interface MapLike {
    * MapWriter encodes into such buffers.
    */
   updatePacked?(keys: Buffer, values: Buffer, count: number): number;
-  /** Every entry in few syscalls, when the map can (BpfMap): reading the maps uses it. */
-  lookupBatch?(chunk?: number): Iterable<[Buffer, Buffer]>;
+  /**
+   * Every entry in few syscalls, when the map can (BpfMap): reading the
+   * maps uses it. With `keep`, only the entries it says yes to.
+   */
+  lookupBatch?(chunk?: number, keep?: (key: Buffer, value: Buffer) => boolean): Iterable<[Buffer, Buffer]>;
+  /** The map's capacity (BpfMap): a backends map's bounds the backend ids. */
+  readonly maxEntries?: number;
 }
 
 export interface LbMaps {
   /** Lb4Key → Lb4Service: IPv4 frontends. */
   services: MapLike;
-  /** backend id → Lb4Backend: IPv4 backends. */
+  /**
+   * backend id → Lb4Backend: IPv4 backends, an array (an all-zero slot is
+   * none). Its maxEntries (and backends6's) bounds the ids; without one,
+   * BACKENDS_MAX.
+   */
   backends: MapLike;
   /** rev-NAT index → Lb4ReverseNat: IPv4 frontends' addresses. */
   revNat: MapLike;
@@ -347,10 +364,12 @@ export class Reconciler {
   readonly #maps: LbMaps;
   /** Each family's maps; IPv6's only when LbMaps has them. */
   readonly #families: PerFamily<FamilyMaps | undefined>;
-  // 0 means "none" to the datapath (slot 0's backend id, a missing rev-NAT);
-  // the ids above are hostPorts' (layout.ts HOSTPORT_*, written by CNI ADD).
+  // 0 means "none" to the datapath (slot 0's backend id, a missing rev-NAT).
+  // hostPorts' (layout.ts HOSTPORT_*, written by CNI ADD) are the lowest
+  // backend ids and the highest rev-NAT indices; Services' the others, the
+  // backend ids below the backends maps' capacity (array indices).
   // One space for both families: an id names one backend, an index one frontend.
-  readonly #backendIds = new IdAllocator('backend id', 1, HOSTPORT_BACKEND_IDS.min - 1);
+  readonly #backendIds: IdAllocator;
   readonly #revNatIds = new IdAllocator('rev-NAT index', 1, HOSTPORT_REV_NAT.min - 1);
   readonly #conflicts: string[] = [];
   readonly #maglev: MaglevOptions;
@@ -372,6 +391,7 @@ export class Reconciler {
       6: maps.services6 && { services: maps.services6, backends: maps.backends6!, revNat: maps.revNat6! },
     };
     this.#maglev = options.maglev ?? {};
+    this.#backendIds = backendIdAllocator(maps);
   }
 
   /** A Reconciler whose id tables are rebuilt from what the maps hold (after a restart). */
@@ -517,7 +537,7 @@ export class Reconciler {
     this.#deleteAll('services', slotDeletes);
     for (const key of maglev.deletes) this.#maps.maglev!.delete(key);
     this.#deleteAll('revNat', revNat.deletes);
-    this.#deleteAll('backends', backends.deletes);
+    this.#clearBackends(backends.deletes);
 
     view.revNat = revNat.next;
     view.maglev = maglev.next;
@@ -546,12 +566,23 @@ export class Reconciler {
     return this.#families[6] === undefined ? [4] : FAMILIES;
   }
 
-  /** Deletes `keys` from each family's map of `kind`. */
-  #deleteAll(kind: keyof FamilyMaps, keys: PerFamily<Buffer[]>): void {
+  /** Deletes `keys` from each family's map of `kind` (not backends: see #clearBackends()). */
+  #deleteAll(kind: 'services' | 'revNat', keys: PerFamily<Buffer[]>): void {
     for (const family of FAMILIES) {
       if (keys[family].length === 0) continue;
       const map = this.#families[family]![kind];
       for (const key of keys[family]) map.delete(key);
+    }
+  }
+
+  /** Empties the slots `keys` (backend ids) of each family's backends map: an array's slot is written all zero, not deleted. */
+  #clearBackends(keys: PerFamily<Buffer[]>): void {
+    for (const family of FAMILIES) {
+      if (keys[family].length === 0) continue;
+      const writer = new MapWriter(this.#families[family]!.backends);
+      const empty = emptyBackend(family);
+      for (const key of keys[family]) writer.push(key, empty);
+      writer.flush();
     }
   }
 
@@ -860,7 +891,8 @@ export class Reconciler {
     for (const family of this.#present()) {
       const maps = this.#families[family]!;
       const serviceKey = CODECS[family].serviceKey;
-      for (const [key, value] of readAll(maps.backends)) {
+      // An array: its empty slots are no backends (backendSlots() skips them).
+      for (const [key, value] of backendSlots(maps.backends)) {
         const id = backendIdCodec.decode(key);
         if (isHostPortBackend(id)) continue;
         if (backends.has(id)) stray(family, 'backends', key, id);
@@ -999,6 +1031,27 @@ function compare(old: Bytes | undefined, value: Bytes, counts: ApplyCounts): boo
     return false;
   } else counts.updated++;
   return true;
+}
+
+/**
+ * The IdAllocator of Services' backend ids: from the one after hostPorts'
+ * to the last index of the smaller backends map. Throws when the maps
+ * leave no id for Services.
+ */
+function backendIdAllocator(maps: LbMaps): IdAllocator {
+  const capacity = backendCapacity([maps.backends, maps.backends6]);
+  const maps6 = maps.backends6 === undefined ? '' : ` and ${MAPS.backends6} (${maps.backends6.maxEntries ?? 'default'} slots)`;
+  const sized = `${MAPS.backends} (${maps.backends.maxEntries ?? 'default'} slots)${maps6}`;
+  const setting = "the daemon's --map-capacity sizes both (--map-capacity6 when larger)";
+  if (capacity <= SERVICE_BACKEND_IDS_MIN) {
+    throw new RangeError(
+      `the backends maps ${sized} leave no backend ids for Services: ids ${HOSTPORT_BACKEND_IDS.min}–${HOSTPORT_BACKEND_IDS.max} are hostPorts', ` +
+        `so they need more than ${SERVICE_BACKEND_IDS_MIN} slots; ${setting}`,
+    );
+  }
+  return new IdAllocator('backend id', SERVICE_BACKEND_IDS_MIN, capacity - 1, {
+    exhausted: `Services' backend ids are the indices of the backends maps ${sized} above hostPorts' (${HOSTPORT_BACKEND_IDS.min}–${HOSTPORT_BACKEND_IDS.max}); ${setting}`,
+  });
 }
 
 /** Every entry of a map, in batches when it can. */

@@ -4,7 +4,8 @@
 // configuration they read (MAPS.nodeConfig: the address and source ports
 // flows from outside are SNATed to under externalTrafficPolicy Cluster and
 // pods' flows to outside are masqueraded to, the IPv6 address IPv6 flows
-// from outside are SNATed to, and the cluster's pod CIDRs).
+// are SNATed and masqueraded to, and the cluster's pod CIDRs of both
+// families).
 //
 // NodePort frontends must be in the services maps once per node address:
 // pass the node's addresses, both families', to desiredState()
@@ -15,7 +16,7 @@ import { unpinPath, type TcMode } from '../bpf/index.js';
 import type { Handle } from '../handle.js';
 import { IFA_F_DADFAILED } from '../netlink/constants.js';
 import { attachPinnedProgram } from './attach.js';
-import { ANY_ADDRESS, nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
+import { ANY_ADDRESS, clusterCidrsByFamily, nodeConfig, nodeConfigKey, type NodeConfig } from './layout.js';
 import type { Dataplane } from './loader.js';
 import { fromUplinkPin, toUplinkPin, uplinkEgressLinkPin, uplinkLinkPin } from './paths.js';
 
@@ -28,25 +29,27 @@ import { fromUplinkPin, toUplinkPin, uplinkEgressLinkPin, uplinkLinkPin } from '
 export const DEFAULT_SNAT_PORTS: Readonly<{ min: number; max: number }> = Object.freeze({ min: 61000, max: 65535 });
 
 /**
- * The cluster's pod CIDRs by default: the usual 10.244.0.0/16 (flannel's,
- * kubeadm's examples), which holds the demo's pod range 10.244.0.0/24.
+ * The cluster's pod CIDRs by default, one per family: the usual
+ * 10.244.0.0/16 (flannel's, kubeadm's examples) and fd00:10:244::/56 (kind's
+ * IPv6 pod subnet, 10.244.0.0/16's twin), which hold the demo's pod ranges
+ * 10.244.0.0/24 and fd00:10:244::/64.
  */
-export const DEFAULT_CLUSTER_CIDRS: readonly string[] = Object.freeze(['10.244.0.0/16']);
+export const DEFAULT_CLUSTER_CIDRS: readonly string[] = Object.freeze(['10.244.0.0/16', 'fd00:10:244::/56']);
 
 /**
  * kube-proxy's clusterCIDR ("10.244.0.0/16"; comma-separated for dual
- * stack) as attachUplink() takes it: its IPv4 CIDRs, as ferry masquerades
- * IPv4 only. Throws naming a CIDR that is not one, has host bits set, or
- * one too many.
+ * stack, "10.244.0.0/16,fd00:10:244::/56") as attachUplink() takes it:
+ * CIDRs of either family, mixed, at most NODE_CLUSTER_CIDRS_MAX of each.
+ * Throws naming a CIDR that is not one, has host bits set, or is one too
+ * many of its family.
  */
 export function parseClusterCidrs(text: string): string[] {
   const cidrs = text.split(',').map((c) => c.trim()).filter((c) => c !== '');
   const bad = cidrs.find((c) => !ipaddr.isValidCIDR(c));
-  if (bad !== undefined) throw new TypeError(`"${bad}" is not a CIDR like 10.244.0.0/16`);
-  const v4 = cidrs.filter((c) => ipaddr.parseCIDR(c)[0].kind() === 'ipv4');
-  // The encoder checks the rest (host bits, how many) as writeNodeConfig() will.
-  nodeConfig.encode({ snatAddress: '0.0.0.0', snatPortMin: 0, snatPortMax: 0, clusterCidrs: v4 });
-  return v4;
+  if (bad !== undefined) throw new TypeError(`"${bad}" is not a CIDR like 10.244.0.0/16 or fd00:10:244::/56`);
+  // The rest (host bits, how many of each family), as writeNodeConfig()'s encoder will.
+  clusterCidrsByFamily(cidrs);
+  return cidrs;
 }
 
 export interface UplinkOptions {
@@ -54,16 +57,19 @@ export interface UplinkOptions {
   snatAddress?: string;
   /**
    * The node address IPv6 flows from outside to Cluster-policy frontends
-   * are SNATed to; default: the uplink's first global IPv6 address, '::'
-   * (none: those flows are dropped) when it has none.
+   * are SNATed to, and pods' IPv6 flows to outside the cluster masqueraded
+   * to; default: the uplink's first global IPv6 address, '::' (none: those
+   * flows are dropped) when it has none.
    */
   snatAddress6?: string;
   /** Their source ports, inclusive; default DEFAULT_SNAT_PORTS. */
   snatPorts?: { min: number; max: number };
   /**
-   * The cluster's pod CIDRs (at most NODE_CLUSTER_CIDRS_MAX): traffic from
-   * them to none of them leaving through the uplink is masqueraded; default
-   * DEFAULT_CLUSTER_CIDRS; [] masquerades nothing.
+   * The cluster's pod CIDRs, IPv4 and IPv6 mixed (at most
+   * NODE_CLUSTER_CIDRS_MAX of each family): traffic from them to none of
+   * them (of its family) leaving through the uplink is masqueraded; default
+   * DEFAULT_CLUSTER_CIDRS; [] masquerades nothing, and a family without
+   * CIDRs is not masqueraded.
    */
   clusterCidrs?: readonly string[];
   /** tcx (default: auto, tcx where the kernel has it). */

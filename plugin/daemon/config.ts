@@ -36,7 +36,8 @@ export const DEFAULTS = {
   // lb.o's LB4_SERVICES_MAX and LB4_BACKENDS_MAX.
   mapCapacity: 65_536,
   // lb.o's LB6_SERVICES_MAX and LB6_BACKENDS_MAX: the IPv6 maps' own setting,
-  // so that an IPv4-only node does not preallocate IPv6 maps as large.
+  // so that an IPv4-only node does not preallocate IPv6 maps as large. The
+  // backends maps (arrays indexed by one id space) both get the larger of the two.
   mapCapacity6: 65_536,
 } as const;
 
@@ -121,7 +122,8 @@ const schema = z
     cniSocket: nonEmpty.default(DEFAULTS.cniSocket),
     pinRoot: nonEmpty.default(DEFAULTS.pinRoot),
     cniDataDir: absolutePath.default(DEFAULTS.cniDataDir),
-    mapCapacity: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity),
+    // Backend ids are indices of the backends maps, hostPorts' the lowest 4096: room for Services' above them.
+    mapCapacity: z.number().int().min(8192).max(16_777_216).default(DEFAULTS.mapCapacity),
     mapCapacity6: z.number().int().min(1024).max(16_777_216).default(DEFAULTS.mapCapacity6),
     services: nonEmpty.optional(),
     kubeconfig: nonEmpty.optional(),

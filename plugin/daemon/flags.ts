@@ -50,7 +50,7 @@ export function addDaemonSettingFlags(command: Command): Command {
     .option(FLAGS.inCluster, "take them from the API server, with the pod's service account")
     .option(`${FLAGS.nodeName} <name>`, `this node's name, for traffic policy Local ${dflt('the host name')}`)
     .option(`${FLAGS.uplink} <ifname>`, 'attach from_uplink there; its global IPv4 and IPv6 addresses are the node addresses')
-    .option(`${FLAGS.clusterCIDR} <cidrs>`, `the pod CIDRs, comma-separated: pods' traffic leaving through the uplink to outside them is masqueraded ${dflt(DEFAULT_CLUSTER_CIDRS.join(','))}`)
+    .option(`${FLAGS.clusterCIDR} <cidrs>`, `the pod CIDRs, comma-separated, IPv4 and IPv6 (at most 4 each): pods' traffic leaving through the uplink to outside them is masqueraded ${dflt(DEFAULT_CLUSTER_CIDRS.join(','))}`)
     .option(`${FLAGS.nodePortAddresses} <cidrs>`, 'comma-separated CIDRs picking the node addresses NodePorts are served on (default: all)')
     .option(`${FLAGS.minSyncPeriod} <duration>`, `quiet time after a change before the maps are synced ${dflt(DEFAULTS.minSyncPeriod)}`)
     .option(`${FLAGS.syncPeriod} <duration>`, `/healthz fails when a change waits 2 × this for a sync ${dflt(DEFAULTS.syncPeriod)}`)

@@ -43,7 +43,7 @@ export interface NodeDaemonOptions {
   nodeName?: string;
   /** The uplink from_uplink is attached to; its global IPv4 and IPv6 addresses are the node's (NodePorts, SNAT). */
   uplink?: string;
-  /** The pod CIDRs (IPv4): pods' traffic leaving through the uplink to outside them is masqueraded; default DEFAULT_CLUSTER_CIDRS. */
+  /** The pod CIDRs, IPv4 and IPv6 mixed: pods' traffic leaving through the uplink to outside them (of its family) is masqueraded; default DEFAULT_CLUSTER_CIDRS. */
   clusterCidrs?: readonly string[];
   /** HOST:PORT of /healthz and /livez; undefined: not served (`ferry daemon` serves them by default). */
   healthzBindAddress?: string | undefined;

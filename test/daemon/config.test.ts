@@ -66,12 +66,31 @@ describe('daemon settings', () => {
     expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file, mapCapacity: '262144' })).mapCapacity).toBe(262_144);
     expect(() => daemonConfigFromFlags({ mapCapacity: 'lots' })).toThrow(/^--map-capacity: Expected number, received nan$/);
     writeFileSync(file, 'mapCapacity: 100\n');
-    expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: mapCapacity: Number must be greater than or equal to 1024`);
+    expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: mapCapacity: Number must be greater than or equal to 8192`);
     // The IPv6 maps' own setting, named alike.
     writeFileSync(file, 'mapCapacity: 131072\nmapCapacity6: 262144\n');
     expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file }))).toMatchObject({ mapCapacity: 131_072, mapCapacity6: 262_144 });
     expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file, mapCapacity6: '65536' })).mapCapacity6).toBe(65_536);
     expect(() => daemonConfigFromFlags({ mapCapacity6: '10' })).toThrow(/^--map-capacity6: Number must be greater than or equal to 1024$/);
+  });
+
+  it('cluster CIDRs: IPv4 and IPv6 mixed, from the file or the flag; a bad one, or one too many of a family, is named', () => {
+    // Unset: attachUplink()'s default (DEFAULT_CLUSTER_CIDRS, both families).
+    expect(nodeDaemonOptions(loadDaemonConfig(undefined)).clusterCidrs).toBeUndefined();
+    writeFileSync(file, 'clusterCIDR: 10.244.0.0/16,fd00:10:244::/56\n');
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file })).clusterCidrs).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ config: file, clusterCidr: 'fd00:1::/64, 10.0.0.0/8' })).clusterCidrs).toEqual(['fd00:1::/64', '10.0.0.0/8']);
+    // Four of each family fit, in any order; a fifth IPv6 one is named.
+    const four6 = ['fd00:1::/64', 'fd00:2::/64', 'fd00:3::/64', 'fd00:4::/64'];
+    const four4 = ['10.1.0.0/16', '10.2.0.0/16', '10.3.0.0/16', '10.4.0.0/16'];
+    expect(nodeDaemonOptions(daemonConfigFromFlags({ clusterCidr: [...four6, ...four4].join(',') })).clusterCidrs).toHaveLength(8);
+    expect(() => daemonConfigFromFlags({ clusterCidr: [...four6, '10.0.0.0/8', 'fd00:5::/64'].join(',') })).toThrow(
+      /^--cluster-cidr: node_cfg\.cluster_cidrs6: fd00:5::\/64 is one IPv6 cluster CIDR too many: at most 4 of each family$/,
+    );
+    expect(() => daemonConfigFromFlags({ clusterCidr: [...four4, '10.5.0.0/16'].join(',') })).toThrow(/10\.5\.0\.0\/16 is one IPv4 cluster CIDR too many/);
+    expect(() => daemonConfigFromFlags({ clusterCidr: '10.244.0.0/16,fd00:10:244::1/56' })).toThrow(/^--cluster-cidr: node_cfg\.cluster_cidrs6\[0\]: fd00:10:244::1\/56 has host bits set/);
+    writeFileSync(file, 'clusterCIDR: 10.244.0.0/16,fd00::/64,10.96.0.0\n');
+    expect(() => loadDaemonConfig(file)).toThrow(`config ${file}: clusterCIDR: "10.96.0.0" is not a CIDR like 10.244.0.0/16 or fd00:10:244::/56`);
   });
 
   it('reads the file, and flags override it; an empty address turns a server off', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { backendSlots } from '../../engine/dataplane/backend-slots.js';
 import type { SourcedObject } from '../../engine/dataplane/k8s.js';
 import {
   backendId,
@@ -27,6 +28,9 @@ import {
 } from '../../engine/dataplane/layout.js';
 import { MemoryMap } from '../../engine/dataplane/memory-map.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
+
+/** A backends map as the kernel's: an array indexed by backend id (Services' ids 4097…8191). */
+const backendsMap = (name = 'backends') => new MemoryMap(name, backendId.size, name === 'backends6' ? lb6Backend.size : lb4Backend.size, { array: true, maxEntries: 8192 });
 import { selectNodePortAddresses, ServiceSync, type ServiceSyncOptions, type SyncReport } from '../../plugin/daemon/services.js';
 
 const service = (name: string, clusterIP: string): SourcedObject => ({
@@ -39,7 +43,7 @@ describe('ServiceSync scheduling', () => {
   afterEach(() => vi.useRealTimers());
 
   function world(read: () => SourcedObject[], path?: string) {
-    const maps = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
+    const maps = { services: new MemoryMap('services'), backends: backendsMap(), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
     const events: string[] = [];
     const synced: SyncReport[] = [];
     const t0 = Date.now();
@@ -160,7 +164,7 @@ describe('ServiceSync from a source that knows what changed', () => {
     const store = new Map<string, SourcedObject[]>();
     for (let i = 1; i <= 20; i++) store.set(`shop/s${i}`, [svc(i), slice(i, [`10.244.0.${i}`, `10.244.1.${i}`], 100 + i)]);
     let changed: Set<string> | undefined;
-    const maps = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
+    const maps = { services: new MemoryMap('services'), backends: backendsMap(), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
     const reads: string[] = [];
     const sync = new ServiceSync({
       path: {
@@ -195,10 +199,10 @@ describe('ServiceSync from a source that knows what changed', () => {
       revNat: { added: 0, updated: 0, removed: 1, unchanged: 19 },
     });
     // The maps hold what a full sync of the store gives.
-    const fresh = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
+    const fresh = { services: new MemoryMap('services'), backends: backendsMap(), revNat: new MemoryMap('revNat'), conntrack: new MemoryMap('conntrack') };
     new ServiceSync({ path: { label: 'fresh', read: () => ({ objects: [...store.values()].flat(), errors: [] }) }, nodeName: 'node-a', reconciler: new Reconciler(fresh), maps: fresh, log: pino({ level: 'silent' }) }).syncNow();
     expect(maps.services.size).toBe(fresh.services.size);
-    expect(maps.backends.size).toBe(fresh.backends.size);
+    expect(backendSlots(maps.backends).length).toBe(backendSlots(fresh.backends).length);
     expect(maps.revNat.size).toBe(fresh.revNat.size);
     // A sync with no change writes nothing and reads nothing.
     const third = sync.syncNow();
@@ -234,10 +238,10 @@ describe('ServiceSync, dual stack', () => {
     let current = objects(['fd00:244::5', 'fd00:244::6']);
     const maps = {
       services: new MemoryMap('services', lb4Key.size, lb4Service.size),
-      backends: new MemoryMap('backends', backendId.size, lb4Backend.size),
+      backends: backendsMap(),
       revNat: new MemoryMap('revNat', revNatIndex.size, lb4ReverseNat.size),
       services6: new MemoryMap('services6', lb6Key.size, lb4Service.size),
-      backends6: new MemoryMap('backends6', backendId.size, lb6Backend.size),
+      backends6: backendsMap('backends6'),
       revNat6: new MemoryMap('revNat6', revNatIndex.size, lb6ReverseNat.size),
       conntrack: new MemoryMap('conntrack', ct4Key.size, ctEntry.size),
       conntrack6: new MemoryMap('conntrack6', ct6Key.size, ct6Entry.size),

@@ -4,8 +4,9 @@
 // to it must pick a live backend instead of going on to the old one.
 import { describe, expect, it } from 'vitest';
 
+import { isEmptyBackend } from '../../engine/dataplane/backend-slots.js';
 import { collectConntrack, forgetBackends } from '../../engine/dataplane/ct-gc.js';
-import { CT_STATE, ct6Entry, ct6Key } from '../../engine/dataplane/layout.js';
+import { backendId, CT_STATE, ct6Entry, ct6Key } from '../../engine/dataplane/layout.js';
 import { parseEndpoints, parseService, type Endpoint } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler } from '../../engine/dataplane/reconcile.js';
 import { isRoot } from '../support/netns.js';
@@ -147,5 +148,32 @@ describe.skipIf(!isRoot)('conntrack of removed UDP backends (BPF_PROG_RUN, needs
     expect(reconciler.apply(dual([A], [A6])).removedBackendIds).toEqual([]);
     expect(collectConntrack(lb, lb.now())).toMatchObject({ expired: 0, orphaned: 0, withdrawn: 2, remaining: 2 });
     expect(flows()).toEqual(['fd00:96::20 40002']);
+  });
+
+  it('a removed backend’s slot is left all zero in its array, and the GC takes the flows naming it as orphaned, in both families', async () => {
+    const lb = await loadLb();
+    const reconciler = await Reconciler.adopt(lb);
+    const A6 = 'fd00:244:1::1';
+    const dns = (addresses: string[]) =>
+      desiredState(
+        [parseService({ namespace: 'kube-system', name: 'dns', clusterIPs: [DNS_VIP, 'fd00:96::10'], ports: [{ name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }] })],
+        new Map([['kube-system/dns', parseEndpoints({ namespace: 'kube-system', name: 'dns' }, addresses.map((a) => ({ addresses: [a], ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] })))]]),
+        { nodeName: 'node-a' },
+      );
+    reconciler.apply(dns([A, B, A6]));
+    const [idA, idA6] = [reconciler.backendId(`${A}:5353/udp`)!, reconciler.backendId(`${A6}:5353/udp`)!];
+    const spec = await flowTo(lb, DNS_VIP, A); // both entries written by from_pod
+    const entry = ct6Entry.encode({ lastSeenNs: lb.now(), lifetimeNs: 60_000_000_000n, backendId: idA6, revNatIndex: reconciler.revNatIndex('fd00:96::10:53/udp')!, tcpFlags: 0, state: CT_STATE.established });
+    lb.conntrack6.update(ct6Key.encode({ saddr: 'fd00:244::9', daddr: 'fd00:96::10', sport: 40000, dport: 53, proto: 'udp', dir: 'forward' }), entry);
+    lb.conntrack6.update(ct6Key.encode({ saddr: A6, daddr: 'fd00:244::9', sport: 5353, dport: 40000, proto: 'udp', dir: 'reverse' }), entry);
+
+    const result = reconciler.apply(dns([B]));
+    expect(result.removedBackendIds).toEqual([idA, idA6].sort((x, y) => x - y));
+    // An array's slot is not deleted: it is there, all zero, which is no backend.
+    expect(isEmptyBackend(lb.backends.lookup(backendId.encode(idA))!)).toBe(true);
+    expect(isEmptyBackend(lb.backends6.lookup(backendId.encode(idA6))!)).toBe(true);
+    // No forgetBackends(): the GC alone finds their backends gone (not withdrawn from a Service they still exist for).
+    expect(collectConntrack(lb, lb.now())).toMatchObject({ expired: 0, orphaned: 4, withdrawn: 0 });
+    expect(await send(lb, spec)).toBe(B);
   });
 });

@@ -3,6 +3,7 @@
 // stay, and the periodic collector's timer and bookkeeping.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import { clearBackend } from '../../engine/dataplane/backend-slots.js';
 import { collectConntrack, ConntrackGc, forgetBackends, servedBackends } from '../../engine/dataplane/ct-gc.js';
 import {
   backendId,
@@ -35,11 +36,14 @@ interface World {
   services: MemoryMap;
 }
 
+/** The backends maps are arrays, as the kernel's: a removed backend's slot is all zero. */
+const BACKEND_SLOTS = { array: true, maxEntries: 64 };
+
 /** Backends 1 (10.0.0.1) and 2 (10.0.0.2) behind VIP:53/udp (rev-NAT 1) and VIP:80/tcp (rev-NAT 2). */
 function world(): World {
   const w: World = {
     conntrack: new MemoryMap('ct', ct4Key.size, ctEntry.size),
-    backends: new MemoryMap('be', backendId.size, lb4Backend.size),
+    backends: new MemoryMap('be', backendId.size, lb4Backend.size, BACKEND_SLOTS),
     services: new MemoryMap('svc', lb4Key.size, lb4Service.size),
   };
   for (const id of [1, 2]) addBackend(w, id);
@@ -115,7 +119,7 @@ describe('collectConntrack', () => {
     flow(w, { proto: 'udp', sport: 2002, backend: 2 });
     setService(w, 'udp', 53, 1, [2]);
     setService(w, 'tcp', 80, 2, [2]);
-    w.backends.delete(backendId.encode(1));
+    clearBackend(w.backends, 4, 1);
     const result = collectConntrack(w, NOW);
     expect(result).toMatchObject({ scanned: 6, expired: 0, orphaned: 4, withdrawn: 0, remaining: 2 });
     expect(keys(w)).toEqual(['udp forward 10.244.0.2:2002>10.96.0.10:53', 'udp reverse 10.0.0.2:5353>10.244.0.2:2002']);
@@ -135,7 +139,7 @@ describe('collectConntrack', () => {
     // established connections to terminating endpoints) until the backend is deleted.
     setService(w, 'tcp', 80, 2, [2]);
     expect(collectConntrack(w, NOW)).toMatchObject({ withdrawn: 0, orphaned: 0, remaining: 2 });
-    w.backends.delete(backendId.encode(1));
+    clearBackend(w.backends, 4, 1);
     expect(collectConntrack(w, NOW)).toMatchObject({ orphaned: 2, remaining: 0 });
   });
 
@@ -302,7 +306,7 @@ function world6(): World6 {
   const w: World6 = {
     ...world(),
     conntrack6: new MemoryMap('ct6', ct6Key.size, ct6Entry.size),
-    backends6: new MemoryMap('be6', backendId.size, lb6Backend.size),
+    backends6: new MemoryMap('be6', backendId.size, lb6Backend.size, BACKEND_SLOTS),
     services6: new MemoryMap('svc6', lb6Key.size, lb4Service.size),
   };
   for (const id of [11, 12]) w.backends6.update(backendId.encode(id), lb6Backend.encode({ address: `fd00::${id}`, port: 5353, proto: 'udp', flags: 0 }));
@@ -356,7 +360,7 @@ describe('conntrack of both families', () => {
     // A masqueraded IPv6 flow has no backend: it stays until it expires.
     flow6(w, { proto: 'udp', sport: 2005, backend: 0, flags: CT_FLAGS.masq });
     setService6(w, 'udp', 53, 3, [12]); // 11 leaves VIP6:53/udp, still serves VIP6:80/tcp
-    w.backends6.delete(backendId.encode(12));
+    clearBackend(w.backends6, 6, 12);
     setService6(w, 'tcp', 80, 4, [11]);
     setService6(w, 'udp', 53, 3, []);
 
@@ -377,7 +381,7 @@ describe('conntrack of both families', () => {
     const w = world6();
     addBackend(w, 11); // id 11 in the IPv4 map as well
     flow6(w, { proto: 'tcp', sport: 2100, backend: 11 });
-    w.backends6.delete(backendId.encode(11));
+    clearBackend(w.backends6, 6, 11);
     expect(collectConntrack(w, NOW)).toMatchObject({ orphaned: 2, remaining: 0 });
   });
 

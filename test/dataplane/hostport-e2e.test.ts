@@ -8,6 +8,7 @@
 // GC what belongs to attachments no longer listed.
 // See uplink-world.ts for the namespaces.
 import { describe, expect, it } from 'vitest';
+import { backendSlots } from '../../engine/dataplane/backend-slots.js';
 import { backendId, HOSTPORT_REV_NAT, isHostPortBackend, isHostPortRevNat, lb4Key, lb4Service, revNatIndex } from '../../engine/dataplane/layout.js';
 import { listLocalPods } from '../../engine/dataplane/local-pods.js';
 import { Reconciler } from '../../engine/dataplane/reconcile.js';
@@ -21,12 +22,12 @@ const MAPPINGS = [
   { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: NODE_IP },
 ];
 
-/** Everything in the maps in the hostPort id ranges. */
+/** Everything in the maps in the hostPort id ranges (of the backends map, an array, the used slots). */
 function hostPortEntries(w: UplinkWorld): { services: number; backends: number; revNat: number } {
   const count = (map: { keys(): Iterable<Buffer> }, mine: (key: Buffer) => boolean) => [...map.keys()].filter(mine).length;
   return {
     services: [...w.dp.maps.services.entries()].filter(([, v]) => isHostPortRevNat(lb4Service.decode(v).revNatIndex)).length,
-    backends: count(w.dp.maps.backends, (k) => isHostPortBackend(backendId.decode(k))),
+    backends: backendSlots(w.dp.maps.backends).filter(([k]) => isHostPortBackend(backendId.decode(k))).length,
     revNat: count(w.dp.maps.revNat, (k) => isHostPortRevNat(revNatIndex.decode(k))),
   };
 }

@@ -21,9 +21,14 @@ import {
   ctEntry,
   ctStale,
   affinityExpired,
+  BACKENDS_MAX,
   cidr4,
+  cidr6,
+  clusterCidrsByFamily,
   CT_PROTO,
   HAIRPIN_ADDRESS,
+  HOSTPORT_BACKEND_IDS,
+  HOSTPORT_REV_NAT,
   NODE_CLUSTER_CIDRS_MAX,
   lb4Affinity,
   lb4AffinityKey,
@@ -44,6 +49,7 @@ import {
   OBJECT_FILE,
   PROGRAMS,
   revNatIndex,
+  SERVICE_BACKEND_IDS_MIN,
 } from '../../engine/dataplane/layout.js';
 import { ROUTED_GATEWAY_V4 } from '../../plugin/network/routed.js';
 import { bpfObject } from '../bpf/support.js';
@@ -121,10 +127,11 @@ function mapMember(mapName: string, member: 'key' | 'value' | 'type'): BtfType {
   return byId(byId(m.type_id).type_id!);
 }
 
-// cidr4 sits inside node_cfg (its cluster_cidrs), so no map names it.
+// cidr4 and cidr6 sit inside node_cfg (its cluster_cidrs and cluster_cidrs6), so no map names them.
 const STRUCT_CODECS = [
   ...Object.values(MAP_CODECS).flatMap(({ key, value }) => [key, value] as CCodec<unknown>[]),
   cidr4 as CCodec<unknown>,
+  cidr6 as CCodec<unknown>,
 ].filter((c) => c.fields.length > 0);
 
 describe(`layout.ts against ${OBJECT_FILE}'s BTF (bpftool)`, () => {
@@ -166,6 +173,20 @@ describe(`layout.ts against ${OBJECT_FILE}'s BTF (bpftool)`, () => {
     expect(maxEntries.nr_elems).toBe(LB_METRICS.length);
   });
 
+  it.each([MAPS.backends, MAPS.backends6])('map %s: an array (BPF_MAP_TYPE_ARRAY) of BACKENDS_MAX slots, room for hostPorts’ ids and Services’ above them', (mapName) => {
+    // __uint(type, N) and __uint(max_entries, N) are pointers to arrays of N elements.
+    const uint = (member: string) => {
+      const def = byId(named('VAR', mapName).type_id!);
+      return byId(byId(def.members!.find((m) => m.name === member)!.type_id).type_id!).nr_elems;
+    };
+    const BPF_MAP_TYPE_ARRAY = 2;
+    expect(uint('type')).toBe(BPF_MAP_TYPE_ARRAY);
+    expect(uint('max_entries')).toBe(BACKENDS_MAX);
+    expect(HOSTPORT_BACKEND_IDS.max - HOSTPORT_BACKEND_IDS.min + 1).toBe(HOSTPORT_REV_NAT.max - HOSTPORT_REV_NAT.min + 1);
+    expect(SERVICE_BACKEND_IDS_MIN).toBe(HOSTPORT_BACKEND_IDS.max + 1);
+    expect(SERVICE_BACKEND_IDS_MIN).toBeLessThan(BACKENDS_MAX);
+  });
+
   it.each(Object.entries(MAPS))('map %s (%s): key and value are the codecs’ C types', (role, mapName) => {
     const { key, value } = MAP_CODECS[role as keyof typeof MAPS];
     for (const [which, codec] of [['key', key], ['value', value]] as const) {
@@ -179,12 +200,15 @@ describe(`layout.ts against ${OBJECT_FILE}'s BTF (bpftool)`, () => {
     for (const name of Object.values(PROGRAMS)) expect(named('FUNC', name).linkage).toBe('global');
   });
 
-  it('node_cfg holds NODE_CLUSTER_CIDRS_MAX cidr4 entries', () => {
-    const member = named('STRUCT', 'node_cfg').members!.find((m) => m.name === 'cluster_cidrs')!;
+  it.each([
+    ['cluster_cidrs', cidr4],
+    ['cluster_cidrs6', cidr6],
+  ] as const)('node_cfg.%s holds NODE_CLUSTER_CIDRS_MAX entries of the codec’s type', (name, codec) => {
+    const member = named('STRUCT', 'node_cfg').members!.find((m) => m.name === name)!;
     const array = resolve(byId(member.type_id));
     expect(array.kind).toBe('ARRAY');
     expect(array.nr_elems).toBe(NODE_CLUSTER_CIDRS_MAX);
-    expect(resolve(byId(array.type_id!)).name).toBe(cidr4.cType);
+    expect(resolve(byId(array.type_id!)).name).toBe(codec.cType);
   });
 });
 
@@ -194,7 +218,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
     try {
       const expectedTypes: Record<keyof typeof MAPS, string> = {
         services: 'hash',
-        backends: 'hash',
+        backends: 'array',
         revNat: 'hash',
         conntrack: 'lru_hash',
         metrics: 'percpu_array',
@@ -205,7 +229,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         clusterNodes: 'hash',
         fragments: 'lru_hash',
         services6: 'hash',
-        backends6: 'hash',
+        backends6: 'array',
         revNat6: 'hash',
         conntrack6: 'lru_hash',
         affinity6: 'lru_hash',
@@ -276,6 +300,16 @@ describe('layout.ts codecs', () => {
       ],
       [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535, clusterCidrs: [], snatAddress6: '::' }],
       [nodeConfig, { snatAddress: '192.0.2.1', snatPortMin: 1, snatPortMax: 2, clusterCidrs: ['10.244.0.0/16', '100.64.0.0/10', '0.0.0.0/1', '10.0.0.7/32'], snatAddress6: '2001:db8::1' }],
+      [
+        nodeConfig,
+        {
+          snatAddress: '192.0.2.1',
+          snatPortMin: 61000,
+          snatPortMax: 65535,
+          clusterCidrs: ['10.244.0.0/16', 'fd00:10:244::/56', '2001:db8::/32', '8000::/1', 'fd00::7/128'],
+          snatAddress6: '2001:db8::1',
+        },
+      ],
       [lb6Key, { address: 'fd00:96::a', port: 443, proto: 'tcp', slot: 2, scope: 'internal' }],
       [lb6Backend, { address: 'fd00:244::5', port: 8080, proto: 'udp', flags: 0 }],
       [lb6ReverseNat, { address: '2001:db8::10', port: 53 }],
@@ -309,16 +343,38 @@ describe('layout.ts codecs', () => {
     expect(() => lb4Backend.decode(badProto)).toThrow(/lb4_backend\.proto: unknown value 1/);
   });
 
-  it('writes cluster CIDRs as address and mask, and refuses host bits, IPv6, and more than NODE_CLUSTER_CIDRS_MAX', () => {
+  it('writes cluster CIDRs as address and mask, each family to its own array, and refuses host bits, non-CIDRs, and more than NODE_CLUSTER_CIDRS_MAX of a family', () => {
     const config = { snatAddress: '192.0.2.1', snatPortMin: 61000, snatPortMax: 65535 };
-    const bytes = nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0/16'] });
+    const bytes = nodeConfig.encode({ ...config, clusterCidrs: ['fd00:10:244::/56', '10.244.0.0/16'] });
+    expect(bytes.length).toBe(8 + 8 * NODE_CLUSTER_CIDRS_MAX + 16 + 32 * NODE_CLUSTER_CIDRS_MAX);
     expect(bytes.subarray(8, 24)).toEqual(Buffer.from([10, 244, 0, 0, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    // cluster_cidrs6[0] after snat_addr6 (offset 40): address, then a /56 mask; [1] unused.
+    const six = bytes.subarray(56, 56 + 64);
+    expect(six.subarray(0, 16)).toEqual(Buffer.from([0xfd, 0, 0, 0x10, 0x02, 0x44, ...new Array<number>(10).fill(0)]));
+    expect(six.subarray(16, 32)).toEqual(Buffer.from([...new Array<number>(7).fill(0xff), ...new Array<number>(9).fill(0)]));
+    expect(six.subarray(32)).toEqual(Buffer.alloc(32));
+    expect(nodeConfig.decode(bytes).clusterCidrs).toEqual(['10.244.0.0/16', 'fd00:10:244::/56']);
     expect(nodeConfig.decode(nodeConfig.encode(config)).clusterCidrs).toEqual([]);
+
     expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.1/16'] })).toThrow(/cluster_cidrs\[0\]: 10\.244\.0\.1\/16 has host bits set/);
-    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0/16', 'fd00::/64'] })).toThrow(/cluster_cidrs\[1\] must be an IPv4 CIDR/);
-    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0'] })).toThrow(/cluster_cidrs\[0\] must be an IPv4 CIDR/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0/16', 'fd00::1/64'] })).toThrow(/cluster_cidrs6\[0\]: fd00::1\/64 has host bits set \(the network is fd00::\/64\)/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.244.0.0'] })).toThrow(/must be an IPv4 or IPv6 CIDR such as .*, got 10\.244\.0\.0$/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['10.1/16'] })).toThrow(/must be an IPv4 or IPv6 CIDR/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['fe80::%eth0/64'] })).toThrow(/must be an IPv4 or IPv6 CIDR/);
     expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['0.0.0.0/0'] })).toThrow(/cluster_cidrs\[0\]: 0\.0\.0\.0\/0 takes in every address/);
-    expect(() => nodeConfig.encode({ ...config, clusterCidrs: new Array<string>(NODE_CLUSTER_CIDRS_MAX + 1).fill('10.0.0.0/8') })).toThrow(/at most 4/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: ['::/0'] })).toThrow(/cluster_cidrs6\[0\]: ::\/0 takes in every address/);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: new Array<string>(NODE_CLUSTER_CIDRS_MAX + 1).fill('10.0.0.0/8') })).toThrow(
+      /^node_cfg\.cluster_cidrs: 10\.0\.0\.0\/8 is one IPv4 cluster CIDR too many: at most 4 of each family$/,
+    );
+    // Four of each family fit; a fifth IPv6 one is named, however the families mix.
+    const four6 = ['fd00:1::/64', 'fd00:2::/64', 'fd00:3::/64', 'fd00:4::/64'];
+    const four4 = ['10.1.0.0/16', '10.2.0.0/16', '10.3.0.0/16', '10.4.0.0/16'];
+    const mixed = four6.flatMap((c, i) => [c, four4[i]!]);
+    expect(nodeConfig.decode(nodeConfig.encode({ ...config, clusterCidrs: mixed })).clusterCidrs).toEqual([...four4, ...four6]);
+    expect(clusterCidrsByFamily(mixed)[6].map((c) => c.address)).toEqual(['fd00:1::', 'fd00:2::', 'fd00:3::', 'fd00:4::']);
+    expect(() => nodeConfig.encode({ ...config, clusterCidrs: [...mixed.slice(0, 3), 'fd00:5::/64', ...mixed.slice(3)] })).toThrow(
+      /^node_cfg\.cluster_cidrs6: fd00:4::\/64 is one IPv6 cluster CIDR too many: at most 4 of each family$/,
+    );
   });
 
   it('HAIRPIN_ADDRESS is routed mode’s gateway, the address pods know the node by', () => {

@@ -1,6 +1,7 @@
 // build/bpf/lb.o loaded for one test, its maps under a fresh pin directory,
 // filled and read only through engine/dataplane/layout.ts's codecs. Both the
 // collection and the pin directory go away after the test, even a failed one.
+import { clearBackend } from '../../engine/dataplane/backend-slots.js';
 import { datapathClock, type Clock } from '../../engine/dataplane/clock.js';
 import { type BpfCollection, type BpfMap, BpfObject, type BpfProgram, type TestRunResult } from '../../engine/bpf/index.js';
 import {
@@ -144,6 +145,19 @@ export class LbFixture {
       lb4Service.encode({ backendId: 0, count: spec.backends.length, revNatIndex: spec.revNatIndex, flags: spec.flags ?? 0, affinityTimeout: spec.affinityTimeout ?? 0 }),
     );
     this.revNat6.update(revNatIndex.encode(spec.revNatIndex), lb6ReverseNat.encode({ address: spec.address, port: spec.port }));
+  }
+
+  /**
+   * Removes backend `id` as user space does: the backends maps are arrays,
+   * so its slot is written all zero (an array's slot cannot be deleted).
+   */
+  removeBackend(id: number): void {
+    clearBackend(this.backends, 4, id);
+  }
+
+  /** removeBackend() in the IPv6 backends map. */
+  removeBackend6(id: number): void {
+    clearBackend(this.backends6, 6, id);
   }
 
   /** A pod of this node, as CNI ADD registers it for host routing. */

@@ -4,6 +4,7 @@
 // affinity (ferry_lb4_aff). Maps are filled and read through layout.ts.
 import { describe, expect, it } from 'vitest';
 
+import { isEmptyBackend } from '../../engine/dataplane/backend-slots.js';
 import {
   backendId,
   lb4Affinity,
@@ -122,7 +123,7 @@ describe.skipIf(!isRoot)('Maglev backend selection in from_pod (needs root: BPF_
     writeMaglev(lb, survivors);
     lb.addService({ address: VIP, port: 80, proto: 'tcp', revNatIndex: REV_NAT, backends: survivors, flags: SVC_FLAGS.maglev });
     lb.services.delete(lb4Key.encode({ address: VIP, port: 80, proto: 'tcp', slot: 3, scope: 'external' }));
-    lb.backends.delete(backendId.encode(2));
+    lb.removeBackend(2);
     flushConntrack(lb);
 
     let stayed = 0;
@@ -228,7 +229,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
     // Backend 1 leaves the service but stays in the backends map (another
     // service may still use it): its slot no longer names it, so not reused.
     shrink();
-    expect(lb.backends.lookup(backendId.encode(1))).toBeDefined();
+    expect(isEmptyBackend(lb.backends.lookup(backendId.encode(1))!)).toBe(false);
     const next = await pick(lb, CLIENT, 33001);
     expect([2, 3]).toContain(next);
     expect(record(lb)).toMatchObject({ backendId: next });
@@ -236,7 +237,7 @@ describe.skipIf(!isRoot)('ClientIP session affinity in from_pod (needs root: BPF
 
     // The recorded backend deleted altogether: a new choice too.
     lb.affinity.update(affinityKey(), lb4Affinity.encode({ lastUsedNs: lb.now(), backendId: 1, slot: 0 }));
-    lb.backends.delete(backendId.encode(1));
+    lb.removeBackend(1);
     expect([2, 3]).toContain(await pick(lb, CLIENT, 33003));
   });
 

@@ -9,7 +9,8 @@
 // engine/dataplane/layout.ts.
 import { describe, expect, it } from 'vitest';
 
-import { HAIRPIN_ADDRESS6, SVC_FLAGS } from '../../engine/dataplane/layout.js';
+import { backendSlots } from '../../engine/dataplane/backend-slots.js';
+import { backendId, HAIRPIN_ADDRESS6, SVC_FLAGS } from '../../engine/dataplane/layout.js';
 import { isRoot } from '../support/netns.js';
 import { macsSwapped } from './icmp-packets.js';
 import { type LbFixture, loadLb, NEXT, OK, REDIRECT } from './lb-fixture.js';
@@ -18,6 +19,7 @@ import {
   ETH_HLEN,
   formatAddress6,
   ICMP6,
+  icmp6Error,
   icmp6Packet,
   IPV6_HLEN,
   IPV6_MIN_MTU,
@@ -28,6 +30,7 @@ import {
   NEXTHDR,
   parseIcmp6Error,
   parseIpv6Packet,
+  quotedFrame,
   TCP,
 } from './packets6.js';
 
@@ -53,33 +56,6 @@ async function withServices(): Promise<LbFixture> {
   lb.addService6({ address: VIP, port: 80, proto: 'tcp', revNatIndex: 2, backends: [{ ...BACKEND, id: 2, port: 8080 }] });
   lb.addService6({ ...NODE_PORT, proto: 'udp', revNatIndex: 3, backends: [BACKEND], flags: SVC_FLAGS.external });
   return lb;
-}
-
-interface Icmp6ErrorSpec {
-  type: number;
-  code: number;
-  src: string;
-  dst: string;
-  /** The frame the error is about (ipv6Packet()): its IPv6 packet is quoted. */
-  about: Buffer;
-  /** How many bytes of it to quote; default all of it (within the minimum MTU, RFC 4443 2.4 (c)). */
-  quote?: number;
-  /** The word after the checksum: packet too big's MTU, parameter problem's pointer; default 0. */
-  word?: number;
-}
-
-/** An Ethernet + IPv6 + ICMPv6 error quoting `about`, its checksum computed afresh. */
-function icmp6Error(spec: Icmp6ErrorSpec): Buffer {
-  const ip = spec.about.subarray(ETH_HLEN);
-  const word = Buffer.alloc(4);
-  word.writeUInt32BE(spec.word ?? 0);
-  const quoted = ip.subarray(0, Math.min(spec.quote ?? ip.length, IPV6_MIN_MTU - IPV6_HLEN - 8));
-  return icmp6Packet(spec.type, spec.code, spec.src, spec.dst, Buffer.concat([word, quoted]));
-}
-
-/** The quote of an error frame read back as a frame of its own, for parseIpv6Packet(). */
-function quotedFrame(error: Buffer): Buffer {
-  return Buffer.concat([error.subarray(0, ETH_HLEN), parseIcmp6Error(error).quote]);
 }
 
 /** Runs `frame` through `run`; expects `verdict` and exactly `expected` out, its ICMPv6 checksum valid. */
@@ -267,7 +243,7 @@ describe.skipIf(!isRoot)('ICMPv6 errors about translated IPv6 flows (needs root:
     const answer = await translated((f) => lb2.run(f), { proto: 'udp', src: BACKEND.address, dst: CLIENT, sport: BACKEND.port, dport: 40081 });
     for (const key of [...lb2.revNat6.keys()]) lb2.revNat6.delete(key);
     await expectPass((f) => lb2.run(f), icmp6Error({ type: TYPE.DEST_UNREACH, code: ICMP6.PORT_UNREACH, src: BACKEND.address, dst: CLIENT, about: sent }));
-    for (const key of [...lb2.backends6.keys()]) lb2.backends6.delete(key);
+    for (const [key] of backendSlots(lb2.backends6)) lb2.removeBackend6(backendId.decode(key));
     await expectPass((f) => lb2.run(f), icmp6Error({ type: TYPE.DEST_UNREACH, code: ICMP6.PORT_UNREACH, src: CLIENT, dst: VIP, about: answer }));
     expect(lb2.counters()).toMatchObject({ pass_no_rev_nat: 1n, pass_no_service: 1n, icmp_translated: 0n });
   });

@@ -157,7 +157,7 @@ describe.skipIf(!isRoot)('Maglev backend selection for IPv6 in from_pod (needs r
     writeMaglev(lb, survivors);
     lb.addService6({ address: VIP, port: 80, proto: 'tcp', revNatIndex: REV_NAT, backends: survivors, flags: SVC_FLAGS.maglev });
     lb.services6.delete(lb6Key.encode({ address: VIP, port: 80, proto: 'tcp', slot: 3, scope: 'external' }));
-    lb.backends6.delete(backendId.encode(2));
+    lb.removeBackend6(2);
     flushConntrack(lb);
     let stayed = 0;
     let onSurvivors = 0;

@@ -2,14 +2,17 @@
 // frontend scope (size, seed, each backend's share of entries), and the
 // inconsistencies it must flag when the maps disagree.
 import { describe, expect, it } from 'vitest';
-import { backendId, lb4Maglev, lb4MaglevKey } from '../../engine/dataplane/layout.js';
+import { backendId, lb4Backend, lb4Maglev, lb4MaglevKey, lb6Backend } from '../../engine/dataplane/layout.js';
 import { listMaglevTables } from '../../engine/dataplane/maglev-view.js';
 import { MemoryMap } from '../../engine/dataplane/memory-map.js';
 import { parseEndpoints, parseService } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler } from '../../engine/dataplane/reconcile.js';
 
+/** A backends map as the kernel's: an array, whose unused slots (an id it lacks) are all zero. */
+const backendsMap = (family: 4 | 6 = 4) => new MemoryMap(`backends${family}`, backendId.size, family === 4 ? lb4Backend.size : lb6Backend.size, { array: true, maxEntries: 8192 });
+
 function programmed(addresses: string[]) {
-  const maps = { services: new MemoryMap('services'), backends: new MemoryMap('backends'), revNat: new MemoryMap('revNat'), maglev: new MemoryMap('maglev') };
+  const maps = { services: new MemoryMap('services'), backends: backendsMap(), revNat: new MemoryMap('revNat'), maglev: new MemoryMap('maglev') };
   const service = parseService({ namespace: 'default', name: 'web', clusterIPs: ['10.96.0.10'], ports: [{ port: 80, targetPort: 8080 }], loadBalancing: 'maglev' });
   const endpoints = parseEndpoints(service, addresses.map((a) => ({ addresses: [a], ports: [{ port: 8080 }] })));
   const reconciler = new Reconciler(maps, { maglev: { size: 1021, seed: 7 } });
@@ -54,11 +57,11 @@ describe('listMaglevTables', () => {
   it('a dual-stack Service’s two tables: the IPv6 one resolved in the IPv6 maps, [address]:port', () => {
     const maps = {
       services: new MemoryMap('services'),
-      backends: new MemoryMap('backends'),
+      backends: backendsMap(),
       revNat: new MemoryMap('revNat'),
       maglev: new MemoryMap('maglev'),
       services6: new MemoryMap('services6'),
-      backends6: new MemoryMap('backends6'),
+      backends6: backendsMap(6),
       revNat6: new MemoryMap('revNat6'),
     };
     const service = parseService({ namespace: 'default', name: 'web', clusterIPs: ['10.96.0.10', 'fd00:96::10'], ports: [{ port: 80, targetPort: 8080 }], loadBalancing: 'maglev' });

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { loadDataplane } from '../../engine/dataplane/loader.js';
-import { ctEntry, ct4Key, MAPS } from '../../engine/dataplane/layout.js';
+import { backendId, ctEntry, ct4Key, lb4Backend, lb6Backend, MAPS, OBJECT_FILE } from '../../engine/dataplane/layout.js';
+import { bpfObjectPath } from '../../engine/dataplane/paths.js';
 import { isRoot } from '../support/netns.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -61,5 +62,30 @@ describe.skipIf(!isRoot)('map capacity (needs root)', () => {
       `pinned map ${pin} (lru_hash, key ${ct4Key.size} B, value ${wrongValue} B) does not have the layout`,
     );
     await expect(loadDataplane(pinRoot)).rejects.toThrow(`declares for ${MAPS.conntrack} (lru_hash, key ${ct4Key.size} B, value ${ctEntry.size} B)`);
+  });
+
+  it('gives both backends maps (arrays of one id space) the larger capacity asked for either', async () => {
+    const pinRoot = makePinDir('ferry-capacity-backends');
+    cleanups.push(() => removePinDir(pinRoot));
+    const dp = await loadDataplane(pinRoot, undefined, { maxEntries: { services: 131_072, backends: 131_072, services6: 65_536, backends6: 65_536 } });
+    cleanups.push(() => dp.close());
+    expect([dp.maps.backends.type, dp.maps.backends6.type]).toEqual(['array', 'array']);
+    expect([dp.maps.backends.maxEntries, dp.maps.backends6.maxEntries]).toEqual([131_072, 131_072]);
+    expect([dp.maps.services.maxEntries, dp.maps.services6.maxEntries]).toEqual([131_072, 65_536]);
+  });
+
+  it('refuses the hash backends maps an older ferry pinned, naming both pins at once', async () => {
+    const pinRoot = makePinDir('ferry-capacity-upgrade');
+    cleanups.push(() => removePinDir(pinRoot));
+    for (const [name, value] of [[MAPS.backends, lb4Backend], [MAPS.backends6, lb6Backend]] as const) {
+      execFileSync('bpftool', ['map', 'create', `${pinRoot}/${name}`, 'type', 'hash', 'key', String(backendId.size), 'value', String(value.size), 'entries', '65536', 'name', name]);
+    }
+    const refused = loadDataplane(pinRoot);
+    await expect(refused).rejects.toThrow(
+      `pinned maps do not have the layout ${bpfObjectPath(OBJECT_FILE)} declares: ` +
+        `${pinRoot}/${MAPS.backends} (hash, key 4 B, value ${lb4Backend.size} B; ${MAPS.backends} is array, key 4 B, value ${lb4Backend.size} B), ` +
+        `${pinRoot}/${MAPS.backends6} (hash, key 4 B, value ${lb6Backend.size} B; ${MAPS.backends6} is array, key 4 B, value ${lb6Backend.size} B). ` +
+        "They were made by another version of ferry's dataplane; remove their pins to have them made afresh",
+    );
   });
 });

@@ -133,6 +133,33 @@ export function icmp6Packet(type: number, code: number, src: string, dst: string
   return frameWith(NEXTHDR.icmp, src, dst, message, hopLimit);
 }
 
+export interface Icmp6ErrorSpec {
+  type: number;
+  code: number;
+  src: string;
+  dst: string;
+  /** The frame the error is about (ipv6Packet()): its IPv6 packet is quoted. */
+  about: Buffer;
+  /** How many bytes of it to quote; default all of it (within the minimum MTU, RFC 4443 2.4 (c)). */
+  quote?: number;
+  /** The word after the checksum: packet too big's MTU, parameter problem's pointer; default 0. */
+  word?: number;
+}
+
+/** An Ethernet + IPv6 + ICMPv6 error quoting `about`, its checksum computed afresh. */
+export function icmp6Error(spec: Icmp6ErrorSpec): Buffer {
+  const ip = spec.about.subarray(ETH_HLEN);
+  const word = Buffer.alloc(4);
+  word.writeUInt32BE(spec.word ?? 0);
+  const quoted = ip.subarray(0, Math.min(spec.quote ?? ip.length, IPV6_MIN_MTU - IPV6_HLEN - 8));
+  return icmp6Packet(spec.type, spec.code, spec.src, spec.dst, Buffer.concat([word, quoted]));
+}
+
+/** The quote of an error frame read back as a frame of its own, for parseIpv6Packet(). */
+export function quotedFrame(error: Buffer): Buffer {
+  return Buffer.concat([error.subarray(0, ETH_HLEN), parseIcmp6Error(error).quote]);
+}
+
 /** A neighbour solicitation (RFC 4861 4.3) for `target`, to its solicited-node multicast group. */
 export function neighborSolicitation(src: string, target: string): Buffer {
   const t = address6(target);

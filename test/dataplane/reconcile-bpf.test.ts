@@ -1,12 +1,14 @@
-// The Reconciler on real kernel hash maps, sized from the layout's codecs and
-// made by bpftool (an oracle independent of ferry's loader); a "restart" opens
-// the pins again and adopts them.
+// The Reconciler on real kernel maps, sized from the layout's codecs and made
+// by bpftool (an oracle independent of ferry's loader): hashes, and arrays
+// for the backends maps, as lb.o declares them; a "restart" opens the pins
+// again and adopts them.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { BpfMap } from '../../engine/bpf/index.js';
-import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, lb6Backend, lb6Key, lb6ReverseNat, revNatIndex, type Codec } from '../../engine/dataplane/layout.js';
+import { backendSlots, isEmptyBackend } from '../../engine/dataplane/backend-slots.js';
+import { backendId, BACKENDS_MAX, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, lb6Backend, lb6Key, lb6ReverseNat, revNatIndex, type Codec } from '../../engine/dataplane/layout.js';
 import { parseEndpoints, parseService, type Endpoint } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler, type LbMaps } from '../../engine/dataplane/reconcile.js';
 import { pinDir, defer } from '../bpf/support.js';
@@ -21,12 +23,25 @@ const hasBpftool = (() => {
   }
 })();
 
-/** Equivalent to: `bpftool map create DIR/NAME type hash key K value V entries N name NAME` */
+/** Equivalent to: `bpftool map create DIR/NAME type hash key K value V entries 4096 name NAME` */
 function createHash(dir: string, name: string, key: Codec<unknown>, value: Codec<unknown>): string {
   const path = join(dir, name);
   execFileSync('bpftool', ['map', 'create', path, 'type', 'hash', 'key', `${key.size}`, 'value', `${value.size}`, 'entries', '4096', 'name', name]);
   return path;
 }
+
+/** A backends map as lb.o declares one. Equivalent to: `bpftool map create DIR/NAME type array key 4 value V entries N name NAME` */
+function createBackends(dir: string, name: string, value: Codec<unknown>, entries = 8192): string {
+  const path = join(dir, name);
+  execFileSync('bpftool', ['map', 'create', path, 'type', 'array', 'key', `${backendId.size}`, 'value', `${value.size}`, 'entries', `${entries}`, 'name', name]);
+  return path;
+}
+
+/** The ids of a backends map's used slots. */
+const usedIds = (map: BpfMap) => backendSlots(map).map(([k]) => backendId.decode(k));
+
+/** What a map holds: a hash's keys, an array's used slots (the backends maps). */
+const held = (map: BpfMap) => (map.type === 'array' ? usedIds(map) : [...map.keys()]);
 
 function open(paths: Record<CoreMap, string>): LbMaps & Record<CoreMap, BpfMap> {
   const maps = {
@@ -68,7 +83,9 @@ function read(maps: Record<CoreMap, BpfMap>): Record<string, string[]> {
     const slots: string[] = [];
     for (let slot = 1; slot <= head.count; slot++) {
       const entry = lb4Service.decode(maps.services.lookup(lb4Key.encode({ ...key, slot }))!);
-      const b = lb4Backend.decode(maps.backends.lookup(backendId.encode(entry.backendId))!);
+      const raw = maps.backends.lookup(backendId.encode(entry.backendId))!;
+      expect(isEmptyBackend(raw)).toBe(false);
+      const b = lb4Backend.decode(raw);
       slots.push(`${b.address}:${b.port}`);
     }
     out[`${key.address}:${key.port}/${key.proto}`] = slots.sort();
@@ -76,12 +93,12 @@ function read(maps: Record<CoreMap, BpfMap>): Record<string, string[]> {
   return out;
 }
 
-describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root and bpftool)', () => {
+describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF maps (needs root and bpftool)', () => {
   it('programs, changes, survives a restart and cleans up, writing only differences', async () => {
     const dir = pinDir();
     const paths = {
       services: createHash(dir, 'ferry_t_svc', lb4Key, lb4Service),
-      backends: createHash(dir, 'ferry_t_be', backendId, lb4Backend),
+      backends: createBackends(dir, 'ferry_t_be', lb4Backend),
       revNat: createHash(dir, 'ferry_t_rnat', revNatIndex, lb4ReverseNat),
     };
     const maps = open(paths);
@@ -104,21 +121,21 @@ describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root
     const changed = adopted.apply(state({ dns: ['10.0.0.2', '10.0.0.3'] }));
     expect(changed.services).toEqual({ added: 0, updated: 1, removed: 2, unchanged: 2 });
     expect(read(again)).toEqual({ '10.96.0.1:53/udp': ['10.0.0.2:5353', '10.0.0.3:5353'] });
-    expect([...again.backends.keys()]).toHaveLength(2);
+    expect(usedIds(again.backends)).toHaveLength(2);
     expect([...again.revNat.keys()]).toHaveLength(1);
 
     adopted.apply(state({}));
-    for (const m of Object.values(again)) expect([...m.keys()]).toEqual([]);
+    for (const m of Object.values(again)) expect(held(m)).toEqual([]);
   });
 
   it('both families: each in its own maps, one id space, a restart adopts both, an IPv6 change and removal', async () => {
     const dir = pinDir();
     const paths = {
       services: createHash(dir, 'ferry_t_svc', lb4Key, lb4Service),
-      backends: createHash(dir, 'ferry_t_be', backendId, lb4Backend),
+      backends: createBackends(dir, 'ferry_t_be', lb4Backend),
       revNat: createHash(dir, 'ferry_t_rnat', revNatIndex, lb4ReverseNat),
       services6: createHash(dir, 'ferry_t_svc6', lb6Key, lb4Service),
-      backends6: createHash(dir, 'ferry_t_be6', backendId, lb6Backend),
+      backends6: createBackends(dir, 'ferry_t_be6', lb6Backend),
       revNat6: createHash(dir, 'ferry_t_rnat6', revNatIndex, lb6ReverseNat),
     };
     const open6 = () => {
@@ -138,7 +155,9 @@ describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root
         const slots: string[] = [];
         for (let slot = 1; slot <= head.count; slot++) {
           const entry = lb4Service.decode(maps.services6.lookup(lb6Key.encode({ ...key, slot }))!);
-          const b = lb6Backend.decode(maps.backends6.lookup(backendId.encode(entry.backendId))!);
+          const raw = maps.backends6.lookup(backendId.encode(entry.backendId))!;
+          expect(isEmptyBackend(raw)).toBe(false);
+          const b = lb6Backend.decode(raw);
           slots.push(`${b.address}:${b.port}`);
         }
         out[`${key.address}:${key.port}/${key.proto}`] = slots.sort();
@@ -164,8 +183,8 @@ describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root
     expect(first.services.added).toBe(2 + 2 + 3 + 1); // web has no IPv6 endpoint: its IPv6 frontend has slot 0 only
     expect(read(maps)).toEqual({ '10.96.0.1:53/udp': ['10.0.0.1:5353'], '10.96.0.2:53/udp': ['10.0.1.1:5353'] });
     expect(read6(maps)).toEqual({ 'fd00:96::1:53/udp': ['fd00::1:5353', 'fd00::2:5353'], 'fd00:96::2:53/udp': [] });
-    const ids4 = [...maps.backends.keys()].map((k) => backendId.decode(k));
-    const ids6 = [...maps.backends6.keys()].map((k) => backendId.decode(k));
+    const ids4 = usedIds(maps.backends);
+    const ids6 = usedIds(maps.backends6);
     expect(new Set([...ids4, ...ids6]).size).toBe(ids4.length + ids6.length);
     const revs = [...maps.revNat.keys(), ...maps.revNat6.keys()].map((k) => revNatIndex.decode(k));
     expect(new Set(revs).size).toBe(4);
@@ -188,6 +207,35 @@ describe.skipIf(!isRoot || !hasBpftool)('Reconciler on BPF hash maps (needs root
     expect(read(again)).toEqual({ '10.96.0.1:53/udp': ['10.0.0.1:5353'], '10.96.0.2:53/udp': ['10.0.1.1:5353'] });
 
     adopted.apply(dual({}));
-    for (const m of Object.values(again)) expect([...m.keys()]).toEqual([]);
+    for (const m of Object.values(again)) expect(held(m)).toEqual([]);
+  });
+
+  it('a restart finds exactly the backends written among 65,536 slots: no empty slot is taken for one', async () => {
+    const dir = pinDir();
+    const paths = {
+      services: createHash(dir, 'ferry_t_svc', lb4Key, lb4Service),
+      backends: createBackends(dir, 'ferry_t_be', lb4Backend, BACKENDS_MAX),
+      revNat: createHash(dir, 'ferry_t_rnat', revNatIndex, lb4ReverseNat),
+    };
+    const backends = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`s${i}`, Array.from({ length: 10 }, (_, j) => `10.1.${i}.${j + 1}`)]));
+    const written = new Reconciler(open(paths));
+    expect(written.apply(state(backends)).backends.added).toBe(200);
+    const keys = Object.values(backends)
+      .flat()
+      .map((a) => `${a}:5353/udp`);
+    const ids = keys.map((k) => written.backendId(k)!);
+
+    const again = open(paths);
+    expect(again.backends.maxEntries).toBe(BACKENDS_MAX);
+    const adopted = await Reconciler.adopt(again);
+    expect(adopted.conflicts).toEqual([]);
+    expect(keys.map((k) => adopted.backendId(k))).toEqual(ids);
+    // Nothing to write for the same state, and every one of the 200, and no more, is removed for none.
+    const same = adopted.apply(state(backends));
+    expect(same.backends).toEqual({ added: 0, updated: 0, removed: 0, unchanged: 200 });
+    const none = adopted.apply(state({}));
+    expect(none.backends).toEqual({ added: 0, updated: 0, removed: 200, unchanged: 0 });
+    expect(none.removedBackendIds).toEqual([...ids].sort((a, b) => a - b));
+    expect(usedIds(again.backends)).toEqual([]);
   });
 });

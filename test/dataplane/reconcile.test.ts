@@ -4,7 +4,24 @@
 import { describe, expect, it } from 'vitest';
 
 import type { UpdateMode } from '../../engine/bpf/map.js';
-import { backendId, lb4Backend, lb4Key, lb4ReverseNat, lb4Service, revNatIndex, type Lb4Key } from '../../engine/dataplane/layout.js';
+import { backendSlots, isEmptyBackend } from '../../engine/dataplane/backend-slots.js';
+import { addHostPort, checkHostPort } from '../../engine/dataplane/hostports.js';
+import { IdsExhaustedError } from '../../engine/dataplane/ids.js';
+import {
+  backendId,
+  HOSTPORT_BACKEND_IDS,
+  hostPortBackendId,
+  lb4Backend,
+  lb4Key,
+  lb4ReverseNat,
+  lb4Service,
+  lb6Backend,
+  lb6Key,
+  lb6ReverseNat,
+  revNatIndex,
+  SERVICE_BACKEND_IDS_MIN,
+  type Lb4Key,
+} from '../../engine/dataplane/layout.js';
 import { MemoryMap } from '../../engine/dataplane/memory-map.js';
 import { parseEndpoints, parseService, type Endpoint, type EndpointInput, type Service } from '../../engine/dataplane/model.js';
 import { desiredState, Reconciler, type DesiredState, type LbMaps, type MapLike } from '../../engine/dataplane/reconcile.js';
@@ -12,27 +29,36 @@ import { desiredState, Reconciler, type DesiredState, type LbMaps, type MapLike 
 type MapName = keyof LbMaps;
 interface Op {
   map: MapName;
-  op: 'update' | 'delete';
+  /** 'clear': an all-zero value written to a backends slot (an array's way to remove one). */
+  op: 'update' | 'delete' | 'clear';
   via?: 'update' | 'batch';
   key: Buffer;
 }
 
-/** A MemoryMap that logs every write and runs `after` once each is done. */
+/** The backends maps' capacity in these tests: Services' ids 4097…8191. */
+const BACKEND_SLOTS = 8192;
+
+/** A MemoryMap that logs every write and runs `after` once each is done; the backends map is an array, as the kernel's. */
 class RecordingMap implements MapLike {
   readonly inner: MemoryMap;
+  readonly maxEntries: number | undefined;
   constructor(
     readonly name: MapName,
     readonly log: Op[],
     readonly after: () => void,
   ) {
-    this.inner = new MemoryMap(name);
+    this.inner = name === 'backends' ? new MemoryMap(name, backendId.size, lb4Backend.size, { array: true, maxEntries: BACKEND_SLOTS }) : new MemoryMap(name);
+    this.maxEntries = this.inner.maxEntries;
   }
   lookup(key: Buffer) {
     return this.inner.lookup(key);
   }
+  #op(value: Buffer): Op['op'] {
+    return this.name === 'backends' && isEmptyBackend(value) ? 'clear' : 'update';
+  }
   update(key: Buffer, value: Buffer, mode?: UpdateMode) {
     this.inner.update(key, value, mode);
-    this.log.push({ map: this.name, op: 'update', via: 'update', key });
+    this.log.push({ map: this.name, op: this.#op(value), via: 'update', key });
     this.after();
   }
   delete(key: Buffer) {
@@ -48,7 +74,7 @@ class RecordingMap implements MapLike {
     let n = 0;
     for (const [key, value] of entries) {
       this.inner.update(key, value);
-      this.log.push({ map: this.name, op: 'update', via: 'batch', key });
+      this.log.push({ map: this.name, op: this.#op(value), via: 'batch', key });
       // A batch is applied entry by entry by the kernel too.
       this.after();
       n++;
@@ -56,6 +82,15 @@ class RecordingMap implements MapLike {
     return n;
   }
 }
+
+/** The backend in slot `id`, as the datapath finds it: none for an empty (all-zero) slot. */
+function backendAt(maps: Maps, id: number): Buffer | undefined {
+  const value = maps.backends.inner.lookup(backendId.encode(id));
+  return value === undefined || isEmptyBackend(value) ? undefined : value;
+}
+
+/** How many backends the backends map holds: its used slots. */
+const backendCount = (maps: Maps) => backendSlots(maps.backends.inner).length;
 
 /**
  * What the datapath may see at any moment must make sense: every service's
@@ -79,7 +114,7 @@ function datapathProblems(maps: Maps): string[] {
         continue;
       }
       const id = lb4Service.decode(entry).backendId;
-      if (maps.backends.inner.lookup(backendId.encode(id)) === undefined) problems.push(`${name}: slot ${slot} names missing backend ${id}`);
+      if (backendAt(maps, id) === undefined) problems.push(`${name}: slot ${slot} names missing backend ${id}`);
     }
   }
   return problems;
@@ -145,7 +180,7 @@ function servicesOf(maps: Maps): Record<string, { backend?: string; count?: numb
     const name = `${key.address}:${key.port}/${key.proto}#${key.slot}`;
     if (key.slot === 0) out[name] = { count: value.count, revNat };
     else {
-      const b = maps.backends.inner.lookup(backendId.encode(value.backendId));
+      const b = backendAt(maps, value.backendId);
       const backend = b ? lb4Backend.decode(b) : undefined;
       out[name] = { backend: backend ? `${backend.address}:${backend.port}/${backend.proto}` : 'missing', revNat };
     }
@@ -245,7 +280,7 @@ describe('Reconciler', () => {
       'update 10.96.0.2#2', // .3 moves from slot 3 into the hole
       'update 10.96.0.2#0', // count 3 → 2
       'delete 10.96.0.2#3',
-      expect.stringMatching(/^delete backend \d+$/),
+      `clear backend ${goneBefore}`, // an array's slot is emptied, not deleted
     ]);
     expect(servicesOf(maps)['10.96.0.2:80/tcp#2']!.backend).toBe('10.0.1.3:8080/tcp');
     expect(maps.problems).toEqual([]);
@@ -274,7 +309,7 @@ describe('Reconciler', () => {
     const fresh = makeMaps();
     new Reconciler(fresh).apply(world());
     expect(servicesOf(maps)).toEqual(servicesOf(fresh));
-    expect(maps.backends.inner.size).toBe(9);
+    expect(backendCount(maps)).toBe(9);
     expect(maps.revNat.inner.size).toBe(3);
   });
 
@@ -300,8 +335,8 @@ describe('Reconciler', () => {
       'delete services#2',
       'delete services#3',
       'delete revNat',
-      'delete backends',
-      'delete backends',
+      'clear backends',
+      'clear backends',
     ]);
     expect(maps.problems).toEqual([]);
   });
@@ -328,7 +363,7 @@ describe('Reconciler', () => {
     const maps = makeMaps();
     const reconciler = new Reconciler(maps);
     reconciler.apply(world());
-    const used = new Set([...maps.backends.inner.keys()].map((k) => backendId.decode(k)));
+    const used = new Set(backendSlots(maps.backends.inner).map(([k]) => backendId.decode(k)));
     const goneId = reconciler.backendId('10.0.1.2:8080/tcp')!;
     reconciler.apply(world({ b: ['10.0.1.1', '10.0.1.3'] }));
     reconciler.apply(world({ b: ['10.0.1.1', '10.0.1.3', '10.0.1.4'] }));
@@ -357,7 +392,7 @@ describe('Reconciler', () => {
     first.apply(world());
     // A second id for a backend that already has one, named by b's slot 1.
     const id = first.backendId('10.0.1.1:8080/tcp')!;
-    const dup = 999;
+    const dup = 5000; // a Service's id (hostPorts' are 1…4096) no backend has
     maps.backends.inner.update(backendId.encode(dup), maps.backends.inner.lookup(backendId.encode(id))!);
     const slot1 = lb4Key.encode({ address: '10.96.0.2', port: 80, proto: 'tcp', slot: 1, scope: 'external' });
     maps.services.inner.update(slot1, lb4Service.encode({ ...lb4Service.decode(maps.services.inner.lookup(slot1)!), backendId: dup }));
@@ -369,7 +404,7 @@ describe('Reconciler', () => {
     expect(result.removedBackendIds).toEqual([dup]);
     expect(result.services.updated).toBe(1);
     expect(maps.problems).toEqual([]);
-    expect(maps.backends.inner.lookup(backendId.encode(dup))).toBeUndefined();
+    expect(isEmptyBackend(maps.backends.inner.lookup(backendId.encode(dup))!)).toBe(true);
   });
 
   it('adopt() rewrites the entries that hold other values than it writes, and only those', async () => {
@@ -411,7 +446,7 @@ describe('Reconciler', () => {
     }
     const maps = {
       services: new MemoryMap('services', lb4Key.size, lb4Service.size),
-      backends: new MemoryMap('backends', backendId.size, lb4Backend.size),
+      backends: new MemoryMap('backends', backendId.size, lb4Backend.size, { array: true, maxEntries: 16_384 }),
       revNat: new MemoryMap('revNat', revNatIndex.size, lb4ReverseNat.size),
     };
     const reconciler = new Reconciler(maps);
@@ -432,5 +467,72 @@ describe('Reconciler', () => {
     expect(first.backends.added).toBe(10_000);
     expect(second.services.unchanged).toBe(11_000);
     expect(maps.services.size).toBe(11_000);
+  });
+});
+
+describe('Reconciler backend ids: indices of the backends arrays', () => {
+  /** In-memory maps with the backends maps as arrays of `slots` (and the IPv6 maps when `slots6` is given). */
+  function arrays(slots: number, slots6?: number): LbMaps & { backends: MemoryMap } {
+    const array = (name: string, size: number, maxEntries: number) => new MemoryMap(name, backendId.size, size, { array: true, maxEntries });
+    return {
+      services: new MemoryMap('services', lb4Key.size, lb4Service.size),
+      backends: array('backends', lb4Backend.size, slots),
+      revNat: new MemoryMap('revNat', revNatIndex.size, lb4ReverseNat.size),
+      ...(slots6 !== undefined && {
+        services6: new MemoryMap('services6', lb6Key.size, lb4Service.size),
+        backends6: array('backends6', lb6Backend.size, slots6),
+        revNat6: new MemoryMap('revNat6', revNatIndex.size, lb6ReverseNat.size),
+      }),
+    };
+  }
+  const usedIds = (map: MemoryMap) => backendSlots(map).map(([k]) => backendId.decode(k));
+  const one = { a: ['10.0.0.1'], b: ['10.0.1.1'], c: ['10.0.2.1'] };
+
+  it('hands out ids above hostPorts’ and below the smaller map’s capacity; exhaustion names both maps, their slots and the setting', () => {
+    // The IPv6 map is the smaller: ids 4097…4099 fit both.
+    const maps = arrays(8192, SERVICE_BACKEND_IDS_MIN + 3);
+    const reconciler = new Reconciler(maps);
+    reconciler.apply(world(one));
+    expect(usedIds(maps.backends).sort((x, y) => x - y)).toEqual([SERVICE_BACKEND_IDS_MIN, SERVICE_BACKEND_IDS_MIN + 1, SERVICE_BACKEND_IDS_MIN + 2]);
+    const more = () => reconciler.apply(world({ ...one, a: ['10.0.0.1', '10.0.0.2'] }));
+    expect(more).toThrow(IdsExhaustedError);
+    expect(more).toThrow(
+      "backend id: all 3 ids (4097–4099) are in use, none for 10.0.0.2:8080/tcp: Services' backend ids are the indices of the backends maps " +
+        "ferry_lb4_be (8192 slots) and ferry_lb6_be (4100 slots) above hostPorts' (1–4096); the daemon's --map-capacity sizes both (--map-capacity6 when larger)",
+    );
+    // A released id makes room again.
+    reconciler.apply(world({ ...one, b: [] }));
+    reconciler.apply(world({ ...one, a: ['10.0.0.1', '10.0.0.2'], b: [] }));
+    expect(usedIds(maps.backends)).toHaveLength(3);
+  });
+
+  it('refuses backends maps too small to leave Services an id, naming them', () => {
+    expect(() => new Reconciler(arrays(SERVICE_BACKEND_IDS_MIN))).toThrow(
+      `the backends maps ferry_lb4_be (${SERVICE_BACKEND_IDS_MIN} slots) leave no backend ids for Services: ids 1–4096 are hostPorts'`,
+    );
+    expect(() => new Reconciler(arrays(SERVICE_BACKEND_IDS_MIN + 1))).not.toThrow();
+  });
+
+  it('hostPorts’ backends (CNI ADD) and Services’ share the IPv4 array without colliding; the Reconciler leaves hostPorts’ alone', async () => {
+    const maps = arrays(8192);
+    const hostPort = addHostPort(maps, { address: '192.0.2.1', port: 8080, proto: 'tcp', podAddress: '10.244.0.5', podPort: 80 });
+    const hostPortId = hostPortBackendId(hostPort.revNatIndex);
+    expect(hostPortId).toBeGreaterThanOrEqual(HOSTPORT_BACKEND_IDS.min);
+    expect(hostPortId).toBeLessThanOrEqual(HOSTPORT_BACKEND_IDS.max);
+
+    const reconciler = await Reconciler.adopt(maps);
+    expect(reconciler.conflicts).toEqual([]);
+    reconciler.apply(world());
+    const services = usedIds(maps.backends).filter((id) => id !== hostPortId);
+    expect(services).toHaveLength(9);
+    for (const id of services) {
+      expect(id).toBeGreaterThanOrEqual(SERVICE_BACKEND_IDS_MIN);
+      expect(id).toBeLessThan(8192);
+    }
+    // Every Service gone: the hostPort's entries stay as CNI ADD wrote them.
+    const gone = reconciler.apply(desiredState([], new Map(), { nodeName: NODE }));
+    expect(gone.removedBackendIds).toEqual([...services].sort((x, y) => x - y));
+    expect(usedIds(maps.backends)).toEqual([hostPortId]);
+    expect(checkHostPort(maps, hostPort)).toEqual([]);
   });
 });

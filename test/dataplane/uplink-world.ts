@@ -2,7 +2,8 @@
 // namespace whose uplink leads to a router ("outside") with a host beyond it
 // ("far"), pods attached by ferry's CNI ADD (which hooks from_pod onto their
 // veths), the dataplane loaded and pinned, and from_uplink and to_uplink
-// attached by attachUplink() with the default cluster CIDR, 10.244.0.0/16.
+// attached by attachUplink() with the default cluster CIDRs, 10.244.0.0/16
+// and fd00:10:244::/56 (the pods here are IPv4 only).
 // Everything but what ferry does itself is built with iproute2 (the oracle);
 // all of it goes after each test, even a failed one.
 //
@@ -116,7 +117,7 @@ export async function uplinkWorld(labels: string[]): Promise<UplinkWorld> {
 
   const uplink = await attachUplink(dp, handle, 'uplink');
   defer(() => detachUplink(pinRoot, 'uplink'));
-  expect(uplink.config).toMatchObject({ snatAddress: NODE_IP, clusterCidrs: ['10.244.0.0/16'] });
+  expect(uplink.config).toMatchObject({ snatAddress: NODE_IP, clusterCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'] });
   return { dp, node, outside: openNetns(outsideName), far: openNetns(farName), pods, prober: newProber(), cni };
 }
 
