@@ -55,13 +55,13 @@
 // unreachable reaches the client from the service, a router's
 // "fragmentation needed" about a masqueraded flow reaches the pod.
 //
-// Where packets go (host routing, lib/route4.h), translated or not: to a pod
-// of this node, straight into it with bpf_redirect_peer(); from a pod to
-// anywhere else, and a flow of an external frontend (CT_F_REDIRECT) either
-// way, on by a FIB lookup and bpf_redirect_neigh() (lib/fib4.h says why the
-// latter must); a hairpin flow's back into its pod (lib/eth.h); anything
-// else, and whatever a lookup has no answer for, into the stack, which
-// routes it like any. An ICMP error goes where its flow's packets in the
+// Where packets go (host routing, lib/route4.h; IPv6's the same,
+// lib/route6.h), translated or not: to a pod of this node, straight into it
+// with bpf_redirect_peer(); from a pod to anywhere else, and a flow of an
+// external frontend (CT_F_REDIRECT) either way, on by a FIB lookup and
+// bpf_redirect_neigh() (lib/fib4.h says why the latter must); a hairpin
+// flow's back into its pod (lib/eth.h); anything else, and whatever a
+// lookup has no answer for, into the stack, which routes it like any. An ICMP error goes where its flow's packets in the
 // same direction go.
 //
 // A new flow to a frontend without endpoints is rejected as kube-proxy's
@@ -89,8 +89,9 @@
 // address: ferry_lb6_svc, _be, _rnat, _aff and ferry_ct6; slot values,
 // affinity records, Maglev tables, counters and node_cfg shared with IPv4):
 // from_pod and from_uplink do for IPv6 TCP and UDP what they do for IPv4,
-// the same conntrack semantics, SNAT to node_cfg.snat_addr6 with a port of
-// the one range, hairpin to fe80::1, affinity and Maglev (jhash2 of the
+// the same conntrack semantics, the same host routing (ferry_pod6 for the
+// pods of this node, lib/route6.h), SNAT to node_cfg.snat_addr6 with a port
+// of the one range, hairpin to fe80::1, affinity and Maglev (jhash2 of the
 // tuple's nine words), a new flow without endpoints rejected with ICMPv6
 // port unreachable (lib/icmp6.h), and ICMPv6 errors (destination
 // unreachable, packet too big, time exceeded, parameter problem) about a
@@ -106,12 +107,10 @@
 // (ICMPv6 other than errors, neighbour discovery first of all, passes
 // untouched, PASS_OTHER_PROTO, to_uplink included); fragments and any
 // other extension header (passed untouched: PASS_FRAGMENT,
-// PASS_OTHER_PROTO; an error quoting one, PASS_MALFORMED); host routing
-// into pods (no ferry_pod6, no bpf_redirect_peer()) and of pods' other
-// traffic: only an external frontend's flows (CT_F_REDIRECT) go on by a
-// FIB lookup (lib/route6.h), every other translated IPv6 packet into the
-// stack. Dispatch costs IPv4 packets nothing: the IPv6 path starts where
-// pkt4_parse() says "not IPv4" (to_uplink's too: to_uplink6()). Its code
+// PASS_OTHER_PROTO; an error quoting one, PASS_MALFORMED), all of which
+// go to the stack, host routing or not. Dispatch costs IPv4 packets
+// nothing: the IPv6 path starts where pkt4_parse() says "not IPv4"
+// (to_uplink's too: to_uplink6()). Its code
 // shares the programs' stack (512 bytes, about 480 used): another inlined
 // path must keep an eye on it. The ICMPv6 error path fits in the slots the
 // other IPv6 paths use (it works in place, and keys its lookup in
@@ -121,7 +120,9 @@
 // cluster CIDR test comparing word by word and stopping at the first
 // difference (cidr6_holds()): an unrolled OR of all 16 words' differences
 // kept more values live than there are registers, and the spills took
-// from_uplink's frame past 512.
+// from_uplink's frame past 512. Host routing (route6()) takes no stack of
+// its own: it looks the pod up by the destination address in the packet,
+// not a copy.
 //
 // Counters: enum lb_metric. Entries age by the lifetimes in lib/ct.h;
 // user space collects the stale ones.

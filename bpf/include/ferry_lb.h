@@ -348,7 +348,8 @@ struct node_cfg {
  * A pod of this node (routed mode), by its IPv4 address (ferry_pod4): what
  * host routing (lib/route4.h) needs to hand a packet straight to the pod's
  * interface with bpf_redirect_peer(). CNI ADD writes it when it attaches
- * from_pod to the pod's host veth; CNI DEL and GC remove it.
+ * from_pod to the pod's host veth; CNI DEL and GC remove it. Its IPv6
+ * addresses have the same value in ferry_pod6 (struct local_pod6_key).
  */
 struct local_pod4_key {
 	__be32 address;
@@ -450,12 +451,22 @@ struct ct6_entry {
 #define LB_HAIRPIN_ADDR6_W0	0xfe800000
 #define LB_HAIRPIN_ADDR6_W3	0x00000001
 
+/*
+ * A pod of this node by its IPv6 address (ferry_pod6, lib/route6.h); value:
+ * struct local_pod4, as ferry_pod4's (an interface and two MACs hold no
+ * address).
+ */
+struct local_pod6_key {
+	struct in6_addr address;
+};
+
 _Static_assert(sizeof(struct lb6_key) == 24, "lb6_key is 24 bytes");
 _Static_assert(sizeof(struct lb6_backend) == 20, "lb6_backend is 20 bytes");
 _Static_assert(sizeof(struct lb6_reverse_nat) == 20, "lb6_reverse_nat is 20 bytes");
 _Static_assert(sizeof(struct lb6_affinity_key) == 20, "lb6_affinity_key is 20 bytes");
 _Static_assert(sizeof(struct ct6_key) == 40, "ct6_key is 40 bytes");
 _Static_assert(sizeof(struct ct6_entry) == 48, "ct6_entry is 48 bytes");
+_Static_assert(sizeof(struct local_pod6_key) == 16, "local_pod6_key is 16 bytes");
 
 /* The sizes layout.ts declares; BTF holds the rest (offsets), checked by a test. */
 _Static_assert(sizeof(struct lb4_key) == 12, "lb4_key is 12 bytes");
@@ -644,6 +655,7 @@ struct {
 #define LB6_REV_NAT_MAX		65536
 #define CT6_MAX			65536
 #define LB6_AFFINITY_MAX	65536
+#define LOCAL_PODS6_MAX		16384
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -685,5 +697,13 @@ struct {
 	__type(value, struct lb4_affinity);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ferry_lb6_aff SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LOCAL_PODS6_MAX);
+	__type(key, struct local_pod6_key);
+	__type(value, struct local_pod4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ferry_pod6 SEC(".maps");
 
 #endif /* FERRY_LB_H */

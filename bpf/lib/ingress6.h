@@ -6,9 +6,10 @@
  * masquerading (lib/masq6.h: replies of masqueraded flows translated back,
  * inbound UDP flows recorded), less what IPv6 does not have here: ICMPv6
  * echo is not tracked (it passes untouched, as neighbour discovery does,
- * and is never masqueraded), fragments are not translated (a fragment
- * header passes), and host routing only sends external frontends' flows on
- * past the stack (lib/route6.h).
+ * and is never masqueraded) and fragments are not translated (a fragment
+ * header passes). Host routing is IPv4's (lib/route6.h): into pods of this
+ * node with bpf_redirect_peer(), pods' other traffic and external
+ * frontends' flows by a FIB lookup.
  */
 #ifndef FERRY_LIB_INGRESS6_H
 #define FERRY_LIB_INGRESS6_H
@@ -232,14 +233,16 @@ static __always_inline int lb6_reply(struct __sk_buff *skb, struct pkt6 *pkt, en
 }
 
 /*
- * lb_verdict(), except that a rejected packet goes back to its sender as an
- * ICMPv6 error (lib/icmp6.h), a translated packet of a hairpin flow straight
- * back into its pod (lib/eth.h), and one of a CT_F_REDIRECT flow on past
- * the stack (lib/route6.h). Any other translated packet is the stack's to
- * route (FERRY_ACT_OK).
+ * lb.c's lb_send() for IPv6: lb_verdict(), except that a rejected packet
+ * goes back to its sender as an ICMPv6 error (lib/icmp6.h), a translated
+ * packet of a hairpin flow straight back into its pod (lib/eth.h), and any
+ * other is host-routed (lib/route6.h): `from_pod` says which program sees
+ * it.
  */
-static __always_inline int lb6_send(struct __sk_buff *skb, const struct pkt6 *pkt, int outcome, enum ct_flags ct_flags)
+static __always_inline int lb6_send(struct __sk_buff *skb, const struct pkt6 *pkt, int outcome, enum ct_flags ct_flags,
+				    bool from_pod)
 {
+	bool translated = lb_translated(outcome);
 	int verdict;
 
 	if (outcome == LB_METRIC_REJECT_NO_BACKEND) {
@@ -249,9 +252,9 @@ static __always_inline int lb6_send(struct __sk_buff *skb, const struct pkt6 *pk
 		lb_count(outcome);
 		return verdict;
 	}
-	if (is_drop(outcome) || !lb_translated(outcome))
+	if (is_drop(outcome))
 		return lb_verdict(outcome);
-	if (ct_flags & CT_F_HAIRPIN) {
+	if (translated && (ct_flags & CT_F_HAIRPIN)) {
 		verdict = eth_bounce(skb);
 		if (is_drop(verdict))
 			return lb_verdict(verdict);
@@ -259,9 +262,7 @@ static __always_inline int lb6_send(struct __sk_buff *skb, const struct pkt6 *pk
 		lb_count(LB_METRIC_HAIRPIN);
 		return verdict;
 	}
-	if (!(ct_flags & CT_F_REDIRECT))
-		return lb_verdict(outcome);
-	verdict = route6_redirect(skb);
+	verdict = route6(skb, from_pod, translated && (ct_flags & CT_F_REDIRECT));
 	if (is_drop(verdict) || verdict == FERRY_ACT_OK)
 		return lb_verdict(is_drop(verdict) ? verdict : outcome);
 	lb_count(outcome);
@@ -312,7 +313,7 @@ static __always_inline int lb6_ingress(struct __sk_buff *skb, bool from_pod)
 		}
 	}
 	/* One lb6_send() for every path: each inlined copy would be its code again. */
-	return lb6_send(skb, &pkt, outcome, ct_flags);
+	return lb6_send(skb, &pkt, outcome, ct_flags, from_pod);
 }
 
 #endif /* FERRY_LIB_INGRESS6_H */

@@ -59,6 +59,8 @@ export const MAPS = {
   conntrack6: 'ferry_ct6',
   /** LRU hash, lb6AffinityKey → lb4Affinity: IPv6 clients' ClientIP affinity. */
   affinity6: 'ferry_lb6_aff',
+  /** hash, localPod6Key → localPod4: this node's pods by IPv6 address, as localPods. */
+  localPods6: 'ferry_pod6',
 } as const;
 
 /** An address family: IPv6 frontends, backends and flows have maps of their own. */
@@ -812,6 +814,14 @@ export const localPod4Key: CCodec<LocalPod4Key> = structCodec<LocalPod4Key>(
   (r) => ({ address: r.address as string }),
 );
 
+/** struct local_pod6_key: a pod's IPv6 address (ferry_pod6's value is localPod4). */
+export const localPod6Key: CCodec<LocalPod4Key> = structCodec<LocalPod4Key>(
+  'local_pod6_key',
+  [['address', 'ipv6']],
+  (v) => ({ address: v.address }),
+  (r) => ({ address: r.address as string }),
+);
+
 export const localPod4: CCodec<LocalPod4> = structCodec<LocalPod4>(
   'local_pod4',
   [
@@ -955,6 +965,7 @@ export const MAP_CODECS = Object.freeze({
   revNat6: { key: revNatIndex, value: lb6ReverseNat },
   conntrack6: { key: ct6Key, value: ct6Entry },
   affinity6: { key: lb6AffinityKey, value: lb4Affinity },
+  localPods6: { key: localPod6Key, value: localPod4 },
 } as const) satisfies Readonly<Record<keyof typeof MAPS, { key: CCodec<unknown>; value: CCodec<unknown> }>>;
 
 /** Whether a conntrack entry is past its lifetime at `nowNs` (the programs' clock: clock.ts). */

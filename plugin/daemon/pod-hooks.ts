@@ -15,7 +15,7 @@
 // daemon reads them, and one that runs after sees the dataplane and hooks
 // the pod itself.
 import { readdir } from 'node:fs/promises';
-import { isIPv4 } from 'node:net';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Handle } from '../../engine/handle.js';
@@ -109,7 +109,8 @@ async function hookOne(o: PodHookOptions, network: string, record: EndpointRecor
       o.log.debug({ ...who, fromPod: state.fromPod }, `pod ${pod} is hooked already`);
       return;
     }
-    const registered = addresses.filter((a) => isIPv4(a));
+    // Both families' addresses: ferry_pod4 and ferry_pod6.
+    const registered = addresses.filter((a) => isIP(a) !== 0);
     const interfaceOf = { mac: registered.length > 0 ? await podMac() : '', addresses };
     if (state.fromPod === undefined) {
       if (!(await attachDataplane(o.node, veth, interfaceOf, o.pinRoot))) throw new Error(`no dataplane is pinned at ${o.pinRoot}`);

@@ -4,9 +4,10 @@
 // oracles, run in the node namespace) and the pod's host routing entry;
 // hooked pods left alone by a second run; a record whose veth is gone
 // skipped by name; a record without the pod's MAC completed from the pod's
-// side; a pod hooked by a cls_bpf filter (kernels without tcx) not hooked
-// twice; and the records lock between the daemon and a CNI ADD in another
-// process (flock(1) standing in for either).
+// side; a dual-stack pod's IPv6 entry (ferry_pod6) written, and written
+// again when it is missing; a pod hooked by a cls_bpf filter (kernels
+// without tcx) not hooked twice; and the records lock between the daemon
+// and a CNI ADD in another process (flock(1) standing in for either).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachPinnedProgram } from '../../engine/dataplane/attach.js';
-import { localPod4, localPod4Key } from '../../engine/dataplane/layout.js';
+import { localPod4, localPod4Key, localPod6Key } from '../../engine/dataplane/layout.js';
 import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
 import { fromPodPin, linkPin } from '../../engine/dataplane/paths.js';
 import { Handle } from '../../engine/handle.js';
@@ -90,6 +91,12 @@ function localPod(dp: Dataplane, pod: Pod) {
   return v === undefined ? undefined : localPod4.decode(v);
 }
 
+/** The pod's IPv6 host routing entry (ferry_pod6), decoded. */
+function localPod6(dp: Dataplane, pod: Pod) {
+  const v = dp.maps.localPods6.lookup(localPod6Key.encode({ address: pod.ip6! }));
+  return v === undefined ? undefined : localPod4.decode(v);
+}
+
 const linkOf = (ns: string, name: string) => ipJson<Array<{ ifindex: number; address: string }>>(ns, ['link', 'show', 'dev', name])[0]!;
 
 describe.skipIf(!isRoot)('hooking the pods recorded by CNI ADD to a dataplane loaded after them (needs root)', () => {
@@ -152,6 +159,28 @@ describe.skipIf(!isRoot)('hooking the pods recorded by CNI ADD to a dataplane lo
     expect(pinnedLink(f, a.hostVeth)).toBeDefined();
     // The record stays for DEL (or GC) to remove.
     expect(readdirSync(recordsDir(f, 'ph'))).toContain('ph-gone_eth0.json');
+  });
+
+  it('registers a dual-stack pod’s IPv6 address too (ferry_pod6), and writes a missing IPv6 entry again', { timeout: 60_000 }, async () => {
+    const f = nodeFixture('ph', defer, { dualStack: true });
+    const a = await f.addPod('a');
+    const b = await f.addPod('b');
+    const { dp, node } = await loadOn(f);
+    expect(await hook(f, node, capture().log)).toEqual({ hooked: 2, alreadyHooked: 0, vethGone: 0, failed: 0 });
+    for (const p of [a, b]) {
+      expect(p.ip6).toMatch(/^fd00:244::/);
+      const veth = linkOf(f.ns, p.hostVeth);
+      const entry = { ifindex: veth.ifindex, hostMac: veth.address, podMac: linkOf(p.ns, 'eth0').address };
+      expect(localPod(dp, p)).toEqual(entry);
+      expect(localPod6(dp, p)).toEqual(entry);
+    }
+    // b's IPv6 entry lost (its IPv4 one and from_pod still there): b alone is hooked again.
+    expect(dp.maps.localPods6.delete(localPod6Key.encode({ address: b.ip6! }))).toBe(true);
+    const link = pinnedLink(f, b.hostVeth)!.id;
+    expect(await hook(f, node, capture().log)).toEqual({ hooked: 1, alreadyHooked: 1, vethGone: 0, failed: 0 });
+    expect(localPod6(dp, b)?.ifindex).toBe(linkOf(f.ns, b.hostVeth).ifindex);
+    expect(pinnedLink(f, b.hostVeth)!.id).toBe(link);
+    expect(await hook(f, node, capture().log)).toEqual({ hooked: 0, alreadyHooked: 2, vethGone: 0, failed: 0 });
   });
 
   it("reads the pod's MAC in its namespace when the record has none (records from before ferry kept it)", { timeout: 60_000 }, async () => {

@@ -4,32 +4,18 @@
 // attachUplink(), and dual-stack Services reconciled from the model the way
 // the daemon does it. Real TCP and UDP over IPv6 from a client pod to a
 // ClusterIP and from outside to a NodePort; the IPv4 twin of each frontend
-// keeps working beside it.
-//
-//   outside 192.0.2.100/24 2001:db8:1::100/64 ── eth0 ═ uplink ── node 192.0.2.1/24 2001:db8:1::1/64
-//   (routes to the pod CIDRs via the node)                          pods 10.244.0.0/24, fd00:244::/64
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// keeps working beside it. The namespaces: dual-stack-world.ts.
 import { afterEach, describe, expect, it } from 'vitest';
-import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { ct6Entry, ct6Key, type CtEntry } from '../../engine/dataplane/layout.js';
-import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
+import type { Dataplane } from '../../engine/dataplane/loader.js';
 import { readCounters } from '../../engine/dataplane/metrics.js';
 import type { ServiceInput } from '../../engine/dataplane/model.js';
 import type { Reconciler } from '../../engine/dataplane/reconcile.js';
-import { attachUplink, DEFAULT_SNAT_PORTS, detachUplink } from '../../engine/dataplane/uplink.js';
-import { Handle } from '../../engine/handle.js';
-import { Netns } from '../../engine/netns/netns.js';
-import { Prober } from '../../engine/probe/probe.js';
-import { runCni } from '../../plugin/cni/index.js';
-import { createHandlers } from '../../plugin/commands/handlers.js';
-import { isRoot, makeNetns, run } from '../support/netns.js';
+import { DEFAULT_SNAT_PORTS } from '../../engine/dataplane/uplink.js';
+import { isRoot } from '../support/netns.js';
+import { dualStackWorld, NODE_IP4, NODE_IP6, OUTSIDE_IP6, peerOf, type Pod, type World } from './dual-stack-world.js';
 import { NODE_NAME, programServices } from './uplink-world.js';
 
-const NODE_IP4 = '192.0.2.1';
-const NODE_IP6 = '2001:db8:1::1';
-const OUTSIDE_IP6 = '2001:db8:1::100';
 const VIP4 = '10.96.0.10';
 const VIP6 = 'fd00:96::10';
 
@@ -38,78 +24,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-interface Pod {
-  netns: Netns;
-  ip4: string;
-  ip6: string;
-}
-
-interface World {
-  dp: Dataplane;
-  outside: Netns;
-  pods: Pod[];
-  prober: Prober;
-}
-
-async function world(labels: string[]): Promise<World> {
-  const pinRoot = makePinDir('ferry-dual');
-  cleanups.push(() => removePinDir(pinRoot));
-  const dp = await loadDataplane(pinRoot);
-  cleanups.push(() => dp.close());
-  const state = mkdtempSync(join(tmpdir(), 'ferry-dual-'));
-  cleanups.push(() => rmSync(state, { recursive: true, force: true }));
-
-  const nodeName = makeNetns('fds-node');
-  const outsideName = makeNetns('fds-out');
-  // The uplink and the outside, made with iproute2 (the oracle); nodad: no wait for duplicate detection.
-  const ip = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
-  ip(nodeName, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outsideName);
-  ip(nodeName, 'addr', 'add', `${NODE_IP4}/24`, 'dev', 'uplink');
-  ip(nodeName, '-6', 'addr', 'add', `${NODE_IP6}/64`, 'dev', 'uplink', 'nodad');
-  ip(nodeName, 'link', 'set', 'uplink', 'up');
-  ip(outsideName, 'addr', 'add', '192.0.2.100/24', 'dev', 'eth0');
-  ip(outsideName, '-6', 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'eth0', 'nodad');
-  for (const dev of ['lo', 'eth0']) ip(outsideName, 'link', 'set', dev, 'up');
-  ip(outsideName, 'route', 'add', '10.244.0.0/24', 'via', NODE_IP4);
-  ip(outsideName, '-6', 'route', 'add', 'fd00:244::/64', 'via', NODE_IP6);
-  ip(outsideName, '-6', 'route', 'add', 'fd00:96::/64', 'via', NODE_IP6);
-
-  const nodeNetns = Netns.open(nodeName);
-  cleanups.push(() => nodeNetns.close());
-  const outside = Netns.open(outsideName);
-  cleanups.push(() => outside.close());
-  const node = await Handle.open(nodeNetns);
-  cleanups.push(() => node.close());
-
-  const handlers = createHandlers({ nodeNetns });
-  const conf = JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'dual-stack-e2e',
-    type: 'ferry',
-    logFile: join(state, 'cni.log'),
-    dataDir: join(state, 'state'),
-    ebpf: { pinRoot },
-    ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: 'fd00:244::/64' }]] },
-  });
-  const pods: Pod[] = [];
-  for (const label of labels) {
-    const netns = Netns.open(makeNetns(`fds-${label}`));
-    cleanups.push(() => netns.close());
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `dual-${label}`, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0' };
-    const out = await runCni({ env, stdin: conf }, handlers);
-    expect(out.exitCode, out.stdout).toBe(0);
-    const ips = (JSON.parse(out.stdout) as { ips: Array<{ address: string }> }).ips.map((i) => i.address.split('/')[0]!);
-    pods.push({ netns, ip4: ips.find((a) => !a.includes(':'))!, ip6: ips.find((a) => a.includes(':'))! });
-  }
-
-  const uplink = await attachUplink(dp, node, 'uplink');
-  cleanups.push(() => detachUplink(pinRoot, 'uplink'));
-  // The node's IPv6 address is what IPv6 flows from outside are SNATed to.
-  expect(uplink.config).toMatchObject({ snatAddress: NODE_IP4, snatAddress6: NODE_IP6 });
-
-  const prober = new Prober();
-  cleanups.push(() => prober.close());
-  return { dp, outside, pods, prober };
+function world(labels: string[]): Promise<World> {
+  return dualStackWorld(cleanups, labels);
 }
 
 /** Services into the maps as the daemon does it, NodePorts at the node's addresses of both families. */
@@ -132,13 +48,6 @@ function dualStack(name: string, ports: Array<{ port: number; targetPort: number
     ports,
     ...extra,
   } as ServiceInput;
-}
-
-/** "pong … (you are ADDRESS:PORT)": the client the server saw. */
-function peerOf(reply: string): { address: string; port: number } {
-  const m = /\(you are (.+):(\d+)\)$/.exec(reply.trim());
-  if (!m) throw new Error(`no peer in ${JSON.stringify(reply)}`);
-  return { address: m[1]!.replace(/^::ffff:/, ''), port: Number(m[2]) };
 }
 
 /** The forward ferry_ct6 entries of flows to host:port. */

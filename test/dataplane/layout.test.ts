@@ -42,6 +42,7 @@ import {
   lb4Service,
   localPod4,
   localPod4Key,
+  localPod6Key,
   MAP_CODECS,
   MAPS,
   metricIndex,
@@ -233,6 +234,7 @@ describe(`layout.ts against libbpf's view of ${OBJECT_FILE}`, () => {
         revNat6: 'hash',
         conntrack6: 'lru_hash',
         affinity6: 'lru_hash',
+        localPods6: 'hash',
       };
       // libbpf's own map besides: CONFIG_HZ for lb_now() (lib/common.h), never pinned.
       expect(spec.maps.filter((m) => m.name.includes('.')).map((m) => ({ name: m.name, pinned: m.pinPath !== undefined }))).toEqual([{ name: 'lb.kconfig', pinned: false }]);
@@ -317,6 +319,7 @@ describe('layout.ts codecs', () => {
       [lb6AffinityKey, { clientAddress: 'fd00:244::9', revNatIndex: 7, scope: 'external' }],
       [lb4AffinityKey, { clientAddress: '10.244.0.9', revNatIndex: 7, scope: 'internal' }],
       [localPod4Key, { address: '10.244.0.9' }],
+      [localPod6Key, { address: 'fd00:10:244::9' }],
       [localPod4, { ifindex: 0x7fff_fff1, podMac: '02:aa:bb:cc:dd:ee', hostMac: 'fe:00:00:00:00:01' }],
       [lb4Affinity, { lastUsedNs: 123456789012345n, backendId: 9, slot: 3 }],
       [lb4MaglevKey, { revNatIndex: 65535, scope: 'external' }],

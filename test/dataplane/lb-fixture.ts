@@ -24,6 +24,7 @@ import {
   type LocalPod4,
   localPod4,
   localPod4Key,
+  localPod6Key,
   MAPS,
   metricKey,
   metricValue,
@@ -86,6 +87,7 @@ export class LbFixture {
   readonly revNat6: BpfMap;
   readonly conntrack6: BpfMap;
   readonly affinity6: BpfMap;
+  readonly localPods6: BpfMap;
   /** The programs' clock (lib/common.h lb_now(), engine/dataplane/clock.ts): what records' times are compared with. */
   readonly now: Clock;
 
@@ -111,6 +113,7 @@ export class LbFixture {
     this.revNat6 = collection.map(MAPS.revNat6);
     this.conntrack6 = collection.map(MAPS.conntrack6);
     this.affinity6 = collection.map(MAPS.affinity6);
+    this.localPods6 = collection.map(MAPS.localPods6);
   }
 
   /** A service with its backends in slots 1…n, as the reconciler would write it. */
@@ -163,6 +166,11 @@ export class LbFixture {
   /** A pod of this node, as CNI ADD registers it for host routing. */
   addLocalPod(address: string, pod: LocalPod4): void {
     this.localPods.update(localPod4Key.encode({ address }), localPod4.encode(pod));
+  }
+
+  /** A pod of this node by an IPv6 address (ferry_pod6), as CNI ADD registers it. */
+  addLocalPod6(address: string, pod: LocalPod4): void {
+    this.localPods6.update(localPod6Key.encode({ address }), localPod4.encode(pod));
   }
 
   setNodeConfig(config: NodeConfig): void {

@@ -27,7 +27,7 @@ import type { Prober } from '../../engine/probe/probe.js';
 import { runCni } from '../../plugin/cni/index.js';
 import { createHandlers } from '../../plugin/commands/handlers.js';
 import { defer } from '../bpf/support.js';
-import { isRoot, makeNetns, run } from '../support/netns.js';
+import { inNetns, isRoot, makeNetns, run } from '../support/netns.js';
 import { newProber, openNetns } from '../support/probing.js';
 
 const NODE_IP6 = '2001:db8:1::1';
@@ -63,6 +63,10 @@ async function world(labels: string[]): Promise<World> {
   // nodad: no wait for duplicate address detection.
   const ip = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
   ip(nodeName, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outsideName);
+  // Nor for the link-local addresses: while the uplink's is tentative, the
+  // node sends no neighbour solicitation, and a pod's first packet out waits.
+  inNetns(nodeName, 'sysctl', ['-qw', 'net.ipv6.conf.uplink.accept_dad=0']);
+  inNetns(outsideName, 'sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_dad=0']);
   ip(nodeName, 'addr', 'add', '192.0.2.1/24', 'dev', 'uplink');
   ip(nodeName, '-6', 'addr', 'add', `${NODE_IP6}/64`, 'dev', 'uplink', 'nodad');
   ip(nodeName, 'link', 'set', 'uplink', 'up');
