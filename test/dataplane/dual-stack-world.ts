@@ -1,4 +1,4 @@
-// The dual-stack node of dual-stack-e2e.test.ts and host-routing6-e2e.test.ts:
+// The dual-stack node of dual-stack-e2e.test.ts, host-routing6-e2e.test.ts and masquerade6-e2e.test.ts:
 // a node namespace whose uplink has an IPv4 and an IPv6 address, pods given
 // one address of each family by ferry's CNI ADD (routed mode, from_pod on
 // each host veth), from_uplink attached by attachUplink(). Everything made
@@ -6,13 +6,16 @@
 //
 //   outside 192.0.2.100/24 2001:db8:1::100/64 ── eth0 ═ uplink ── node 192.0.2.1/24 2001:db8:1::1/64
 //   (routes to the pod CIDRs via the node)                          pods 10.244.0.0/24, fd00:244::/64
+//
+// WorldOptions change the pods' IPv6 range and leave the outside without
+// those routes (masquerade6-e2e: its answers reach a pod only masqueraded).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
 import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
-import { attachUplink, detachUplink } from '../../engine/dataplane/uplink.js';
+import { attachUplink, detachUplink, type UplinkAttachment } from '../../engine/dataplane/uplink.js';
 import { Handle } from '../../engine/handle.js';
 import { Netns } from '../../engine/netns/netns.js';
 import { Prober } from '../../engine/probe/probe.js';
@@ -36,14 +39,26 @@ export interface World {
   dp: Dataplane;
   /** The node's namespace, by name. */
   nodeName: string;
+  node: Netns;
+  outsideName: string;
   outside: Netns;
+  /** What attachUplink() said. */
+  uplink: UplinkAttachment;
   pods: Pod[];
   prober: Prober;
   /** Runs a CNI verb of the world's network for `pod` (its container id, netns), `extra` merged into the config. */
   cni(command: string, pod: Pod, extra?: Record<string, unknown>): Promise<CniOutput>;
 }
 
-export async function dualStackWorld(cleanups: Array<() => unknown>, labels: string[]): Promise<World> {
+export interface WorldOptions {
+  /** The pods' IPv6 range; default fd00:244::/64. */
+  podRange6?: string;
+  /** Whether the outside routes the pod ranges and fd00:96::/64 via the node; default true. */
+  outsideRoutes?: boolean;
+}
+
+export async function dualStackWorld(cleanups: Array<() => unknown>, labels: string[], options: WorldOptions = {}): Promise<World> {
+  const { podRange6 = 'fd00:244::/64', outsideRoutes = true } = options;
   const pinRoot = makePinDir('ferry-dual');
   cleanups.push(() => removePinDir(pinRoot));
   const dp = await loadDataplane(pinRoot);
@@ -66,9 +81,11 @@ export async function dualStackWorld(cleanups: Array<() => unknown>, labels: str
   ip(outsideName, 'addr', 'add', '192.0.2.100/24', 'dev', 'eth0');
   ip(outsideName, '-6', 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'eth0', 'nodad');
   for (const dev of ['lo', 'eth0']) ip(outsideName, 'link', 'set', dev, 'up');
-  ip(outsideName, 'route', 'add', '10.244.0.0/24', 'via', NODE_IP4);
-  ip(outsideName, '-6', 'route', 'add', 'fd00:244::/64', 'via', NODE_IP6);
-  ip(outsideName, '-6', 'route', 'add', 'fd00:96::/64', 'via', NODE_IP6);
+  if (outsideRoutes) {
+    ip(outsideName, 'route', 'add', '10.244.0.0/24', 'via', NODE_IP4);
+    ip(outsideName, '-6', 'route', 'add', podRange6, 'via', NODE_IP6);
+    ip(outsideName, '-6', 'route', 'add', 'fd00:96::/64', 'via', NODE_IP6);
+  }
 
   const nodeNetns = Netns.open(nodeName);
   cleanups.push(() => nodeNetns.close());
@@ -85,7 +102,7 @@ export async function dualStackWorld(cleanups: Array<() => unknown>, labels: str
     logFile: join(state, 'cni.log'),
     dataDir: join(state, 'state'),
     ebpf: { pinRoot },
-    ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: 'fd00:244::/64' }]] },
+    ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: podRange6 }]] },
   };
   const cni = (command: string, pod: Pod, extra: Record<string, unknown> = {}) =>
     runCni({ env: { CNI_COMMAND: command, CNI_CONTAINERID: pod.containerId, CNI_NETNS: pod.netns.path, CNI_IFNAME: 'eth0' }, stdin: JSON.stringify({ ...config, ...extra }) }, handlers);
@@ -107,7 +124,7 @@ export async function dualStackWorld(cleanups: Array<() => unknown>, labels: str
 
   const prober = new Prober();
   cleanups.push(() => prober.close());
-  return { dp, nodeName, outside, pods, prober, cni };
+  return { dp, nodeName, node: nodeNetns, outsideName, outside, uplink, pods, prober, cni };
 }
 
 

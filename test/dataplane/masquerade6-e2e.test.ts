@@ -6,111 +6,37 @@
 //
 //   pods 10.244.0.0/24, fd00:10:244::/64 ─ node 192.0.2.1/24 2001:db8:1::1/64 ═ uplink ═ eth0 192.0.2.100/24 2001:db8:1::100/64 outside
 //
-// Pods are attached by ferry's CNI ADD (routed mode, from_pod on their host
-// veths); from_uplink and to_uplink by attachUplink() with the default
-// cluster CIDRs, which hold the pods' IPv6 range. The outside knows no way
-// to the pods (a test adds one where it needs it): its answers reach a pod
-// only masqueraded. Everything but what ferry does itself is built with
+// The node is dual-stack-world.ts's. Pods are attached by ferry's CNI ADD
+// (routed mode, from_pod on their host veths); from_uplink and to_uplink by
+// attachUplink() with the default cluster CIDRs, which hold the pods' IPv6
+// range. The outside knows no way to the pods (a test adds one where it
+// needs it): its answers reach a pod only masqueraded. Everything but what ferry does itself is built with
 // iproute2 (the oracle); all of it goes after each test, even a failed one.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { makePinDir, removePinDir } from '../../engine/bpf/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CT_FLAGS, ct6Entry, ct6Key, type CtEntry, type Ct4Key } from '../../engine/dataplane/layout.js';
-import { loadDataplane, type Dataplane } from '../../engine/dataplane/loader.js';
+import type { Dataplane } from '../../engine/dataplane/loader.js';
 import { readCounters } from '../../engine/dataplane/metrics.js';
-import { attachUplink, DEFAULT_CLUSTER_CIDRS, DEFAULT_SNAT_PORTS, detachUplink } from '../../engine/dataplane/uplink.js';
-import { Handle } from '../../engine/handle.js';
-import type { Netns } from '../../engine/netns/netns.js';
-import type { Prober } from '../../engine/probe/probe.js';
-import { runCni } from '../../plugin/cni/index.js';
-import { createHandlers } from '../../plugin/commands/handlers.js';
-import { defer } from '../bpf/support.js';
-import { inNetns, isRoot, makeNetns, run } from '../support/netns.js';
-import { newProber, openNetns } from '../support/probing.js';
+import { DEFAULT_CLUSTER_CIDRS, DEFAULT_SNAT_PORTS } from '../../engine/dataplane/uplink.js';
+import { isRoot, run } from '../support/netns.js';
+import { dualStackWorld, NODE_IP6, OUTSIDE_IP6, peerOf, type Pod, type World } from './dual-stack-world.js';
 
-const NODE_IP6 = '2001:db8:1::1';
-const OUTSIDE_IP6 = '2001:db8:1::100';
 const POD_RANGE6 = 'fd00:10:244::/64';
 /** A pod on another node: in the default cluster CIDR fd00:10:244::/56, not in this node's range. */
 const REMOTE_POD_IP6 = 'fd00:10:244:1::5';
 
-interface Pod {
-  netns: Netns;
-  ip6: string;
-}
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
 
-interface World {
-  dp: Dataplane;
-  node: Netns;
-  outsideName: string;
-  outside: Netns;
-  pods: Pod[];
-  prober: Prober;
-}
-
+/** dual-stack-world's node, its pods in POD_RANGE6, and an outside with no way back to them. */
 async function world(labels: string[]): Promise<World> {
-  const pinRoot = makePinDir('ferry-masq6');
-  defer(() => removePinDir(pinRoot));
-  const dp = await loadDataplane(pinRoot);
-  defer(() => dp.close());
-  const state = mkdtempSync(join(tmpdir(), 'ferry-masq6-'));
-  defer(() => rmSync(state, { recursive: true, force: true }));
-
-  const nodeName = makeNetns('fm6-node');
-  const outsideName = makeNetns('fm6-out');
-  // nodad: no wait for duplicate address detection.
-  const ip = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
-  ip(nodeName, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outsideName);
-  // Nor for the link-local addresses: while the uplink's is tentative, the
-  // node sends no neighbour solicitation, and a pod's first packet out waits.
-  inNetns(nodeName, 'sysctl', ['-qw', 'net.ipv6.conf.uplink.accept_dad=0']);
-  inNetns(outsideName, 'sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_dad=0']);
-  ip(nodeName, 'addr', 'add', '192.0.2.1/24', 'dev', 'uplink');
-  ip(nodeName, '-6', 'addr', 'add', `${NODE_IP6}/64`, 'dev', 'uplink', 'nodad');
-  ip(nodeName, 'link', 'set', 'uplink', 'up');
-  ip(outsideName, 'addr', 'add', '192.0.2.100/24', 'dev', 'eth0');
-  ip(outsideName, '-6', 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'eth0', 'nodad');
-  for (const dev of ['lo', 'eth0']) ip(outsideName, 'link', 'set', dev, 'up');
-
-  const node = openNetns(nodeName);
-  const handle = await Handle.open(node);
-  defer(() => handle.close());
-  const handlers = createHandlers({ nodeNetns: node });
-  const conf = JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'masq6-e2e',
-    type: 'ferry',
-    logFile: join(state, 'cni.log'),
-    dataDir: join(state, 'state'),
-    ebpf: { pinRoot },
-    ipam: { type: 'ferry', dataDir: join(state, 'ipam'), ranges: [[{ subnet: '10.244.0.0/24' }], [{ subnet: POD_RANGE6 }]] },
-  });
-  const pods: Pod[] = [];
-  for (const label of labels) {
-    const netns = openNetns(makeNetns(`fm6-${label}`));
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `masq6-${label}`, CNI_NETNS: netns.path, CNI_IFNAME: 'eth0' };
-    const out = await runCni({ env, stdin: conf }, handlers);
-    expect(out.exitCode, out.stdout).toBe(0);
-    const ips = (JSON.parse(out.stdout) as { ips: Array<{ address: string }> }).ips.map((i) => i.address.split('/')[0]!);
-    pods.push({ netns, ip6: ips.find((a) => a.includes(':'))! });
-  }
-
-  const uplink = await attachUplink(dp, handle, 'uplink');
-  defer(() => detachUplink(pinRoot, 'uplink'));
+  const w = await dualStackWorld(cleanups, labels, { podRange6: POD_RANGE6, outsideRoutes: false });
   // The defaults: the pods' IPv6 range is in the cluster CIDRs, the node's IPv6 address is what they leave with.
   expect(DEFAULT_CLUSTER_CIDRS).toContain('fd00:10:244::/56');
-  expect(uplink.config).toMatchObject({ snatAddress6: NODE_IP6, clusterCidrs: [...DEFAULT_CLUSTER_CIDRS] });
-  expect(uplink.forwarding).toEqual([4, 6]);
-  return { dp, node, outsideName, outside: openNetns(outsideName), pods, prober: newProber() };
-}
-
-/** "pong … (you are ADDRESS:PORT)": the client the server saw. */
-function peerOf(reply: string): { address: string; port: number } {
-  const m = /\(you are (.+):(\d+)\)$/.exec(reply.trim());
-  if (!m) throw new Error(`no peer in ${JSON.stringify(reply)}`);
-  return { address: m[1]!, port: Number(m[2]) };
+  expect(w.uplink.config).toMatchObject({ snatAddress6: NODE_IP6, clusterCidrs: [...DEFAULT_CLUSTER_CIDRS] });
+  expect(w.uplink.forwarding).toEqual([4, 6]);
+  return w;
 }
 
 /** The ferry_ct6 entries, decoded. */
