@@ -42,6 +42,9 @@ async function fabric(): Promise<{ ns: string; h: Handle }> {
   ip(ns, 'link', 'add', 'br0', 'type', 'bridge');
   ip(ns, 'link', 'set', 'br0', 'up');
   ip(ns, 'link', 'set', 'p0', 'master', 'br0');
+  // No learning: d0's own frames (IPv6 DAD, router solicitations) would add
+  // an entry for its MAC at any moment, between two listings compared.
+  ip(ns, 'link', 'set', 'p0', 'type', 'bridge_slave', 'learning', 'off');
   await h.link.add({ kind: 'vxlan', name: 'vx0', vni: 1, port: 4789, local: '192.0.2.1', learning: false });
   return { ns, h };
 }
